@@ -1,0 +1,1 @@
+"""The faces over the engine: CLI, HTTP, MCP server."""

@@ -1,0 +1,121 @@
+"""The ``agentform`` command line: global options, error printing, and the command modules.
+
+Each command module (``api/cmd_*.py``) registers its commands on ``app`` and imports what
+it needs inside the command body, so ``agentform --help`` and ``validate`` stay light.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    name="agentform",
+    help="Declarative GitOps engine for teams of LLM agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class Globals:
+    """Options given before the command; every command reads them from ``ctx.obj``."""
+
+    home: Path
+    store_url: str | None
+    debug: bool
+
+    def open_store(self):
+        """The store these options name (PostgreSQL URL, else SQLite under ``home``)."""
+        from agentform.engine.store import open_store
+
+        return open_store(self.store_url, home=self.home)
+
+
+@app.callback()
+def _globals(
+    ctx: typer.Context,
+    home: Path = typer.Option(
+        None, "--home", envvar="AGENTFORM_HOME", help="State folder (default ./.agentform)."
+    ),
+    store: str = typer.Option(
+        None, "--store", envvar="AGENTFORM_STORE", help="postgresql://... to keep state in PostgreSQL."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    ctx.obj = Globals(home=home or Path(".agentform"), store_url=store, debug=debug)
+
+
+def globals_of(ctx: typer.Context) -> Globals:
+    return ctx.find_root().obj
+
+
+def _register_commands() -> None:
+    # Importing these modules only defines commands; their bodies import the heavy parts.
+    import importlib
+
+    for module in ("cmd_validate", "cmd_state", "cmd_run"):
+        try:
+            importlib.import_module(f"agentform.api.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"agentform.api.{module}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: exit codes per CONTRACT section 2, no tracebacks."""
+    import click
+
+    from agentform.engine.errors import AgentformError
+
+    _register_commands()
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or os.environ.get("AGENTFORM_DEBUG") == "1"
+    try:
+        result = app(args=args, prog_name="agentform", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        # Usage errors exit 1: 2 means "changes" for plan.
+        exc.show()
+        sys.exit(1)
+    except AgentformError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        _print_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback unless --debug
+        if debug:
+            raise
+        _print_error(exc, unexpected=True)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _print_error(exc: BaseException, unexpected: bool = False) -> None:
+    from agentform.engine.errors import ManifestError
+
+    if isinstance(exc, ManifestError):
+        for diagnostic in exc.diagnostics:
+            print(diagnostic, file=sys.stderr)
+        return
+    text = str(exc) or type(exc).__name__
+    if unexpected:
+        text = f"{type(exc).__name__}: {text} (run with --debug for a traceback)"
+    print(f"error: {text}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The mechanism: loading, validation, planning, reconciling, compiling, running."""

@@ -1,0 +1,86 @@
+"""Errors, split by who must act (the manifest author, the operator of the engine, the run).
+
+    AgentformError            anything the CLI prints as ``error: message`` (exit 1)
+    ├── ManifestError         the manifests are wrong: carries Diagnostics (file:line:col)
+    ├── UsageError            a command was called wrongly (bad flag value, unknown kind)
+    ├── NotFound              a named resource, run or revision does not exist
+    ├── StoreError            the state store cannot be opened, migrated or written
+    │   └── LockHeld          another apply holds the lock (names the holder)
+    ├── PlanStale             a saved plan no longer matches the store
+    └── RunError              a run cannot start or failed (budget, script, template)
+        └── BudgetExceeded    a budget ran out (names the budget and its holder)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem at ``file:line:col`` (1-based); ``line`` 0 means the whole file."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+    severity: Severity = "error"
+    code: str = field(default="", compare=False)
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+        prefix = "" if self.severity == "error" else "warning: "
+        return f"{where}: {prefix}{self.message}"
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file, "line": self.line, "col": self.col,
+            "severity": self.severity, "message": self.message, "code": self.code,
+        }
+
+
+class AgentformError(Exception):
+    """Base of every error the CLI reports without a traceback."""
+
+    exit_code = 1
+
+
+class ManifestError(AgentformError):
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(str(d) for d in diagnostics))
+
+
+class UsageError(AgentformError):
+    pass
+
+
+class NotFound(AgentformError):
+    pass
+
+
+class StoreError(AgentformError):
+    pass
+
+
+class LockHeld(StoreError):
+    def __init__(self, holder: str):
+        self.holder = holder
+        super().__init__(f"another apply is in progress (lock held by {holder}); retry, or pass --lock-timeout")
+
+
+class PlanStale(AgentformError):
+    pass
+
+
+class RunError(AgentformError):
+    pass
+
+
+class BudgetExceeded(RunError):
+    def __init__(self, budget: str, holder: str, limit: float, used: float):
+        self.budget, self.holder, self.limit, self.used = budget, holder, limit, used
+        super().__init__(f"budget {budget} of {holder or 'the run'} exceeded: used {used:g} of {limit:g}")

@@ -1,0 +1,105 @@
+"""The Graph IR: what ``apply`` compiles a Team, Pipeline or Agent into, and what a run executes.
+
+A Graph is self-contained: it carries every agent, model (with its scripted-model script
+content), team, pipeline and tool server the target reaches, so a run depends only on the
+revision it started on, never on the current files or the current store contents.
+Keys inside a graph are ``namespace/name`` strings. Team edges (``ask_*``, ``transfer_to_*``,
+``transfer_back``) are part of the graph, not MCP tools.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentform.specs.agent import AgentSpec
+from agentform.specs.model import ModelSpec
+from agentform.specs.pipeline import PipelineSpec
+from agentform.specs.toolserver import ToolServerSpec
+from agentform.specs.workspace import WorkspaceSpec
+from agentform.specs.knowledge import KnowledgeBaseSpec
+
+TRANSFER_BACK = "transfer_back"
+MAX_TOOL_NAME = 64
+
+
+def node_key(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}"
+
+
+def ask_tool(member: str) -> str:
+    return f"ask_{member.replace('-', '_')}"
+
+
+def transfer_tool(member: str) -> str:
+    return f"transfer_to_{member.replace('-', '_')}"
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelNode(_Node):
+    name: str
+    namespace: str
+    spec: ModelSpec
+    script: dict[str, Any] | None = Field(default=None, description="parsed script, scripted only")
+
+
+class AgentNode(_Node):
+    name: str
+    namespace: str
+    model: str
+    spec: AgentSpec
+
+
+class MemberEdge(_Node):
+    """A manager's edge to a member: the tool the manager calls and what answers it."""
+
+    kind: Literal["Agent", "Team"]
+    target: str
+    name: str
+    mode: Literal["orchestrate", "delegate"]
+    tool: str
+
+
+class TeamNode(_Node):
+    name: str
+    namespace: str
+    manager: str
+    members: list[MemberEdge]
+    max_parallel: int
+    budget: dict[str, Any] | None = None
+    workspace: str | None = None
+
+
+class StageEdge(_Node):
+    """A stage's resolved target: ``target`` is a graph key for agent/team/pipeline stages."""
+
+    stage: str
+    kind: Literal["agent", "team", "pipeline", "tool", "approval"]
+    target: str | None = None
+
+
+class PipelineNode(_Node):
+    name: str
+    namespace: str
+    spec: PipelineSpec
+    targets: dict[str, StageEdge]
+    order: list[str] = Field(description="stage names in a topological order of needs")
+    workspace: str | None = None
+
+
+class Graph(_Node):
+    """Everything one runnable target (Agent, Team or Pipeline) needs to run."""
+
+    kind: Literal["Agent", "Team", "Pipeline"]
+    root: str
+    models: dict[str, ModelNode] = Field(default_factory=dict)
+    agents: dict[str, AgentNode] = Field(default_factory=dict)
+    teams: dict[str, TeamNode] = Field(default_factory=dict)
+    pipelines: dict[str, PipelineNode] = Field(default_factory=dict)
+    tool_servers: dict[str, ToolServerSpec] = Field(default_factory=dict)
+    workspaces: dict[str, WorkspaceSpec] = Field(default_factory=dict)
+    knowledge: dict[str, KnowledgeBaseSpec] = Field(default_factory=dict)

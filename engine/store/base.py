@@ -1,0 +1,136 @@
+"""The Store interface and its records. Two implementations: sqlite (default), postgres.
+
+Every implementation passes the same tests (tests/store/). SQL that only one backend
+understands stays in that backend's module. Records are plain dataclasses; specs and
+graphs travel as JSON-ready dicts so the store never imports the runtime.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Protocol
+
+from agentform.specs import ResourceKey
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A status condition, as in Kubernetes: type Ready|Reconciling|Stalled, status True|False|Unknown."""
+
+    type: str
+    status: str
+    reason: str
+    message: str = ""
+
+
+@dataclass
+class AppliedResource:
+    key: ResourceKey
+    app: str
+    spec: dict[str, Any]             # the manifest as applied (by alias), secrets never inlined
+    spec_hash: str
+    generation: int = 1
+    observed_generation: int = 0
+    conditions: list[Condition] = field(default_factory=list)
+    revision: int = 0                # the revision that last changed it
+    source: str = ""                 # file:line of the manifest it came from
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RevisionRecord:
+    number: int                      # 1, 2, 3... assigned by the store
+    content_hash: str
+    app: str
+    author: str
+    created_at: float
+    git_commit: str | None = None
+    git_dirty: bool = False
+    changes: list[dict[str, Any]] = field(default_factory=list)   # the applied plan's entries
+    extra: dict[str, Any] = field(default_factory=dict)           # e.g. model prices
+
+
+@dataclass
+class RunRecord:
+    id: str
+    target: str                      # "team/default/research" style: kind/namespace/name
+    status: str                      # queued|running|waiting|succeeded|failed|cancelled
+    revision: int
+    created_at: float
+    thread: str | None = None
+    input: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    output: Any = None
+    error: str | None = None
+    owner: str | None = None         # host:pid of the process executing it
+    heartbeat_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    last_seq: int = 0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a run's append-only stream; ``seq`` is contiguous from 1 per run."""
+
+    run_id: str
+    seq: int
+    ts: float
+    type: str
+    path: str
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run_id, "seq": self.seq, "ts": self.ts, "type": self.type,
+                "path": self.path, "data": self.data}
+
+
+class Store(Protocol):
+    """State of one agentform installation. Methods are synchronous and thread-safe."""
+
+    url: str
+
+    def close(self) -> None: ...
+
+    # -- resources and revisions -------------------------------------------------------
+    def list_resources(self, kind: str | None = None, namespace: str | None = None) -> list[AppliedResource]: ...
+    def get_resource(self, key: ResourceKey) -> AppliedResource | None: ...
+    def inventory(self, app: str) -> set[ResourceKey]: ...
+    def commit_revision(
+        self,
+        revision: RevisionRecord,
+        upserts: Iterable[AppliedResource],
+        deletes: Iterable[ResourceKey],
+        graphs: dict[ResourceKey, dict[str, Any]],
+    ) -> RevisionRecord:
+        """Record a revision and its resource changes and graphs in one transaction; assigns ``number``."""
+        ...
+    def set_status(self, key: ResourceKey, conditions: list[Condition], observed_generation: int) -> None: ...
+    def latest_revision(self) -> RevisionRecord | None: ...
+    def get_revision(self, number: int) -> RevisionRecord | None: ...
+    def list_revisions(self, limit: int = 50) -> list[RevisionRecord]: ...
+    def get_graph(self, key: ResourceKey, revision: int | None = None) -> dict[str, Any] | None:
+        """The graph compiled for ``key`` at ``revision`` (the newest at or before it; None = latest)."""
+        ...
+    def apply_lock(self, holder: str, timeout: float = 0.0) -> AbstractContextManager[None]:
+        """Exclusive apply lock; raises LockHeld naming the holder when not had within ``timeout``."""
+        ...
+
+    # -- runs and their streams ------------------------------------------------------------
+    def create_run(self, run: RunRecord) -> None: ...
+    def update_run(self, run_id: str, **fields: Any) -> None: ...
+    def get_run(self, run_id_or_prefix: str) -> RunRecord:
+        """The run with this id or unique prefix; NotFound / UsageError (ambiguous) otherwise."""
+        ...
+    def list_runs(self, limit: int = 50, thread: str | None = None, status: str | None = None) -> list[RunRecord]: ...
+    def append_events(self, events: list[Event], run_updates: dict[str, dict[str, Any]] | None = None) -> None:
+        """Append a batch (group commit) in one transaction; seq must continue each run's stream."""
+        ...
+    def read_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[Event]: ...
+    def wait_for_events(self, run_id: str, after: int, timeout: float) -> list[Event]:
+        """Events after ``after``, waiting up to ``timeout`` s for some (poll on SQLite, LISTEN on PostgreSQL)."""
+        ...

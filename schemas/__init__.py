@@ -1,0 +1,1 @@
+"""Generated JSON Schema of the manifests (agentform schema); never hand-edited."""

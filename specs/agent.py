@@ -1,0 +1,43 @@
+"""Agent: a model with instructions, tools, an optional output schema and a budget."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from .common import Budget, RefField, SpecModel, exactly_one
+
+BUILTIN_TOOLS = ("workspace", "team-control")
+
+
+class ToolUse(SpecModel):
+    """One entry of ``tools``: exactly one of toolServer, builtin, knowledge."""
+
+    tool_server: RefField | None = None
+    builtin: Literal["workspace", "team-control"] | None = None
+    knowledge: RefField | None = None
+    allow: list[str] | None = None
+    deny: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ToolUse:
+        exactly_one(self, ("tool_server", "builtin", "knowledge"), "a tool entry")
+        if (self.allow is not None or self.deny is not None) and self.tool_server is None:
+            raise ValueError("'allow' and 'deny' only apply to a toolServer entry")
+        if self.allow is not None and self.deny is not None:
+            raise ValueError("a tool entry takes 'allow' or 'deny', not both")
+        return self
+
+
+class Output(SpecModel):
+    schema_: dict[str, Any] = Field(alias="schema", description="JSON Schema of the final answer")
+
+
+class AgentSpec(SpecModel):
+    model: RefField
+    description: str = ""
+    instructions: str = ""
+    tools: list[ToolUse] = Field(default_factory=list)
+    output: Output | None = None
+    budget: Budget | None = None
