@@ -1,0 +1,1 @@
+"""Semantic checks over loaded manifests: references, graphs, templates, scripts."""
