@@ -3,13 +3,29 @@
 Every implementation passes the same tests (tests/store/). SQL that only one backend
 understands stays in that backend's module. Records are plain dataclasses; specs and
 graphs travel as JSON-ready dicts so the store never imports the runtime.
+
+URLs (``open_store``): ``sqlite:///relative/state.db``, ``sqlite:////abs/state.db``, None
+for ``<home>/state.db``; ``postgresql://user@host:5432/db?schema=NAME`` keeps the tables in
+schema NAME (created if missing; letters, digits and ``_``), otherwise in the connection's
+default schema (``public``). Both stores migrate themselves when opened (engine/store/migrate.py).
+
+Semantics every backend keeps (tests/store/ checks them on both):
+- ``commit_revision`` numbers revisions 1, 2, 3... and sets ``revision`` of each upsert to
+  that number; a deleted key gets a graph tombstone, so ``get_graph`` at or after that
+  revision returns None.
+- ``append_events`` sets each run's ``last_seq`` itself (a ``last_seq`` in ``run_updates``
+  for a run with events in the batch is ignored) and raises StoreError when a run's seq
+  does not continue its stream, or the run does not exist.
+- ``delete_runs(ids)`` (added for ``gc``) deletes runs and their events.
+- ``update_run`` raises NotFound for an unknown run, StoreError for an unknown field.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from agentform.specs import ResourceKey
 
@@ -133,4 +149,7 @@ class Store(Protocol):
     def read_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[Event]: ...
     def wait_for_events(self, run_id: str, after: int, timeout: float) -> list[Event]:
         """Events after ``after``, waiting up to ``timeout`` s for some (poll on SQLite, LISTEN on PostgreSQL)."""
+        ...
+    def delete_runs(self, run_ids: Iterable[str]) -> int:
+        """Delete these runs and their events; returns how many runs were deleted."""
         ...

@@ -1,0 +1,337 @@
+"""What the SQL backends share: records <-> rows and the portable queries.
+
+A backend supplies a transaction (``_write``), a read cursor (``_read``), JSON decoding,
+the event insert and the wake-up of followers; everything else is written once here in
+SQL that SQLite and PostgreSQL both understand (``?`` placeholders, translated by ``_q``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from agentform.engine.errors import NotFound, StoreError, UsageError
+from agentform.specs import ResourceKey
+
+from .base import AppliedResource, Condition, Event, RevisionRecord, RunRecord
+
+_dumps = json.dumps
+
+RESOURCE_COLS = ("kind, namespace, name, app, spec, spec_hash, generation, "
+                 "observed_generation, conditions, revision, source, labels")
+REVISION_COLS = "number, content_hash, app, author, created_at, git_commit, git_dirty, changes, extra"
+EVENT_COLS = "run_id, seq, ts, type, path, data"
+RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
+RUN_COLS = ", ".join(RUN_FIELDS)
+RUN_JSON = frozenset({"input", "params", "output"})
+_KEY = "kind = ? AND namespace = ? AND name = ?"
+
+
+def _enc(value: Any) -> str | None:
+    return None if value is None else _dumps(value)
+
+
+class SqlStore:
+    """The Store protocol over a DB-API cursor; subclasses provide the hooks below."""
+
+    url: str
+    _for_update = ""          # row locks for the last_seq check (PostgreSQL only)
+    _integrity: tuple[type[BaseException], ...] = ()
+
+    # -- hooks ---------------------------------------------------------------------------
+    def _write(self) -> AbstractContextManager[Any]:
+        """A cursor inside one write transaction (committed on exit, rolled back on error)."""
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _q(self, sql: str) -> str:
+        return sql
+
+    def _dec(self, value: Any) -> Any:
+        """A JSON column as read back, to Python data."""
+        raise NotImplementedError
+
+    def _insert_events(self, cur: Any, rows: list[tuple]) -> None:
+        cur.executemany(self._q(f"INSERT INTO events ({EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?)"), rows)
+
+    def _notify(self, cur: Any, run_ids: Iterable[str]) -> None:
+        """Wake followers of these runs once the transaction commits."""
+
+    def _lock_revisions(self, cur: Any) -> None:
+        """Serialise revision numbering (SQLite's write lock already does)."""
+
+    # -- rows ----------------------------------------------------------------------------
+    def _resource(self, row: tuple) -> AppliedResource:
+        return AppliedResource(
+            key=ResourceKey(row[0], row[1], row[2]), app=row[3], spec=self._dec(row[4]),
+            spec_hash=row[5], generation=row[6], observed_generation=row[7],
+            conditions=[Condition(**c) for c in self._dec(row[8])], revision=row[9],
+            source=row[10], labels=self._dec(row[11]),
+        )
+
+    def _revision(self, row: tuple) -> RevisionRecord:
+        return RevisionRecord(
+            number=row[0], content_hash=row[1], app=row[2], author=row[3], created_at=row[4],
+            git_commit=row[5], git_dirty=bool(row[6]), changes=self._dec(row[7]),
+            extra=self._dec(row[8]),
+        )
+
+    def _run(self, row: tuple) -> RunRecord:
+        values = dict(zip(RUN_FIELDS, row, strict=True))
+        for name in RUN_JSON:
+            values[name] = self._dec(values[name])
+        if values["params"] is None:
+            values["params"] = {}
+        return RunRecord(**values)
+
+    def _event(self, row: tuple) -> Event:
+        return Event(row[0], row[1], row[2], row[3], row[4], self._dec(row[5]))
+
+    # -- resources and revisions ---------------------------------------------------------
+    def list_resources(self, kind: str | None = None, namespace: str | None = None) -> list[AppliedResource]:
+        where, args = [], []
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if namespace is not None:
+            where.append("namespace = ?")
+            args.append(namespace)
+        sql = f"SELECT {RESOURCE_COLS} FROM resources"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._read() as cur:
+            rows = cur.execute(self._q(sql + " ORDER BY kind, namespace, name"), args).fetchall()
+        return [self._resource(r) for r in rows]
+
+    def get_resource(self, key: ResourceKey) -> AppliedResource | None:
+        with self._read() as cur:
+            row = cur.execute(self._q(f"SELECT {RESOURCE_COLS} FROM resources WHERE {_KEY}"), tuple(key)).fetchone()
+        return self._resource(row) if row else None
+
+    def inventory(self, app: str) -> set[ResourceKey]:
+        with self._read() as cur:
+            rows = cur.execute(self._q("SELECT kind, namespace, name FROM resources WHERE app = ?"), (app,)).fetchall()
+        return {ResourceKey(*r) for r in rows}
+
+    def commit_revision(
+        self,
+        revision: RevisionRecord,
+        upserts: Iterable[AppliedResource],
+        deletes: Iterable[ResourceKey],
+        graphs: dict[ResourceKey, dict[str, Any]],
+    ) -> RevisionRecord:
+        """Record a revision and its resource changes and graphs in one transaction; assigns ``number``."""
+        deletes = list(deletes)
+        both = set(deletes) & set(graphs)
+        if both:
+            raise StoreError(f"a revision cannot both delete and compile {sorted(map(str, both))[0]}")
+        with self._write() as cur:
+            self._lock_revisions(cur)
+            number = cur.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM revisions").fetchone()[0]
+            cur.execute(self._q(f"INSERT INTO revisions ({REVISION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"), (
+                number, revision.content_hash, revision.app, revision.author, revision.created_at,
+                revision.git_commit, revision.git_dirty, _dumps(revision.changes), _dumps(revision.extra),
+            ))
+            for res in upserts:
+                cur.execute(self._q(
+                    f"INSERT INTO resources ({RESOURCE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (kind, namespace, name) DO UPDATE SET app = excluded.app, "
+                    "spec = excluded.spec, spec_hash = excluded.spec_hash, generation = excluded.generation, "
+                    "observed_generation = excluded.observed_generation, conditions = excluded.conditions, "
+                    "revision = excluded.revision, source = excluded.source, labels = excluded.labels"
+                ), (*res.key, res.app, _dumps(res.spec), res.spec_hash, res.generation,
+                    res.observed_generation, _dumps([dataclasses.asdict(c) for c in res.conditions]),
+                    number, res.source, _dumps(res.labels)))
+            for key in deletes:
+                cur.execute(self._q(f"DELETE FROM resources WHERE {_KEY}"), tuple(key))
+                # A tombstone, so that get_graph at this revision or later finds nothing.
+                cur.execute(self._q(
+                    "INSERT INTO graphs (kind, namespace, name, revision, graph) SELECT ?, ?, ?, ?, NULL "
+                    f"WHERE EXISTS (SELECT 1 FROM graphs WHERE {_KEY})"
+                ), (*key, number, *key))
+            for key, graph in graphs.items():
+                cur.execute(self._q("INSERT INTO graphs (kind, namespace, name, revision, graph) VALUES (?, ?, ?, ?, ?)"),
+                            (*key, number, _dumps(graph)))
+        return dataclasses.replace(revision, number=number)
+
+    def set_status(self, key: ResourceKey, conditions: list[Condition], observed_generation: int) -> None:
+        with self._write() as cur:
+            cur.execute(self._q(f"UPDATE resources SET conditions = ?, observed_generation = ? WHERE {_KEY}"),
+                        (_dumps([dataclasses.asdict(c) for c in conditions]), observed_generation, *key))
+            if cur.rowcount == 0:
+                raise NotFound(f"{key} is not applied")
+
+    def latest_revision(self) -> RevisionRecord | None:
+        found = self.list_revisions(limit=1)
+        return found[0] if found else None
+
+    def get_revision(self, number: int) -> RevisionRecord | None:
+        with self._read() as cur:
+            row = cur.execute(self._q(f"SELECT {REVISION_COLS} FROM revisions WHERE number = ?"), (number,)).fetchone()
+        return self._revision(row) if row else None
+
+    def list_revisions(self, limit: int = 50) -> list[RevisionRecord]:
+        with self._read() as cur:
+            rows = cur.execute(self._q(f"SELECT {REVISION_COLS} FROM revisions ORDER BY number DESC LIMIT ?"),
+                               (limit,)).fetchall()
+        return [self._revision(r) for r in rows]
+
+    def get_graph(self, key: ResourceKey, revision: int | None = None) -> dict[str, Any] | None:
+        """The graph compiled for ``key`` at ``revision`` (the newest at or before it; None = latest)."""
+        sql = f"SELECT graph FROM graphs WHERE {_KEY}"
+        args: tuple = tuple(key)
+        if revision is not None:
+            sql += " AND revision <= ?"
+            args += (revision,)
+        with self._read() as cur:
+            row = cur.execute(self._q(sql + " ORDER BY revision DESC LIMIT 1"), args).fetchone()
+        return None if row is None or row[0] is None else self._dec(row[0])
+
+    # -- runs ----------------------------------------------------------------------------
+    def create_run(self, run: RunRecord) -> None:
+        values = [_enc(getattr(run, f)) if f in RUN_JSON else getattr(run, f) for f in RUN_FIELDS]
+        marks = ", ".join("?" * len(RUN_FIELDS))
+        with self._write() as cur:
+            try:
+                cur.execute(self._q(f"INSERT INTO runs ({RUN_COLS}) VALUES ({marks})"), values)
+            except self._integrity as exc:
+                raise StoreError(f"run {run.id} already exists") from exc
+
+    def _set_run(self, cur: Any, run_id: str, fields: dict[str, Any]) -> int:
+        names = list(fields)
+        bad = [n for n in names if n not in RUN_FIELDS or n == "id"]
+        if bad:
+            raise StoreError(f"unknown run field(s): {', '.join(bad)}")
+        values = [_enc(fields[n]) if n in RUN_JSON else fields[n] for n in names]
+        assign = ", ".join(f"{n} = ?" for n in names)
+        cur.execute(self._q(f"UPDATE runs SET {assign} WHERE id = ?"), (*values, run_id))
+        return cur.rowcount
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        if not fields:
+            return
+        with self._write() as cur:
+            if self._set_run(cur, run_id, fields) == 0:
+                raise NotFound(f"run {run_id} not found")
+
+    def get_run(self, run_id_or_prefix: str) -> RunRecord:
+        """The run with this id or unique prefix; NotFound / UsageError (ambiguous) otherwise."""
+        prefix = run_id_or_prefix.strip()
+        if not prefix:
+            raise UsageError("a run id (or a unique prefix of one) is required")
+        with self._read() as cur:
+            row = cur.execute(self._q(f"SELECT {RUN_COLS} FROM runs WHERE id = ?"), (prefix,)).fetchone()
+            if row is None:
+                # Ids compare bytewise (PostgreSQL: COLLATE "C"), so this is an index range.
+                rows = cur.execute(self._q(f"SELECT {RUN_COLS} FROM runs WHERE id >= ? AND id < ? "
+                                           "ORDER BY id LIMIT 11"), (prefix, prefix + "\U0010ffff")).fetchall()
+                if not rows:
+                    raise NotFound(f"run {prefix} not found (see `agentform runs`)")
+                if len(rows) > 1:
+                    shown = ", ".join(r[0] for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
+                    raise UsageError(f"run prefix {prefix} is ambiguous: it matches {shown}; give more characters")
+                row = rows[0]
+        return self._run(row)
+
+    def list_runs(self, limit: int = 50, thread: str | None = None, status: str | None = None) -> list[RunRecord]:
+        where, args = [], []
+        if thread is not None:
+            where.append("thread = ?")
+            args.append(thread)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        sql = f"SELECT {RUN_COLS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._read() as cur:
+            rows = cur.execute(self._q(sql + " ORDER BY created_at DESC, id DESC LIMIT ?"), (*args, limit)).fetchall()
+        return [self._run(r) for r in rows]
+
+    def delete_runs(self, run_ids: Iterable[str]) -> int:
+        """Delete these runs and their events (``gc``); returns how many runs were deleted."""
+        ids = list(run_ids)
+        deleted = 0
+        with self._write() as cur:
+            for chunk in iter_chunks(ids, 500):
+                marks = ", ".join("?" * len(chunk))
+                cur.execute(self._q(f"DELETE FROM events WHERE run_id IN ({marks})"), chunk)
+                cur.execute(self._q(f"DELETE FROM runs WHERE id IN ({marks})"), chunk)
+                deleted += cur.rowcount
+        return deleted
+
+    # -- events --------------------------------------------------------------------------
+    def append_events(self, events: list[Event], run_updates: dict[str, dict[str, Any]] | None = None) -> None:
+        """Append a batch (group commit) in one transaction; seq must continue each run's stream.
+
+        Also sets each run's ``last_seq`` to its last appended seq (a ``last_seq`` in
+        ``run_updates`` for such a run is ignored) and applies ``run_updates``.
+        """
+        run_updates = run_updates or {}
+        firsts, lasts = _check_batch(events)
+        if not events and not run_updates:
+            return
+        rows = [(e.run_id, e.seq, e.ts, e.type, e.path, _dumps(e.data)) for e in events]
+        ids = sorted(set(firsts) | set(run_updates))
+        with self._write() as cur:
+            stored = self._last_seqs(cur, ids)
+            missing = [i for i in ids if i not in stored]
+            if missing:
+                raise StoreError(f"cannot append to run {missing[0]}: no such run")
+            for run_id, first in firsts.items():
+                if first != stored[run_id] + 1:
+                    raise StoreError(f"run {run_id}: event seq {first} does not continue the stream "
+                                     f"(last stored seq is {stored[run_id]})")
+            if rows:
+                try:
+                    self._insert_events(cur, rows)
+                except self._integrity as exc:
+                    raise StoreError(f"duplicate event seq in a batch for run(s) {', '.join(firsts)}") from exc
+            for run_id in ids:
+                fields = dict(run_updates.get(run_id, {}))
+                if run_id in lasts:
+                    fields["last_seq"] = lasts[run_id]
+                if fields:
+                    self._set_run(cur, run_id, fields)
+            if lasts:
+                self._notify(cur, lasts)
+
+    def _last_seqs(self, cur: Any, ids: list[str]) -> dict[str, int]:
+        marks = ", ".join("?" * len(ids))
+        rows = cur.execute(self._q(f"SELECT id, last_seq FROM runs WHERE id IN ({marks}) ORDER BY id{self._for_update}"),
+                           ids).fetchall()
+        return dict(rows)
+
+    def read_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[Event]:
+        sql = f"SELECT {EVENT_COLS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"
+        args: tuple = (run_id, after)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args += (limit,)
+        with self._read() as cur:
+            rows = cur.execute(self._q(sql), args).fetchall()
+        return [self._event(r) for r in rows]
+
+
+def _check_batch(events: list[Event]) -> tuple[dict[str, int], dict[str, int]]:
+    """The first and last seq of each run in a batch, which must be contiguous within it."""
+    firsts: dict[str, int] = {}
+    lasts: dict[str, int] = {}
+    for event in events:
+        previous = lasts.get(event.run_id)
+        if previous is None:
+            firsts[event.run_id] = event.seq
+        elif event.seq != previous + 1:
+            raise StoreError(f"run {event.run_id}: event seq {event.seq} does not follow {previous} in the batch")
+        lasts[event.run_id] = event.seq
+    return firsts, lasts
+
+
+def iter_chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,124 @@
+"""Versioned schema migrations: ``migrations/<dialect>/NNNN_name.sql``, applied in order.
+
+Each store calls ``migrate_*`` when it opens. Applied versions are recorded in
+``schema_migrations (version, name, applied_at)``; the whole run holds a database-wide
+lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL an advisory transaction lock), so processes
+that start together apply each migration once. A database migrated by a newer agentform
+(a version this code does not know) is refused rather than written to.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from agentform.engine.errors import StoreError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+_CREATE_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at {real} NOT NULL
+)"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+@cache
+def load_migrations(dialect: str) -> tuple[Migration, ...]:
+    """The migrations of ``dialect`` ("sqlite" | "postgres"), ordered by version."""
+    found = []
+    for file in sorted((MIGRATIONS / dialect).glob("*.sql")):
+        match = _FILE.match(file.name)
+        if not match:
+            raise StoreError(f"{file}: migration files are named NNNN_name.sql")
+        found.append(Migration(int(match[1]), match[2], file.read_text(encoding="utf-8")))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"{MIGRATIONS / dialect}: two migrations share a version")
+    return tuple(found)
+
+
+def _pending(dialect: str, applied: set[int], upto: int | None) -> list[Migration]:
+    known = load_migrations(dialect)
+    newest = max((m.version for m in known), default=0)
+    unknown = sorted(v for v in applied if v > newest)
+    if unknown:
+        raise StoreError(
+            f"the state store has schema version {unknown[-1]}, newer than this agentform "
+            f"knows ({newest}); upgrade agentform"
+        )
+    return [m for m in known if m.version not in applied and (upto is None or m.version <= upto)]
+
+
+def split_sqlite(script: str) -> list[str]:
+    """Split a script into statements (``executescript`` would commit our transaction)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()
+    ):
+        raise StoreError(f"incomplete SQL statement in migration: {buffer.strip()[:80]}")
+    return statements
+
+
+def migrate_sqlite(conn: sqlite3.Connection, upto: int | None = None) -> list[int]:
+    """Apply pending migrations in one IMMEDIATE transaction; returns the versions applied."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_CREATE_TABLE.format(real="REAL"))
+        applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        done = []
+        for migration in _pending("sqlite", applied, upto):
+            for statement in split_sqlite(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, time.time()),
+            )
+            done.append(migration.version)
+        conn.execute("COMMIT")
+        return done
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def migrate_postgres(conn: Any, schema: str, lock_key: tuple[int, int], upto: int | None = None) -> list[int]:
+    """Create ``schema`` if needed and apply pending migrations under an advisory lock.
+
+    ``conn`` is a psycopg connection (not autocommit) whose search_path is ``schema``.
+    """
+    from psycopg import sql
+
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", lock_key)
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        conn.execute(_CREATE_TABLE.format(real="DOUBLE PRECISION"))
+        applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        done = []
+        for migration in _pending("postgres", applied, upto):
+            conn.execute(migration.sql)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, time.time()),
+            )
+            done.append(migration.version)
+    return done
