@@ -1,0 +1,200 @@
+"""The event stream's writer: one group-commit writer per store, shared by every run in the process.
+
+``RunStream.emit`` assigns the next ``seq`` of its run under one lock and queues the event;
+a writer thread takes whatever is queued (every few milliseconds, or at once when many are
+waiting) and writes it with ``store.append_events`` in one transaction, together with the
+runs' record updates (totals, ``last_seq``, status). ``await stream.durable()`` waits until
+everything emitted so far is committed: the agent loop uses it before a tool call with an
+external side effect, and the runner before it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from agentform.engine.errors import StoreError
+from agentform.engine.store.base import Event
+
+EVENT_TYPES = frozenset({
+    "run.started", "run.queued", "stage.skipped", "run.waiting", "run.completed", "run.failed",
+    "run.cancelled", "stage.started", "stage.completed", "agent.started", "agent.completed",
+    "message.delta", "message.completed", "tool.call", "tool.result", "handoff",
+    "approval.requested", "approval.resolved", "budget.exceeded", "usage", "checkpoint",
+    "agent.failed", "stage.failed", "workspace.changed",
+})
+TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled", "run.waiting"})
+
+OnEvent = Callable[[Event], None]
+
+
+class RunStream:
+    """One run's side of the writer: seq assignment, totals, pending record updates."""
+
+    __slots__ = ("run_id", "seq", "durable_seq", "tokens_in", "tokens_out", "cost_usd",
+                 "_writer", "_updates", "_waiters", "_on_event", "_clock")
+
+    def __init__(self, writer: EventWriter, run_id: str, last_seq: int, on_event: OnEvent | None,
+                 clock: Callable[[], float]):
+        self.run_id = run_id
+        self.seq = last_seq
+        self.durable_seq = last_seq
+        self.tokens_in = 0
+        self.tokens_out = 0
+        self.cost_usd = 0.0
+        self._writer = writer
+        self._updates: dict[str, Any] = {}
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = []
+        self._on_event = on_event
+        self._clock = clock
+
+    def emit(self, type: str, path: str, data: dict[str, Any], **updates: Any) -> Event:
+        """Queue one event (and optional run-record updates that ride the same batch)."""
+        writer = self._writer
+        with writer._lock:
+            self.seq += 1
+            event = Event(self.run_id, self.seq, self._clock(), type, path, data)
+            writer._pending.append(event)
+            if updates:
+                self._updates.update(updates)
+            if self not in writer._dirty:
+                writer._dirty[self] = None
+            if len(writer._pending) == 1 or len(writer._pending) >= writer.batch_max:
+                writer._wake.set()
+        if self._on_event is not None:
+            self._on_event(event)
+        return event
+
+    def add_usage(self, tokens_in: int, tokens_out: int, cost_usd: float) -> None:
+        self.tokens_in += tokens_in
+        self.tokens_out += tokens_out
+        self.cost_usd += cost_usd
+
+    def update(self, **fields: Any) -> None:
+        """Run-record fields to write with the next batch."""
+        with self._writer._lock:
+            self._updates.update(fields)
+            self._writer._dirty[self] = None
+            self._writer._wake.set()
+
+    async def durable(self) -> None:
+        """Wait until every event emitted so far is committed (raises StoreError if the write failed)."""
+        target = self.seq
+        if self.durable_seq >= target and not self._writer.error:
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._writer._lock:
+            if self.durable_seq >= target:
+                future.set_result(None)
+            else:
+                self._waiters.append((target, loop, future))
+                self._writer._dirty[self] = None
+                self._writer._wake.set()
+        await future
+        if self._writer.error is not None:
+            raise StoreError(f"events could not be written: {self._writer.error}")
+
+    def flush_sync(self, timeout: float = 30.0) -> None:
+        """Block until everything emitted is committed (for code outside an event loop)."""
+        deadline = time.monotonic() + timeout
+        while self.durable_seq < self.seq and self._writer.error is None:
+            self._writer._wake.set()
+            if time.monotonic() > deadline:
+                raise StoreError("events were not written in time")
+            with self._writer._committed:
+                self._writer._committed.wait(0.01)
+        if self._writer.error is not None:
+            raise StoreError(f"events could not be written: {self._writer.error}")
+
+    def close(self) -> None:
+        """Forget this run once its last batch is written."""
+        with self._writer._lock:
+            self._writer._dirty.pop(self, None)
+
+
+class EventWriter:
+    """Group-commit writer over ``store.append_events`` (a daemon thread)."""
+
+    _by_store: dict[int, EventWriter] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, store: Any, *, window: float = 0.002, batch_max: int = 2000):
+        self.store = store
+        self.window = window
+        self.batch_max = batch_max
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._committed = threading.Condition()
+        self._pending: list[Event] = []
+        self._dirty: dict[RunStream, None] = {}
+        self._thread = threading.Thread(target=self._loop, name="agentform-events", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def for_store(cls, store: Any) -> EventWriter:
+        """The process-wide writer of ``store`` (made on first use)."""
+        with cls._registry_lock:
+            writer = cls._by_store.get(id(store))
+            if writer is None or writer.store is not store:
+                writer = cls._by_store[id(store)] = cls(store)
+            return writer
+
+    def open(self, run_id: str, last_seq: int = 0, on_event: OnEvent | None = None,
+             clock: Callable[[], float] = time.time) -> RunStream:
+        return RunStream(self, run_id, last_seq, on_event, clock)
+
+    def _take(self) -> tuple[list[Event], dict[str, dict[str, Any]], list[tuple[RunStream, int]]]:
+        with self._lock:
+            batch, self._pending = self._pending, []
+            streams = [(stream, stream.seq) for stream in self._dirty]
+            updates: dict[str, dict[str, Any]] = {}
+            for stream, seq in streams:
+                fields = stream._updates
+                stream._updates = {}
+                fields.update(tokens_in=stream.tokens_in, tokens_out=stream.tokens_out,
+                              cost_usd=round(stream.cost_usd, 10), last_seq=seq)
+                updates[stream.run_id] = fields
+            self._dirty = {}
+            self._wake.clear()
+            return batch, updates, streams
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            if self.window and len(self._pending) < self.batch_max:
+                time.sleep(self.window)  # the group-commit window: let more events join
+            batch, updates, streams = self._take()
+            if not batch and not updates:
+                continue
+            try:
+                self.store.append_events(batch, run_updates=updates)
+            except BaseException as exc:  # noqa: BLE001 - reported to every waiter
+                self.error = exc
+            self._release(streams)
+
+    def _release(self, streams: list[tuple[RunStream, int]]) -> None:
+        ready = []
+        with self._lock:
+            for stream, seq in streams:
+                stream.durable_seq = max(stream.durable_seq, seq)
+                keep = []
+                for target, loop, future in stream._waiters:
+                    if stream.durable_seq >= target or self.error is not None:
+                        ready.append((loop, future))
+                    else:
+                        keep.append((target, loop, future))
+                stream._waiters = keep
+        for loop, future in ready:
+            loop.call_soon_threadsafe(_resolve, future)
+        with self._committed:
+            self._committed.notify_all()
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,129 @@
+"""Budgets: one type for agent invocations, team calls, pipelines and the run (CONTRACT section 7).
+
+A ``Scope`` holds one Budget and what was spent under it; scopes form a chain (run ⊃ team
+call ⊃ agent invocation ...) carried in a context variable, so concurrent member calls each
+see their own chain. Usage is charged to every scope of the chain after each model reply;
+the first scope over a limit raises ``BudgetExceeded`` (``budget.exceeded`` is emitted once
+per scope). ``timeout`` is enforced by the caller with ``asyncio.timeout(scope.timeout)``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable
+from typing import Any
+
+from agentform.engine.errors import BudgetExceeded
+
+_LIMITS = (("max_turns", "maxTurns", "turns"), ("max_tokens", "maxTokens", "tokens"),
+           ("max_cost_usd", "maxCostUsd", "cost_usd"), ("max_steps", "maxSteps", "steps"))
+
+
+class Scope:
+    """Spending under one budget holder (an agent invocation, a team call, a pipeline, the run)."""
+
+    __slots__ = ("holder", "parent", "limits", "timeout", "turns", "tokens", "cost_usd", "steps",
+                 "exceeded", "depth")
+
+    def __init__(self, holder: str, budget: Any, parent: Scope | None):
+        self.holder = holder
+        self.parent = parent
+        self.depth = 0 if parent is None else parent.depth + 1
+        self.limits: list[tuple[str, str, float]] = []
+        self.timeout: float | None = None
+        if budget is not None:
+            for attr, name, used in _LIMITS:
+                value = getattr(budget, attr, None)
+                if value is not None:
+                    self.limits.append((name, used, value))
+            if getattr(budget, "timeout", None):
+                from agentform.specs import parse_duration
+
+                self.timeout = parse_duration(budget.timeout)
+        self.turns = 0
+        self.tokens = 0
+        self.cost_usd = 0.0
+        self.steps = 0
+        self.exceeded: str | None = None
+
+    def chain(self):
+        scope: Scope | None = self
+        while scope is not None:
+            yield scope
+            scope = scope.parent
+
+    def within(self, ancestor: Scope) -> bool:
+        """True when this scope is ``ancestor`` or nested under it."""
+        return any(s is ancestor for s in self.chain())
+
+    def _over(self) -> tuple[str, float, float] | None:
+        # maxTurns is checked before a call (check_turn), maxSteps when a step starts.
+        for name, used_attr, limit in self.limits:
+            if name in ("maxTokens", "maxCostUsd"):
+                used = getattr(self, used_attr)
+                if used > limit:
+                    return name, limit, used
+        return None
+
+
+current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("agentform_scope", default=None)
+
+Emit = Callable[[str, str, dict], None]
+
+
+def has_limits(budget: Any) -> bool:
+    return budget is not None and any(
+        getattr(budget, attr, None) is not None for attr in ("max_turns", "max_tokens", "max_cost_usd", "timeout", "max_steps"))
+
+
+def _exceeded(scope: Scope, found: tuple[str, float, float], emit: Emit) -> BudgetExceeded:
+    name, limit, used = found
+    if scope.exceeded is None:
+        scope.exceeded = name
+        emit("budget.exceeded", scope.holder,
+             {"budget": name, "holder": scope.holder, "limit": limit, "used": used})
+    error = BudgetExceeded(name, scope.holder, limit, used)
+    error.scope = scope  # type: ignore[attr-defined]
+    return error
+
+
+def charge(scope: Scope | None, emit: Emit, *, turns: int = 0, tokens: int = 0, cost_usd: float = 0.0) -> None:
+    """Add one model reply's usage to every scope of the chain; raise on the outermost crossing."""
+    crossed: tuple[Scope, tuple[str, float, float]] | None = None
+    for s in scope.chain() if scope is not None else ():
+        s.turns += turns
+        s.tokens += tokens
+        s.cost_usd += cost_usd
+        if s.limits:
+            found = s._over()
+            if found is not None:
+                crossed = (s, found)
+    if crossed is not None:
+        raise _exceeded(crossed[0], crossed[1], emit)
+
+
+def check_turn(scope: Scope | None, emit: Emit) -> None:
+    """Before a model call: refuse the turn if any maxTurns of the chain is already used up."""
+    for s in scope.chain() if scope is not None else ():
+        if s.exceeded is not None:
+            raise _exceeded(s, (s.exceeded, 0, 0), emit)
+        for name, used_attr, limit in s.limits:
+            if name == "maxTurns" and s.turns >= limit:
+                raise _exceeded(s, (name, limit, s.turns + 1), emit)
+
+
+def charge_step(scope: Scope | None, emit: Emit) -> None:
+    """Count one pipeline step against every enclosing scope that has ``maxSteps``."""
+    crossed = None
+    for s in scope.chain() if scope is not None else ():
+        s.steps += 1
+        for name, used_attr, limit in s.limits:
+            if name == "maxSteps" and s.steps > limit:
+                crossed = (s, (name, limit, s.steps))
+    if crossed is not None:
+        raise _exceeded(crossed[0], crossed[1], emit)
+
+
+def timeout_error(scope: Scope, emit: Emit) -> BudgetExceeded:
+    """The error for a scope whose ``timeout`` ran out."""
+    return _exceeded(scope, ("timeout", scope.timeout or 0.0, scope.timeout or 0.0), emit)

@@ -1,0 +1,201 @@
+"""What executors of a run get: the graph, the stream, budgets, and calls into agents, teams, pipelines.
+
+One ``RunContext`` per run execution (a fresh run or a resume). The agent loop, teams and
+P's pipeline executor all reach the outside world only through it: events go through
+``emit``, nested targets through ``call_target``, pipeline steps through ``charge_step``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from agentform.engine.errors import RunError
+from agentform.engine.graph import Graph
+from agentform.engine.store.base import Event
+
+from . import budget as budgets
+
+if TYPE_CHECKING:
+    from agentform.engine.events import RunStream
+
+
+class RunWaiting(Exception):
+    """Control flow, not an error: an executor parks the run (e.g. for an approval); exit code 3."""
+
+    def __init__(self, reason: str = "waiting", data: dict[str, Any] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.data = data or {}
+
+
+class Now(dict):
+    """The run's start time for templates: ``{{ now }}`` (ISO), ``now.date``, ``now.time``, ``now.iso``, ``now.timestamp``."""
+
+    def __str__(self) -> str:
+        return self["iso"]
+
+
+def now_context(started_at: datetime) -> Now:
+    return Now(iso=started_at.isoformat(), date=started_at.date().isoformat(),
+               time=started_at.strftime("%H:%M:%S"), timestamp=started_at.timestamp(),
+               year=started_at.year)
+
+
+def join_path(parent: str, name: str) -> str:
+    return f"{parent}/{name}" if parent else name
+
+
+@dataclass
+class Limits:
+    """Process-wide knobs of the agent loop (overridable in tests)."""
+
+    tool_timeout: float = 600.0
+
+
+class RunContext:
+    """The executing run: identity, pinned graph, stream, budgets, nested calls."""
+
+    def __init__(self, *, run_id: str, graph: Graph, started_at: datetime, stream: RunStream,
+                 home: Path, store: Any = None, history: list[Event] | None = None,
+                 thread_messages: list[dict[str, Any]] | None = None,
+                 script_cursors: dict[tuple[str, str], int] | None = None):
+        self.run_id = run_id
+        self.graph = graph
+        self.started_at = started_at
+        self.history: list[Event] = history or []
+        self.home = Path(home)
+        self.store = store
+        self.thread_messages = thread_messages or []
+        self.script_cursors: dict[tuple[str, str], int] = script_cursors or {}
+        self.limits = Limits()
+        self._stream = stream
+        self._models: dict[str, Any] = {}
+        self._now = now_context(started_at)
+        self._budgets: dict[str, Any] = {}
+
+    # -- the stream ---------------------------------------------------------------------------
+    def emit(self, type: str, path: str, data: dict[str, Any]) -> None:
+        """Append one event to the run's stream (seq assigned by the writer, persisted in order)."""
+        self._stream.emit(type, path, data)
+
+    async def durable(self) -> None:
+        """Wait until every event emitted so far is persisted (before an external side effect)."""
+        await self._stream.durable()
+
+    def add_usage(self, tokens_in: int, tokens_out: int, cost_usd: float) -> None:
+        self._stream.add_usage(tokens_in, tokens_out, cost_usd)
+
+    # -- nested targets ---------------------------------------------------------------------------
+    async def call_target(self, kind: Literal["agent", "team", "pipeline"], key: str, task: Any,
+                          parent_path: str) -> Any:
+        """Run an agent, team or pipeline of this graph to completion and return its output."""
+        if kind == "agent":
+            from .agent_loop import run_agent
+
+            node = self.graph.agents.get(key)
+            if node is None:
+                raise RunError(f"agent {key} is not part of this run's graph")
+            return await run_agent(self, key, _task_text(task), join_path(parent_path, node.name))
+        if kind == "team":
+            from .team import run_team
+
+            node = self.graph.teams.get(key)
+            if node is None:
+                raise RunError(f"team {key} is not part of this run's graph")
+            return await run_team(self, key, _task_text(task), join_path(parent_path, node.name))
+        if kind == "pipeline":
+            return await self.run_pipeline(key, task, parent_path)
+        raise RunError(f"cannot call a {kind!r}")
+
+    async def run_pipeline(self, key: str, task: Any, parent_path: str, params: dict | None = None) -> Any:
+        """A pipeline of this graph under its own budget scope (P's executor does the stages)."""
+        from . import pipeline
+
+        node = self.graph.pipelines.get(key)
+        if node is None:
+            raise RunError(f"pipeline {key} is not part of this run's graph")
+        if params is None:
+            raw = task if isinstance(task, dict) else {}
+            params = pipeline.coerce_params(node, raw, None if isinstance(task, dict) else task)
+        path = join_path(parent_path, node.name)
+        return await self.in_scope(path, node.spec.budget,
+                                   lambda: pipeline.run_pipeline(self, key, params, parent_path))
+
+    # -- budgets ------------------------------------------------------------------------------
+    async def in_scope(self, holder: str, budget: Any, work) -> Any:
+        """Run ``work()`` under a new budget scope (and its timeout) nested in the current one."""
+        if not budgets.has_limits(budget):
+            return await work()
+        scope = budgets.Scope(holder, budget, budgets.current.get())
+        token = budgets.current.set(scope)
+        try:
+            if scope.timeout is None:
+                return await work()
+            timer = asyncio.timeout(scope.timeout)
+            try:
+                async with timer:
+                    return await work()
+            except TimeoutError:
+                if timer.expired():
+                    raise budgets.timeout_error(scope, self.emit) from None
+                raise
+        finally:
+            budgets.current.reset(token)
+
+    def charge(self, *, turns: int = 0, tokens: int = 0, cost_usd: float = 0.0) -> None:
+        """Charge one model reply to every enclosing budget (raises BudgetExceeded)."""
+        budgets.charge(budgets.current.get(), self.emit, turns=turns, tokens=tokens, cost_usd=cost_usd)
+
+    def check_turn(self) -> None:
+        budgets.check_turn(budgets.current.get(), self.emit)
+
+    def charge_step(self, path: str) -> None:
+        """Count a pipeline step against every enclosing ``maxSteps`` (raises BudgetExceeded)."""
+        budgets.charge_step(budgets.current.get(), self.emit)
+
+    def budget_of(self, raw: dict[str, Any] | None) -> Any:
+        """A team's budget (kept as plain data in the graph) as a Budget."""
+        if not raw:
+            return None
+        key = repr(sorted(raw.items()))
+        cached = self._budgets.get(key)
+        if cached is None:
+            from agentform.specs import Budget
+
+            cached = self._budgets[key] = Budget.model_validate(raw)
+        return cached
+
+    # -- models, templates, workspaces --------------------------------------------------------------
+    def model(self, key: str) -> Any:
+        """The model client for a Model key of this graph (one per run)."""
+        client = self._models.get(key)
+        if client is None:
+            from .models import make_model
+
+            client = self._models[key] = make_model(self, key)
+        return client
+
+    def workspace_path(self, key: str | None) -> str | None:
+        """The directory of a workspace of this graph, or None."""
+        if not key or key not in self.graph.workspaces:
+            return None
+        namespace, name = key.split("/", 1)
+        return str(self.home / "workspaces" / namespace / name)
+
+    def template_context(self, agent_name: str, workspace: str | None = None) -> dict[str, Any]:
+        return {"agent": {"name": agent_name}, "now": self._now, "run": {"id": self.run_id},
+                "workspace": {"path": self.workspace_path(workspace) or ""}}
+
+
+def _task_text(task: Any) -> str:
+    if task is None:
+        return ""
+    if isinstance(task, str):
+        return task
+    import json
+
+    return json.dumps(task, ensure_ascii=False, default=str)

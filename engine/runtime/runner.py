@@ -1,0 +1,251 @@
+"""Start and resume runs: resolve the target's graph, own the run record, execute, finish.
+
+``start_run_async``/``resume_run_async`` are the coroutines (the Python API and the CLI use
+them); ``start_run``/``resume_run`` are synchronous wrappers for callers outside an event
+loop. A run records its owner (host:pid) and a heartbeat; the heartbeat also notices a
+``cancel`` made by another process through the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agentform.engine.errors import NotFound, RunError, UsageError
+from agentform.engine.events import EventWriter, OnEvent
+from agentform.engine.graph import Graph, node_key
+from agentform.engine.ids import new_run_id
+from agentform.engine.store.base import Event, RunRecord
+from agentform.specs import ResourceKey, kind_from_word
+
+from .context import RunContext, RunWaiting
+from .result import EXIT_CODES, RunResult
+
+HEARTBEAT_S = float(os.environ.get("AGENTFORM_HEARTBEAT", "2"))
+_graph_cache: dict[tuple[int, ResourceKey, int], Graph] = {}
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def parse_target(target: str) -> ResourceKey:
+    """``team/research`` or ``team/ns/research`` (kind as agent, agents or Agent) -> ResourceKey."""
+    parts = target.strip().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise UsageError(f"'{target}' is not a run target: use agent/NAME, team/NAME or pipeline/NAME (or KIND/NAMESPACE/NAME)")
+    kind = kind_from_word(parts[0])
+    if kind not in ("Agent", "Team", "Pipeline"):
+        raise UsageError(f"'{parts[0]}' cannot be run: use agent, team or pipeline")
+    namespace, name = (parts[1], parts[2]) if len(parts) == 3 else ("default", parts[1])
+    return ResourceKey(kind, namespace, name)
+
+
+def target_text(key: ResourceKey) -> str:
+    return f"{key.kind.lower()}/{key.namespace}/{key.name}"
+
+
+def load_graph(store: Any, key: ResourceKey, revision: int | None = None) -> tuple[Graph, int]:
+    """The graph of ``key`` at ``revision`` (default: the latest revision) and that revision's number."""
+    if revision is None:
+        latest = store.latest_revision()
+        if latest is None:
+            raise NotFound("nothing has been applied yet: run `agentform apply` first")
+        revision = latest.number
+    cached = _graph_cache.get((id(store), key, revision))
+    if cached is not None:
+        return cached, revision
+    raw = store.get_graph(key, revision)
+    if raw is None:
+        raise NotFound(f"{key.kind} {key.namespace}/{key.name} is not applied (revision {revision})")
+    graph = Graph.model_validate(raw)
+    _graph_cache[(id(store), key, revision)] = graph  # revisions are immutable
+    return graph, revision
+
+
+def preflight(graph: Graph) -> None:
+    """Refuse up front what this run cannot do (tools not available, unknown prices under a cost budget)."""
+    from .models import check_prices
+    from .tools import check_tools
+
+    check_tools(graph)
+    check_prices(graph)
+
+
+async def start_run_async(store: Any, target: str, *, input: Any = None, params: dict | None = None,
+                          thread: str | None = None, home: Path, on_event: OnEvent | None = None,
+                          run_id: str | None = None) -> RunResult:
+    """Start a run of ``target`` on the latest revision and execute it to the end (or until it waits)."""
+    key = parse_target(target)
+    graph, revision = load_graph(store, key)
+    params = dict(params or {})
+    if key.kind == "Pipeline":
+        from .pipeline import coerce_params
+
+        params = coerce_params(graph.pipelines[graph.root], params, _input_text(input))
+    elif params:
+        raise UsageError(f"-p/params apply to pipelines; {key.kind.lower()}/{key.name} takes -i/input")
+    preflight(graph)
+    now = time.time()
+    run = RunRecord(id=run_id or new_run_id(now), target=target_text(key), status="running",
+                    revision=revision, created_at=now, thread=thread, input=input, params=params,
+                    owner=owner_id(), heartbeat_at=now, started_at=now)
+    await asyncio.to_thread(store.create_run, run) if _slow_store(store) else store.create_run(run)
+    history_msgs, cursors = ([], {}) if thread is None else thread_state(store, thread, run.id)
+    stream = EventWriter.for_store(store).open(run.id, 0, on_event)
+    ctx = RunContext(run_id=run.id, graph=graph, started_at=datetime.fromtimestamp(now, UTC),
+                     stream=stream, home=home, store=store, thread_messages=history_msgs,
+                     script_cursors=cursors)
+    stream.emit("run.started", "", {"target": run.target, "revision": revision, "input": input,
+                                    "params": params, "thread": thread, "owner": run.owner})
+    return await _execute(ctx, stream, key, input, params, run.started_at or now)
+
+
+async def resume_run_async(store: Any, run_id: str, *, home: Path,
+                           extra_events: list[tuple[str, str, dict]] | tuple = (),
+                           on_event: OnEvent | None = None) -> RunResult:
+    """Continue a run: append ``extra_events``, then re-execute its target with ``ctx.history`` set."""
+    run = store.get_run(run_id)
+    if run.status in ("succeeded", "failed", "cancelled"):
+        raise RunError(f"run {run.id} is {run.status}; only a waiting or interrupted run can be resumed")
+    kind, namespace, name = run.target.split("/")
+    key = ResourceKey(kind_from_word(kind) or kind, namespace, name)
+    graph, _ = load_graph(store, key, run.revision)
+    preflight(graph)
+    history = store.read_events(run.id)
+    last_seq = history[-1].seq if history else 0
+    stream = EventWriter.for_store(store).open(run.id, last_seq, on_event)
+    now = time.time()
+    for type_, path, data in extra_events:
+        history.append(stream.emit(type_, path, data))
+    stream.update(status="running", owner=owner_id(), heartbeat_at=now, error=None)
+    cursors = script_cursors(history)
+    thread_msgs, thread_cursors = ([], {}) if run.thread is None else thread_state(store, run.thread, run.id)
+    for k, v in thread_cursors.items():
+        cursors[k] = max(cursors.get(k, 0), v)
+    ctx = RunContext(run_id=run.id, graph=graph,
+                     started_at=datetime.fromtimestamp(run.started_at or run.created_at, UTC),
+                     stream=stream, home=home, store=store, history=history,
+                     thread_messages=thread_msgs, script_cursors=cursors)
+    return await _execute(ctx, stream, key, run.input, run.params, run.started_at or now)
+
+
+def start_run(store: Any, target: str, *, input: Any = None, params: dict | None = None,
+              thread: str | None = None, home: Path, on_event: OnEvent | None = None) -> RunResult:
+    """Synchronous ``start_run_async`` (not from inside a running event loop)."""
+    return asyncio.run(start_run_async(store, target, input=input, params=params, thread=thread,
+                                       home=home, on_event=on_event))
+
+
+def resume_run(store: Any, run_id: str, *, home: Path, extra_events: list[tuple[str, str, dict]] | tuple = (),
+               on_event: OnEvent | None = None) -> RunResult:
+    """Synchronous ``resume_run_async`` (not from inside a running event loop)."""
+    return asyncio.run(resume_run_async(store, run_id, home=home, extra_events=extra_events,
+                                        on_event=on_event))
+
+
+async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params: dict,
+                   started: float) -> RunResult:
+    task = asyncio.ensure_future(_dispatch(ctx, key, input, params))
+    beat = asyncio.ensure_future(_heartbeat(ctx, stream, task))
+    status, output, error, extra = "succeeded", None, None, {}
+    try:
+        output = await asyncio.shield(task)
+    except RunWaiting as waiting:
+        status, extra = "waiting", {"reason": waiting.reason, **waiting.data}
+    except asyncio.CancelledError:
+        # Ctrl-C (the caller cancelled us) or `cancel` seen by the heartbeat.
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        status, error = "cancelled", "cancelled"
+    except Exception as exc:  # noqa: BLE001 - every failure ends the run as failed, recorded
+        status, error = "failed", str(exc) or type(exc).__name__
+    finally:
+        beat.cancel()
+    if status == "succeeded" and getattr(beat, "cancel_seen", False):
+        status, error = "cancelled", "cancelled"
+    now = time.time()
+    fields: dict[str, Any] = {"status": status, "heartbeat_at": now}
+    if status == "succeeded":
+        stream.emit("run.completed", "", {"output": output}, output=output, finished_at=now, **fields)
+    elif status == "waiting":
+        stream.emit("run.waiting", "", extra, **fields)
+    elif status == "cancelled":
+        stream.emit("run.cancelled", "", {"reason": error}, error=error, finished_at=now, **fields)
+    else:
+        stream.emit("run.failed", "", {"error": error}, error=error, finished_at=now, **fields)
+    await stream.durable()
+    stream.close()
+    return RunResult(id=ctx.run_id, status=status, output=output, error=error,
+                     tokens_in=stream.tokens_in, tokens_out=stream.tokens_out,
+                     cost_usd=round(stream.cost_usd, 10), exit_code=EXIT_CODES[status])
+
+
+async def _dispatch(ctx: RunContext, key: ResourceKey, input: Any, params: dict) -> Any:
+    root = node_key(key.namespace, key.name)
+    if key.kind == "Pipeline":
+        return await ctx.run_pipeline(root, None, "", params=params)
+    return await ctx.call_target(key.kind.lower(), root, _input_text(input) or "", "")
+
+
+async def _heartbeat(ctx: RunContext, stream, task: asyncio.Future) -> None:
+    """Beat while the run executes; stop it when another process marked it cancelled."""
+    me = asyncio.current_task()
+    while not task.done():
+        await asyncio.sleep(HEARTBEAT_S)
+        stream.update(heartbeat_at=time.time())
+        try:
+            record = await asyncio.to_thread(ctx.store.get_run, ctx.run_id)
+        except Exception:  # noqa: BLE001 - a missed beat is retried on the next one
+            continue
+        if record.status == "cancelled" and not task.done():
+            me.cancel_seen = True  # type: ignore[attr-defined]
+            task.cancel()
+            return
+
+
+def _input_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _slow_store(store: Any) -> bool:
+    return store.url.startswith(("postgresql", "postgres"))
+
+
+# -- threads and scripted cursors -----------------------------------------------------------------
+
+def script_cursors(events: list[Event]) -> dict[tuple[str, str], int]:
+    """Scripted-model cursors after ``events``: per (model, script key), the next turn index."""
+    cursors: dict[tuple[str, str], int] = {}
+    for event in events:
+        if event.type == "message.completed":
+            pos = event.data.get("script")
+            if pos:
+                key = (pos[0], pos[1])
+                cursors[key] = max(cursors.get(key, 0), pos[2] + 1)
+    return cursors
+
+
+def thread_state(store: Any, thread: str, exclude: str) -> tuple[list[dict], dict[tuple[str, str], int]]:
+    """The thread's earlier turns as chat messages, and the scripted cursors they leave."""
+    runs = [r for r in store.list_runs(limit=10_000, thread=thread) if r.id != exclude]
+    runs.sort(key=lambda r: (r.created_at, r.id))
+    messages: list[dict] = []
+    cursors: dict[tuple[str, str], int] = {}
+    for run in runs:
+        if run.input is not None:
+            messages.append({"role": "user", "content": _input_text(run.input)})
+        if run.status == "succeeded" and run.output is not None:
+            messages.append({"role": "assistant", "content": _input_text(run.output)})
+        for k, v in script_cursors(store.read_events(run.id)).items():
+            cursors[k] = max(cursors.get(k, 0), v)
+    return messages, cursors
