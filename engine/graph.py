@@ -103,3 +103,8 @@ class Graph(_Node):
     tool_servers: dict[str, ToolServerSpec] = Field(default_factory=dict)
     workspaces: dict[str, WorkspaceSpec] = Field(default_factory=dict)
     knowledge: dict[str, KnowledgeBaseSpec] = Field(default_factory=dict)
+    secrets: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="where each reached Secret's value comes from (sealed|fromEnv|fromFile, "
+        "fromFile absolute); never the value: resolve with agentform.engine.secrets.resolve_ref",
+    )

@@ -1,0 +1,108 @@
+"""The desired state: validated manifests turned into canonical documents with their hashes.
+
+A desired document is the manifest's canonical data plus what it pulls in from disk that
+must be pinned in the revision (``resolved``): a scripted Model's script content and the
+absolute path of a Secret's relative ``fromFile``. So a script edit is a change in ``plan``
+and a run never reads the current files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agentform.engine.hashing import digest, resource_document
+from agentform.specs import KINDS, Resource, ResourceKey
+from agentform.specs.model import SCRIPTED
+
+if TYPE_CHECKING:
+    from agentform.engine.loader import LoadedManifest, ManifestSet
+
+RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One resource as the manifests want it."""
+
+    key: ResourceKey
+    resource: Resource
+    document: dict[str, Any]          # canonical data + ``resolved``; what the store keeps as spec
+    spec_hash: str
+    source: str = ""                  # "file:line" for messages and describe
+    file: str = ""
+    line: int = 0
+    col: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resolved(self) -> dict[str, Any]:
+        return self.document.get(RESOLVED, {})
+
+
+def resolve_extras(resource: Resource, base_dir: Path | None) -> dict[str, Any]:
+    """What a manifest pulls in from disk and must be pinned: script content, absolute fromFile."""
+    from agentform.engine.loader import load_script
+
+    spec = resource.spec  # type: ignore[attr-defined]
+    extras: dict[str, Any] = {}
+    if resource.kind == "Model" and spec.model == SCRIPTED and spec.script:
+        path = Path(spec.script)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        _, data = load_script(path)
+        extras["script"] = data
+    elif resource.kind == "Secret" and spec.from_file:
+        path = Path(spec.from_file)
+        if not path.is_absolute() and base_dir is not None:
+            path = (base_dir / path).resolve()
+        extras["fromFile"] = str(path)
+    return extras
+
+
+def make_desired(resource: Resource, *, extras: dict[str, Any] | None = None, source: str = "",
+                 file: str = "", line: int = 0, col: int = 0) -> Desired:
+    """A Desired from a typed resource and its already-resolved extras."""
+    document = resource_document(resource)
+    if extras:
+        document[RESOLVED] = extras
+    return Desired(
+        key=resource.key, resource=resource, document=document, spec_hash=digest(document),
+        source=source, file=file, line=line, col=col,
+        labels=dict(resource.metadata.labels),
+    )
+
+
+def from_manifest(manifest: LoadedManifest) -> Desired:
+    """The desired state of one loaded manifest (reads a scripted Model's script file)."""
+    resource = manifest.resource
+    loc = manifest.locate("metadata", "name")
+    return make_desired(
+        resource, extras=resolve_extras(resource, manifest.base_dir),
+        source=f"{manifest.display}:{loc.line}", file=manifest.display, line=loc.line, col=loc.col,
+    )
+
+
+def from_manifest_set(manifests: ManifestSet) -> list[Desired]:
+    """Every manifest of the set as Desired, in dependency order (KINDS), then by key."""
+    return sort_desired(from_manifest(m) for m in manifests.manifests)
+
+
+def from_document(document: dict[str, Any], source: str = "") -> Desired:
+    """A Desired read back from a saved plan's document (the extras are already inside)."""
+    data = {k: v for k, v in document.items() if k != RESOLVED}
+    resource = KINDS[data["kind"]].model_validate(data)
+    return make_desired(resource, extras=document.get(RESOLVED), source=source,
+                        file=source.rsplit(":", 1)[0])
+
+
+_KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+
+
+def kind_order(key: ResourceKey) -> tuple[int, str, str]:
+    return (_KIND_ORDER.get(key.kind, len(_KIND_ORDER)), key.namespace, key.name)
+
+
+def sort_desired(items) -> list[Desired]:
+    return sorted(items, key=lambda d: kind_order(d.key))

@@ -1,0 +1,94 @@
+"""A compiled Graph as a Mermaid flowchart (``agentform graph team/NAME|pipeline/NAME``).
+
+Teams: the manager points at each member, labelled with the tool it calls (delegate edges
+are thick); a nested team is a subgraph answered through its manager. Pipelines: stages
+with their needs as edges, routes as dotted edges labelled with their condition, forEach
+stages marked, approvals drawn as hexagons.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agentform.engine.graph import Graph, PipelineNode
+
+_ID_RE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def to_mermaid(graph: Graph) -> str:
+    """The Mermaid ``flowchart`` text of ``graph``."""
+    out = ["flowchart TD"]
+    if graph.kind == "Pipeline":
+        _pipeline(graph, graph.pipelines[graph.root], out, prefix="")
+    elif graph.kind == "Team":
+        _team(graph, graph.root, out, set())
+    else:
+        agent = graph.agents[graph.root]
+        out.append(f'  {_id("a", graph.root)}["{_text(agent.name)}<br/>model {_text(agent.model)}"]')
+    return "\n".join(out) + "\n"
+
+
+def _id(prefix: str, key: str) -> str:
+    return f"{prefix}_{_ID_RE.sub('_', key)}"
+
+
+def _text(text: str) -> str:
+    """Label text safe inside Mermaid quotes."""
+    return (text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;")
+            .replace(">", "#gt;").replace("|", "#124;").replace("\n", " "))
+
+
+def _team(graph: Graph, team_key: str, out: list[str], seen: set[str], indent: str = "  ") -> str:
+    """Draw a team as a subgraph; returns the node id that answers for it (its manager)."""
+    team = graph.teams[team_key]
+    manager_id = _id("a", f"{team_key}.{team.manager}")
+    if team_key in seen:
+        return manager_id
+    seen.add(team_key)
+    out.append(f'{indent}subgraph {_id("t", team_key)}["team {_text(team.name)}"]')
+    out.append(f'{indent}  {manager_id}(["{_text(graph.agents[team.manager].name)} (manager)"])')
+    edges: list[str] = []
+    for member in team.members:
+        if member.kind == "Agent":
+            member_id = _id("a", f"{team_key}.{member.target}")
+            out.append(f'{indent}  {member_id}["{_text(member.name)}"]')
+        else:
+            member_id = _team(graph, member.target, out, seen, indent + "  ")
+        arrow = "==>" if member.mode == "delegate" else "-->"
+        edges.append(f'{indent}{manager_id} {arrow}|"{_text(member.tool)}"| {member_id}')
+    out.append(f"{indent}end")
+    out.extend(edges)
+    return manager_id
+
+
+def _pipeline(graph: Graph, node: PipelineNode, out: list[str], prefix: str) -> None:
+    key = f"{node.namespace}/{node.name}"
+    ids = {name: _id("s", f"{prefix}{key}.{name}") for name in node.order}
+    for stage in node.spec.stages:
+        edge = node.targets[stage.name]
+        parts = [stage.name]
+        if edge.kind in ("agent", "team", "pipeline") and edge.target:
+            parts.append(f"{edge.kind} {edge.target.split('/', 1)[1]}")
+        elif edge.kind == "tool" and stage.tool is not None:
+            parts.append(f"tool {stage.tool.name}")
+        elif edge.kind == "approval":
+            parts.append("approval")
+        if stage.for_each:
+            parts.append(f"forEach {stage.for_each}")
+        if stage.when:
+            parts.append(f"when {stage.when}")
+        label = "<br/>".join(_text(p) for p in parts)
+        sid = ids[stage.name]
+        if edge.kind == "approval":
+            out.append(f'  {sid}{{{{"{label}"}}}}')
+        elif stage.for_each:
+            out.append(f'  {sid}[["{label}"]]')
+        else:
+            out.append(f'  {sid}["{label}"]')
+    for stage in node.spec.stages:
+        for need in stage.needs:
+            if need in ids:
+                out.append(f"  {ids[need]} --> {ids[stage.name]}")
+        for route in stage.routes:
+            if route.goto in ids:
+                out.append(f'  {ids[stage.name]} -.->|"{_text(route.when)}"| {ids[route.goto]}')

@@ -1,0 +1,206 @@
+"""Secrets: where a value comes from, checked at apply and resolved at the moment of use.
+
+A Secret's value is never stored. ``apply`` only checks its source (``check_source``);
+runs resolve it when they need it (``resolve``/``resolve_ref``) and pass every resolved
+value to ``redact`` before writing text anywhere.
+
+Sealed values (``afs1:``) are HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305) ciphertexts
+for the engine's key pair under ``<home>/keys/``, with the Secret's ``namespace/name`` as
+HPKE ``info``: moved to another Secret, a sealed value does not decrypt.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentform.engine.errors import RunError
+from agentform.specs.secret import SEALED_PREFIX
+
+KEY_DIR = "keys"
+PRIVATE_KEY = "engine.key"
+PUBLIC_KEY = "engine.pub"
+_ENC_LEN = 32   # X25519 encapsulated key
+_TAG_LEN = 16   # ChaCha20-Poly1305 tag
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """One Secret's source as recorded at apply (``from_file`` already absolute)."""
+
+    namespace: str
+    name: str
+    sealed: str | None = None
+    from_env: str | None = None
+    from_file: str | None = None
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> SecretSource:
+        """From a stored or desired Secret document (its ``resolved.fromFile`` wins)."""
+        spec = document.get("spec", {})
+        meta = document.get("metadata", {})
+        resolved = document.get("resolved", {})
+        return cls(meta.get("namespace", "default"), meta["name"], spec.get("sealed"),
+                   spec.get("fromEnv"), resolved.get("fromFile") or spec.get("fromFile"))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"sealed": self.sealed, "fromEnv": self.from_env, "fromFile": self.from_file}
+        return {k: v for k, v in data.items() if v is not None}
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    ok: bool
+    reason: str
+    message: str
+
+
+def check_source(source: SecretSource, *, home: Path) -> SourceCheck:
+    """Is the value there? Never returns or records the value itself."""
+    if source.from_env is not None:
+        if source.from_env in os.environ:
+            return SourceCheck(True, "SourceFound", f"environment variable {source.from_env} is set")
+        return SourceCheck(False, "SourceNotFound", f"environment variable {source.from_env} is not set")
+    if source.from_file is not None:
+        path = Path(source.from_file)
+        if path.is_file() and os.access(path, os.R_OK):
+            return SourceCheck(True, "SourceFound", f"file {path} is readable")
+        return SourceCheck(False, "SourceNotFound", f"file {path} does not exist or is not readable")
+    assert source.sealed is not None
+    try:
+        _decode(source.sealed)
+    except ValueError as exc:
+        return SourceCheck(False, "SealedMalformed", str(exc))
+    if not private_key_path(home).is_file():
+        return SourceCheck(False, "KeyNotFound",
+                           f"no engine key at {private_key_path(home)}; run 'agentform secret keygen' "
+                           "or copy the key that sealed this value")
+    try:
+        unseal(source.sealed, home=home, namespace=source.namespace, name=source.name)
+    except RunError as exc:
+        return SourceCheck(False, "DecryptFailed", str(exc))
+    return SourceCheck(True, "SourceFound", "sealed value decrypts with the engine key")
+
+
+def resolve(source: SecretSource, *, home: Path) -> str:
+    """The secret's value now; RunError (never containing the value) when unavailable."""
+    if source.from_env is not None:
+        value = os.environ.get(source.from_env)
+        if value is None:
+            raise RunError(f"secret {source.label}: environment variable {source.from_env} is not set")
+        return value
+    if source.from_file is not None:
+        try:
+            return Path(source.from_file).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise RunError(f"secret {source.label}: cannot read {source.from_file}: {exc.strerror}") from None
+    assert source.sealed is not None
+    return unseal(source.sealed, home=home, namespace=source.namespace, name=source.name)
+
+
+def resolve_ref(ref: Any, *, namespace: str, secrets: Mapping[str, Mapping[str, Any]], home: Path) -> str:
+    """A ``SecretRef`` (``{secretRef, format}``) resolved through a graph's ``secrets`` map."""
+    ns, name = ref.secret_ref.resolve(namespace)
+    entry = secrets.get(f"{ns}/{name}")
+    if entry is None:
+        raise RunError(f"secret {ns}/{name} is not part of this revision")
+    value = resolve(SecretSource(ns, name, entry.get("sealed"), entry.get("fromEnv"),
+                                 entry.get("fromFile")), home=home)
+    return ref.format.replace("{}", value) if ref.format else value
+
+
+def redact(text: str, values: Iterable[str], mask: str = "***") -> str:
+    """``text`` with every occurrence of each secret value replaced by ``mask`` (longest first)."""
+    for value in sorted({v for v in values if v and len(v) >= 3}, key=len, reverse=True):
+        text = text.replace(value, mask)
+    return text
+
+
+# -- sealing ------------------------------------------------------------------------------------
+
+
+def private_key_path(home: Path) -> Path:
+    return Path(home) / KEY_DIR / PRIVATE_KEY
+
+
+def generate_keys(home: Path) -> Path:
+    """Create the engine key pair under ``<home>/keys/`` (private key 0600); returns the public key path."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    folder = Path(home) / KEY_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    key = X25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    fd = os.open(folder / PRIVATE_KEY, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(private)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    (folder / PUBLIC_KEY).write_bytes(public)
+    return folder / PUBLIC_KEY
+
+
+def seal(value: str, public_key_pem: bytes, *, namespace: str, name: str) -> str:
+    """Encrypt ``value`` for the engine key, bound to the Secret ``namespace/name``."""
+    from cryptography.hazmat.primitives import serialization
+
+    public = serialization.load_pem_public_key(public_key_pem)
+    blob = _suite().encrypt(value.encode(), public, info=_info(namespace, name))  # type: ignore[arg-type]
+    return SEALED_PREFIX + base64.urlsafe_b64encode(blob).decode().rstrip("=")
+
+
+def unseal(sealed: str, *, home: Path, namespace: str, name: str) -> str:
+    """Decrypt a sealed value with the engine key; RunError when it does not decrypt."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        blob = _decode(sealed)
+    except ValueError as exc:
+        raise RunError(f"secret {namespace}/{name}: {exc}") from None
+    path = private_key_path(home)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"secret {namespace}/{name}: cannot load the engine key {path}: {exc}") from None
+    try:
+        return _suite().decrypt(blob, key, info=_info(namespace, name)).decode()  # type: ignore[arg-type]
+    except (InvalidTag, ValueError):
+        raise RunError(
+            f"secret {namespace}/{name}: the sealed value does not decrypt with this engine's key "
+            "(sealed for another key, or for another Secret)"
+        ) from None
+
+
+def _decode(sealed: str) -> bytes:
+    if not sealed.startswith(SEALED_PREFIX):
+        raise ValueError(f"a sealed value starts with '{SEALED_PREFIX}'")
+    body = sealed[len(SEALED_PREFIX):].strip()
+    try:
+        blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("the sealed value is not valid base64url") from None
+    if len(blob) <= _ENC_LEN + _TAG_LEN:
+        raise ValueError("the sealed value is too short to be a ciphertext")
+    return blob
+
+
+def _info(namespace: str, name: str) -> bytes:
+    return f"agentform-secret:{namespace}/{name}".encode()
+
+
+def _suite():
+    from cryptography.hazmat.primitives import hpke
+
+    return hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)

@@ -1,0 +1,12 @@
+"""Pipeline operator: the pipeline is compiled into a Graph stored with the revision; Ready when it compiled."""
+
+from __future__ import annotations
+
+from agentform.operators.base import CompiledOperator, register
+
+
+class PipelineOperator(CompiledOperator):
+    kind = "Pipeline"
+
+
+register(PipelineOperator())

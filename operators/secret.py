@@ -1,0 +1,23 @@
+"""Secret operator: checks that the source is there (env var, file, decryptable sealed value).
+
+The value is never read into the store: only whether it can be had, and why not.
+"""
+
+from __future__ import annotations
+
+from agentform.engine.secrets import SecretSource, check_source
+from agentform.operators.base import BaseOperator, OperatorContext, failed, ready, register
+
+
+class SecretOperator(BaseOperator):
+    kind = "Secret"
+
+    def provision(self, ctx: OperatorContext, desired):
+        return self.observe(ctx, desired)
+
+    def observe(self, ctx: OperatorContext, desired):
+        result = check_source(SecretSource.from_document(desired.document), home=ctx.home)
+        return ready(result.reason, result.message) if result.ok else failed(result.reason, result.message)
+
+
+register(SecretOperator())
