@@ -1,0 +1,130 @@
+"""Every example validates clean, applies, and runs end to end offline on the scripted model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from .helpers import EXAMPLE_NAMES, EXAMPLES, agentform
+
+# example -> (run target, input, the final answer contains)
+RUNS = {
+    "hello": ("agent/greeter", "hello", "Hello! Nice to meet you"),
+    "research-team": ("team/research", "Should we start a heat-pump business?", "Synthesis:"),
+    "support-desk": ("team/support", "I was charged twice for INV-1042", "refunded the duplicate"),
+    "company": ("team/company/company", "Should we open repair cafes?", "Decision: open 20"),
+}
+
+
+def test_the_examples_are_all_here():
+    assert EXAMPLE_NAMES == sorted([*RUNS, "content-pipeline"])
+    for name in EXAMPLE_NAMES:
+        readme = (EXAMPLES / name / "README.md").read_text()
+        assert f"agentform apply examples/{name}" in readme
+        assert list((EXAMPLES / name / "scripts").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_example_validates_clean(name: str):
+    from agentform.engine.validation import validate_path
+
+    result = validate_path(EXAMPLES / name)
+    assert [str(d) for d in result.diagnostics] == []
+    assert result.manifests and not result.failed_files
+    assert [Path(s).parent.name for s in result.skipped] == ["scripts"]
+
+
+def test_all_examples_validate_together():
+    # Names are unique across the examples (company lives in its own namespace).
+    done = agentform("validate", "examples")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _run_record(home: Path):
+    """The newest run in ``home`` and its events."""
+    from agentform.engine.store import open_store
+
+    store = open_store(None, home=home)
+    try:
+        run = store.list_runs(limit=1)[0]
+        return run, store.read_events(run.id)
+    finally:
+        store.close()
+
+
+def _expected_usage(name: str) -> tuple[int, int, float]:
+    """Tokens in, tokens out and USD of playing every turn of the example's script once."""
+    yaml = YAML(typ="safe")
+    (script_file,) = (EXAMPLES / name / "scripts").glob("*.yaml")
+    turns = [t for ts in yaml.load(script_file.read_text())["agents"].values() for t in ts]
+    tokens_in = sum(t.get("usage", {}).get("input", 0) for t in turns)
+    tokens_out = sum(t.get("usage", {}).get("output", 0) for t in turns)
+    models = [
+        d for f in (EXAMPLES / name).glob("*.yaml") for d in yaml.load_all(f.read_text())
+        if d.get("kind") == "Model"
+    ]
+    price = models[0]["spec"]["pricing"]
+    usd = (tokens_in * price["inputPerMTok"] + tokens_out * price["outputPerMTok"]) / 1e6
+    return tokens_in, tokens_out, usd
+
+
+def _overlapping(events, paths: list[str]) -> bool:
+    """All of ``paths`` started before any of them completed (they ran at the same time)."""
+    started = [e.seq for e in events if e.type == "agent.started" and e.path in paths]
+    completed = [e.seq for e in events if e.type == "agent.completed" and e.path in paths]
+    return len(started) == len(paths) == len(completed) and max(started) < min(completed)
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_example_runs_end_to_end(name: str, tmp_path: Path):
+    target, text, answer = RUNS[name]
+    home = tmp_path / "state"
+    done = agentform("apply", f"examples/{name}", home=home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = agentform("run", target, "-i", text, "--ci", home=home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert answer in done.stdout
+    run, events = _run_record(home)
+    assert run.status == "succeeded" and answer in str(run.output)
+    tokens_in, tokens_out, usd = _expected_usage(name)
+    assert (run.tokens_in, run.tokens_out) == (tokens_in, tokens_out)
+    assert run.cost_usd == pytest.approx(usd)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    if name == "research-team":
+        members = ["research/market-analyst", "research/tech-scout", "research/risk-analyst"]
+        assert _overlapping(events, members)
+    if name == "support-desk":
+        handoffs = [e for e in events if e.type == "handoff"]
+        assert handoffs and any("billing" in e.path or "billing" in str(e.data) for e in handoffs)
+    if name == "company":
+        research = ["market-sizer", "competitor-analyst", "trend-scout", "customer-researcher"]
+        ops = ["capacity-planner", "cost-analyst", "vendor-manager", "compliance-officer"]
+        assert _overlapping(events, [f"company/research/{m}" for m in research])
+        assert _overlapping(events, [f"company/ops/{m}" for m in ops])
+        assert any(e.type == "handoff" for e in events)
+
+
+def test_content_pipeline_waits_for_approval_then_finishes(tmp_path: Path):
+    home = tmp_path / "state"
+    assert agentform("apply", "examples/content-pipeline", home=home).returncode == 0
+    done = agentform("run", "pipeline/content", "-p", "topic=heat pumps", "--ci", home=home)
+    assert done.returncode == 3, done.stdout + done.stderr
+    run, events = _run_record(home)
+    assert run.status == "waiting"
+    assert any(e.type == "approval.requested" for e in events)
+    paths = {e.path for e in events}
+    assert "content/review#2" in paths                     # the loop went round once
+    assert sum(p.startswith("content/summarize[") and p.endswith("/summarizer") for p in paths) == 3
+
+    done = agentform("approve", run.id, "-m", "ship it", home=home)   # another process
+    assert done.returncode == 0, done.stdout + done.stderr
+    run, events = _run_record(home)
+    assert run.status == "succeeded"
+    assert "the bottleneck is" in str(run.output).replace("\n", " ")
+    resolved = [e for e in events if e.type == "approval.resolved"]
+    assert len(resolved) == 1 and resolved[0].data.get("message") == "ship it"
+    tokens_in, tokens_out, usd = _expected_usage("content-pipeline")
+    assert (run.tokens_in, run.tokens_out) == (tokens_in, tokens_out)
+    assert run.cost_usd == pytest.approx(usd)
