@@ -1,0 +1,40 @@
+"""A second process for the store tests: ``python store_child.py COMMAND URL [ARGS]``.
+
+Commands print one line per step, so the parent waits for observable state:
+  lock URL HOLDER       take the apply lock, print "locked", release when stdin closes
+  lock-die URL HOLDER   take the apply lock, print "locked", then die without releasing
+  wait URL RUN          print "ready" (no events yet), wait for events, print their seqs
+  open URL              open (migrate) the store, print "opened"
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main() -> None:
+    from agentform.engine.store import open_store
+
+    command, url, *args = sys.argv[1:]
+    store = open_store(url)
+    if command == "open":
+        print("opened", flush=True)
+    elif command in ("lock", "lock-die"):
+        with store.apply_lock(args[0], timeout=float(args[1]) if len(args) > 1 else 0.0):
+            print("locked", flush=True)
+            if command == "lock-die":
+                os._exit(0)
+            sys.stdin.read()
+        print("released", flush=True)
+    elif command == "wait":
+        assert store.read_events(args[0]) == []
+        print("ready", flush=True)
+        events = store.wait_for_events(args[0], 0, timeout=60)
+        print(json.dumps([e.seq for e in events]), flush=True)
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
