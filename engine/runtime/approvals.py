@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,10 @@ from agentform.engine.errors import UsageError
 from agentform.engine.runtime.pipeline_state import (
     FAILED,
     SUCCEEDED,
+    TERMINAL_EVENTS,
     WAITING,
     History,
     Outcome,
-    TERMINAL_EVENTS,
 )
 from agentform.specs.common import parse_duration
 from agentform.specs.pipeline import Stage
@@ -109,7 +109,7 @@ def _names_stage(event: Any, stage: str) -> bool:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def _epoch(text: Any) -> float:
