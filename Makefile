@@ -1,0 +1,77 @@
+# agentform developer tasks. On a fresh clone: `make demo`, then `make test`.
+# Both create .venv when missing and install what they need; the install is skipped while
+# pyproject.toml is older than the stamp file, so repeated runs start at once.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+AF := $(VENV)/bin/agentform
+DEMO_HOME ?= .agentform-demo
+DEMO_INPUT ?= Should we start a heat-pump installer business?
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench schemas lint clean distclean help
+
+help:
+	@echo "make demo     validate the examples, apply research-team and run it (offline)"
+	@echo "make test     the whole test suite (CI=true)"
+	@echo "make bench    every bench/*.py, one after the other"
+	@echo "make schemas  regenerate schemas/*.json from the specs"
+	@echo "make lint     ruff"
+	@echo "make clean    remove build output and the demo state"
+
+$(PY):
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "agentform needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+
+# The runtime set: everything `make demo` uses (litellm, mcp, psycopg, servers...).
+$(VENV)/.stamp-all: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[all]'
+	touch $@
+
+# The test set includes the runtime set.
+$(VENV)/.stamp-test: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.stamp-all
+
+demo: $(VENV)/.stamp-all
+	@rm -rf $(DEMO_HOME)
+	$(AF) validate examples
+	@if $(AF) apply --help >/dev/null 2>&1 && $(AF) run --help >/dev/null 2>&1; then \
+	  set -e; \
+	  echo "+ agentform --home $(DEMO_HOME) apply examples/research-team"; \
+	  $(AF) --home $(DEMO_HOME) apply examples/research-team; \
+	  echo "+ agentform --home $(DEMO_HOME) run team/research -i \"$(DEMO_INPUT)\""; \
+	  $(AF) --home $(DEMO_HOME) run team/research -i "$(DEMO_INPUT)"; \
+	  echo; echo "State is in $(DEMO_HOME)/: try 'agentform --home $(DEMO_HOME) runs' or 'logs <RUN>'."; \
+	elif $(AF) plan --help >/dev/null 2>&1; then \
+	  echo "note: 'apply' and 'run' are not in this build yet; showing validate + plan instead"; \
+	  $(AF) --home $(DEMO_HOME) plan examples/research-team || [ $$? -eq 2 ]; \
+	else \
+	  echo "note: 'plan', 'apply' and 'run' are not in this build yet; the demo stops at validate"; \
+	fi
+
+test: $(VENV)/.stamp-test
+	@rm -f $(VENV)/.pytest-exit
+	@CI=true $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; echo $$rc > $(VENV)/.pytest-exit; \
+	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5)" >&2; fi; \
+	  exit $$rc
+
+bench: $(VENV)/.stamp-all
+	@set -e; for script in bench/*.py; do \
+	  [ -e "$$script" ] || { echo "no bench/*.py yet"; break; }; \
+	  echo "== $$script"; $(PY) "$$script"; \
+	done
+
+schemas: $(VENV)/.stamp-all
+	$(AF) schema --out schemas
+
+lint: $(VENV)/.stamp-test
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(DEMO_HOME) build dist *.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
