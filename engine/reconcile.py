@@ -1,0 +1,236 @@
+"""Apply: validate, plan, run the operators in dependency order, compile graphs, record a revision.
+
+One apply holds the store's apply lock throughout, writes the revision with every
+resource change and graph in one transaction (``commit_revision``), and then only
+status updates. Unchanged manifests are a no-op: no revision is recorded.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agentform.engine.compile import RUNNABLE, Index, compile_graph, models_under_cost_cap
+from agentform.engine.desired import Desired, from_manifest_set
+from agentform.engine.errors import AgentformError, ManifestError, UsageError
+from agentform.engine.graph import Graph, node_key
+from agentform.engine.hashing import digest
+from agentform.engine.plan import Plan, display_name, make_plan
+from agentform.engine.planfile import check_fresh, is_plan_file, load_plan
+from agentform.engine.store.base import AppliedResource, Condition, RevisionRecord, Store
+from agentform.operators.base import OperatorContext, condition, failed, operator_for
+from agentform.specs import ResourceKey
+
+
+class PruneRefused(AgentformError):
+    """Prune would be unsafe (a file failed to load, or everything would go)."""
+
+
+@dataclass
+class Outcome:
+    key: ResourceKey
+    verb: str                               # created | configured | unchanged | deleted | orphaned
+    ready: Condition | None = None
+
+    @property
+    def line(self) -> str:
+        return f"{display_name(self.key)} {self.verb}"
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    revision: RevisionRecord | None
+    outcomes: list[Outcome] = field(default_factory=list)
+    failed: list[tuple[ResourceKey, Condition]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    @property
+    def no_changes(self) -> bool:
+        return self.revision is None and not self.plan.has_changes
+
+
+def author_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+def default_app(path: Path) -> str:
+    """The app an apply belongs to by default: the applied folder's name."""
+    path = Path(path).resolve()
+    return (path if path.is_dir() else path.parent).name or "default"
+
+
+def load_valid(path: Path):
+    """validate_path, raising ManifestError (nothing applied) when any error was found."""
+    from agentform.engine.validation import validate_path
+
+    manifests = validate_path(Path(path))
+    if not manifests.ok:
+        raise ManifestError([d for d in manifests.diagnostics if d.severity == "error"])
+    return manifests
+
+
+def apply_path(store: Store, path: Path | str, *, home: Path, app: str | None = None, prune: bool = False,
+               prune_all: bool = False, lock_timeout: float = 0.0,
+               clock: Callable[[], float] = time.time) -> ApplyResult:
+    """Apply the manifests under ``path`` (or a saved plan file) to ``store``."""
+    path = Path(path)
+    author = author_name()
+    holder = f"{author}@{socket.gethostname()} (pid {os.getpid()}, apply {path})"
+    with store.apply_lock(holder, timeout=lock_timeout):
+        if is_plan_file(path):
+            saved = load_plan(path)
+            plan = make_plan(saved.desired, store, saved.app, prune=saved.prune, home=home)
+            check_fresh(saved, plan, path)
+            root, failed_files = Path(saved.root or path.parent), saved.failed_files
+        else:
+            manifests = load_valid(path)
+            plan = make_plan(from_manifest_set(manifests), store, app or default_app(path),
+                             prune=prune, home=home)
+            root, failed_files = path, list(manifests.failed_files)
+        check_prune(plan, store, failed_files=failed_files, prune_all=prune_all)
+        return execute(store, plan, home=home, root=root, author=author, clock=clock)
+
+
+def check_prune(plan: Plan, store: Store, *, failed_files: list[str], prune_all: bool) -> None:
+    """Refuse a prune that could delete by mistake (nothing is applied then)."""
+    deletes = plan.of("delete")
+    if not deletes:
+        return
+    if failed_files:
+        raise PruneRefused(
+            f"prune refused: {len(failed_files)} file(s) failed to load ({', '.join(failed_files[:3])}); "
+            "their resources would look deleted. Fix them, or apply without --prune"
+        )
+    inventory = store.inventory(plan.app)
+    if not prune_all and len(deletes) >= len(inventory) and not plan.desired:
+        raise PruneRefused(
+            f"prune refused: it would delete every resource of app '{plan.app}' ({len(deletes)}); "
+            "pass --prune-all if that is intended"
+        )
+
+
+def execute(store: Store, plan: Plan, *, home: Path, root: Path, author: str,
+            clock: Callable[[], float] = time.time) -> ApplyResult:
+    """Carry out ``plan``: operators, graphs, one revision, then statuses."""
+    applied = {r.key: r for r in store.list_resources()} if plan.has_changes else {}
+    if not plan.has_changes:
+        return _noop(store, plan)
+    ctx = OperatorContext(home=Path(home), desired={d.key: d for d in plan.desired})
+    graphs = _compile_all(plan.desired, ctx)
+    changing = {c.key: c.action for c in plan.changes if c.action in ("create", "update", "drift")}
+    conditions: dict[ResourceKey, list[Condition]] = {}
+    for d in plan.desired:  # KINDS order: what a resource refers to is provisioned first
+        if d.key in changing or d.key.kind == "Model":
+            conditions[d.key] = _provision(ctx, d)
+    for change in plan.of("delete"):
+        operator_for(change.key.kind).teardown(ctx, applied[change.key])
+
+    upserts = [_record(d, applied.get(d.key), plan.app, conditions[d.key])
+               for d in plan.desired if changing.get(d.key) in ("create", "update")]
+    previous = _previous_graph_hashes(store, plan.app)
+    graph_hashes = {str(k): digest(g.model_dump(mode="json", by_alias=True)) for k, g in graphs.items()}
+    to_store = {k: g.model_dump(mode="json", by_alias=True) for k, g in graphs.items()
+                if changing.get(k) in ("create", "update") or previous.get(str(k)) != graph_hashes[str(k)]}
+    from agentform.engine.gitinfo import git_info
+
+    git = git_info(root)
+    revision = store.commit_revision(
+        RevisionRecord(
+            number=0, content_hash=plan.content_hash, app=plan.app, author=author, created_at=clock(),
+            git_commit=git.commit, git_dirty=git.dirty,
+            changes=[c.to_dict() for c in plan.changes],
+            extra={"prices": _prices(plan.desired), "graphs": graph_hashes, "root": str(Path(root).resolve())},
+        ),
+        upserts, [c.key for c in plan.of("delete")], to_store,
+    )
+    # Statuses of resources whose spec did not change (drift repaired, model pricing).
+    for key, conds in conditions.items():
+        record = applied.get(key)
+        if changing.get(key) not in ("create", "update") and record is not None and record.conditions != conds:
+            store.set_status(key, conds, record.generation)
+    return _result(plan, revision, conditions, changing)
+
+
+def _noop(store: Store, plan: Plan) -> ApplyResult:
+    """Nothing changed: no revision. Resources that stay not Ready still fail the command."""
+    wanted = {d.key for d in plan.desired}
+    result = ApplyResult(plan, None)
+    for record in store.list_resources():
+        ready = condition(record.conditions)
+        if record.key in wanted and ready is not None and ready.status == "False":
+            result.failed.append((record.key, ready))
+    return result
+
+
+def _provision(ctx: OperatorContext, desired: Desired) -> list[Condition]:
+    try:
+        return operator_for(desired.key.kind).provision(ctx, desired)
+    except AgentformError as exc:
+        return failed("ProvisionFailed", str(exc))
+    except Exception as exc:  # noqa: BLE001 - one failing operator must not stop the others
+        return failed("OperatorError", f"{type(exc).__name__}: {exc}")
+
+
+def _compile_all(desired: list[Desired], ctx: OperatorContext) -> dict[ResourceKey, Graph]:
+    index = Index.of_desired(desired)
+    for d in desired:
+        if d.key.kind in RUNNABLE:
+            try:
+                ctx.graphs[d.key] = compile_graph(d, index)
+            except (ManifestError, UsageError, ValueError) as exc:
+                ctx.compile_errors[d.key] = str(exc)
+    for graph in ctx.graphs.values():
+        ctx.priced_models |= models_under_cost_cap(graph)
+    return ctx.graphs
+
+
+def _record(d: Desired, current: AppliedResource | None, app: str, conds: list[Condition]) -> AppliedResource:
+    generation = 1 if current is None else current.generation + 1
+    return AppliedResource(key=d.key, app=app, spec=d.document, spec_hash=d.spec_hash,
+                           generation=generation, observed_generation=generation, conditions=conds,
+                           source=d.source, labels=d.labels)
+
+
+def _previous_graph_hashes(store: Store, app: str) -> dict[str, str]:
+    for revision in store.list_revisions(limit=20):
+        if revision.app == app:
+            return dict(revision.extra.get("graphs", {}))
+    return {}
+
+
+def _prices(desired: list[Desired]) -> dict[str, dict | None]:
+    from agentform.engine.prices import price_of
+
+    out: dict[str, dict | None] = {}
+    for d in desired:
+        if d.key.kind == "Model":
+            price = price_of(d.resource.spec)  # type: ignore[attr-defined]
+            out[node_key(d.key.namespace, d.key.name)] = price.to_dict() if price else None
+    return out
+
+
+def _result(plan: Plan, revision: RevisionRecord, conditions: dict[ResourceKey, list[Condition]],
+            changing: dict[ResourceKey, str]) -> ApplyResult:
+    result = ApplyResult(plan, revision)
+    verbs = {"create": "created", "update": "configured", "drift": "configured"}
+    for d in plan.desired:
+        ready = condition(conditions.get(d.key, []))
+        result.outcomes.append(Outcome(d.key, verbs.get(changing.get(d.key, ""), "unchanged"), ready))
+        if ready is not None and ready.status == "False":
+            result.failed.append((d.key, ready))
+    for change in plan.changes:
+        if change.action in ("delete", "orphan"):
+            result.outcomes.append(Outcome(change.key, "deleted" if change.action == "delete" else "orphaned"))
+    return result
