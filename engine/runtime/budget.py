@@ -22,11 +22,12 @@ _LIMITS = (("max_turns", "maxTurns", "turns"), ("max_tokens", "maxTokens", "toke
 class Scope:
     """Spending under one budget holder (an agent invocation, a team call, a pipeline, the run)."""
 
-    __slots__ = ("holder", "parent", "limits", "timeout", "turns", "tokens", "cost_usd", "steps",
+    __slots__ = ("holder", "path", "parent", "limits", "timeout", "turns", "tokens", "cost_usd", "steps",
                  "exceeded", "depth")
 
-    def __init__(self, holder: str, budget: Any, parent: Scope | None):
+    def __init__(self, holder: str, budget: Any, parent: Scope | None, path: str = ""):
         self.holder = holder
+        self.path = path
         self.parent = parent
         self.depth = 0 if parent is None else parent.depth + 1
         self.limits: list[tuple[str, str, float]] = []
@@ -67,6 +68,17 @@ class Scope:
 
 
 current: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("agentform_scope", default=None)
+# An agent's budget covers its own model turns only (not its members'), so the agent
+# invocation's scope is kept apart from the chain of team/pipeline/run scopes.
+agent_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("agentform_agent", default=None)
+
+
+def _charged() -> list[Scope]:
+    scopes = list(current.get().chain()) if current.get() is not None else []
+    own = agent_scope.get()
+    if own is not None:
+        scopes.insert(0, own)
+    return scopes
 
 Emit = Callable[[str, str, dict], None]
 
@@ -80,17 +92,17 @@ def _exceeded(scope: Scope, found: tuple[str, float, float], emit: Emit) -> Budg
     name, limit, used = found
     if scope.exceeded is None:
         scope.exceeded = name
-        emit("budget.exceeded", scope.holder,
+        emit("budget.exceeded", scope.path,
              {"budget": name, "holder": scope.holder, "limit": limit, "used": used})
     error = BudgetExceeded(name, scope.holder, limit, used)
     error.scope = scope  # type: ignore[attr-defined]
     return error
 
 
-def charge(scope: Scope | None, emit: Emit, *, turns: int = 0, tokens: int = 0, cost_usd: float = 0.0) -> None:
-    """Add one model reply's usage to every scope of the chain; raise on the outermost crossing."""
+def charge(emit: Emit, *, turns: int = 0, tokens: int = 0, cost_usd: float = 0.0) -> None:
+    """Add one model reply's usage to the agent's scope and every enclosing scope; raise on the outermost crossing."""
     crossed: tuple[Scope, tuple[str, float, float]] | None = None
-    for s in scope.chain() if scope is not None else ():
+    for s in _charged():
         s.turns += turns
         s.tokens += tokens
         s.cost_usd += cost_usd
@@ -102,9 +114,9 @@ def charge(scope: Scope | None, emit: Emit, *, turns: int = 0, tokens: int = 0, 
         raise _exceeded(crossed[0], crossed[1], emit)
 
 
-def check_turn(scope: Scope | None, emit: Emit) -> None:
-    """Before a model call: refuse the turn if any maxTurns of the chain is already used up."""
-    for s in scope.chain() if scope is not None else ():
+def check_turn(emit: Emit) -> None:
+    """Before a model call: refuse the turn if any maxTurns in force is already used up."""
+    for s in _charged():
         if s.exceeded is not None:
             raise _exceeded(s, (s.exceeded, 0, 0), emit)
         for name, used_attr, limit in s.limits:
@@ -112,10 +124,10 @@ def check_turn(scope: Scope | None, emit: Emit) -> None:
                 raise _exceeded(s, (name, limit, s.turns + 1), emit)
 
 
-def charge_step(scope: Scope | None, emit: Emit) -> None:
+def charge_step(emit: Emit) -> None:
     """Count one pipeline step against every enclosing scope that has ``maxSteps``."""
     crossed = None
-    for s in scope.chain() if scope is not None else ():
+    for s in current.get().chain() if current.get() is not None else ():
         s.steps += 1
         for name, used_attr, limit in s.limits:
             if name == "maxSteps" and s.steps > limit:

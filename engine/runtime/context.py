@@ -113,6 +113,7 @@ class RunContext:
 
     async def run_pipeline(self, key: str, task: Any, parent_path: str, params: dict | None = None) -> Any:
         """A pipeline of this graph under its own budget scope (P's executor does the stages)."""
+        from . import params as pipeline_params
         from . import pipeline
 
         node = self.graph.pipelines.get(key)
@@ -120,18 +121,29 @@ class RunContext:
             raise RunError(f"pipeline {key} is not part of this run's graph")
         if params is None:
             raw = task if isinstance(task, dict) else {}
-            params = pipeline.coerce_params(node, raw, None if isinstance(task, dict) else task)
+            params = pipeline_params.coerce_params(node, raw, None if isinstance(task, dict) else task)
         path = join_path(parent_path, node.name)
-        return await self.in_scope(path, node.spec.budget,
+        return await self.in_scope(path, f"pipeline/{node.name}", node.spec.budget,
                                    lambda: pipeline.run_pipeline(self, key, params, parent_path))
 
     # -- budgets ------------------------------------------------------------------------------
-    async def in_scope(self, holder: str, budget: Any, work) -> Any:
-        """Run ``work()`` under a new budget scope (and its timeout) nested in the current one."""
+    async def in_scope(self, path: str, holder: str, budget: Any, work, *, agent: bool = False) -> Any:
+        """Run ``work()`` under a new budget scope (and its timeout) nested in the current one.
+
+        ``holder`` names who holds the budget (``agent/researcher``, ``team/research``, ...);
+        an agent's scope (``agent=True``) counts that invocation's own model turns only.
+        """
+        var = budgets.agent_scope if agent else budgets.current
         if not budgets.has_limits(budget):
+            if agent and budgets.agent_scope.get() is not None:
+                token = var.set(None)  # a member without a budget: not charged to its caller's
+                try:
+                    return await work()
+                finally:
+                    var.reset(token)
             return await work()
-        scope = budgets.Scope(holder, budget, budgets.current.get())
-        token = budgets.current.set(scope)
+        scope = budgets.Scope(holder, budget, None if agent else budgets.current.get(), path)
+        token = var.set(scope)
         try:
             if scope.timeout is None:
                 return await work()
@@ -144,18 +156,18 @@ class RunContext:
                     raise budgets.timeout_error(scope, self.emit) from None
                 raise
         finally:
-            budgets.current.reset(token)
+            var.reset(token)
 
     def charge(self, *, turns: int = 0, tokens: int = 0, cost_usd: float = 0.0) -> None:
         """Charge one model reply to every enclosing budget (raises BudgetExceeded)."""
-        budgets.charge(budgets.current.get(), self.emit, turns=turns, tokens=tokens, cost_usd=cost_usd)
+        budgets.charge(self.emit, turns=turns, tokens=tokens, cost_usd=cost_usd)
 
     def check_turn(self) -> None:
-        budgets.check_turn(budgets.current.get(), self.emit)
+        budgets.check_turn(self.emit)
 
     def charge_step(self, path: str) -> None:
         """Count a pipeline step against every enclosing ``maxSteps`` (raises BudgetExceeded)."""
-        budgets.charge_step(budgets.current.get(), self.emit)
+        budgets.charge_step(self.emit)
 
     def budget_of(self, raw: dict[str, Any] | None) -> Any:
         """A team's budget (kept as plain data in the graph) as a Budget."""

@@ -85,7 +85,7 @@ async def start_run_async(store: Any, target: str, *, input: Any = None, params:
     graph, revision = load_graph(store, key)
     params = dict(params or {})
     if key.kind == "Pipeline":
-        from .pipeline import coerce_params
+        from .params import coerce_params
 
         params = coerce_params(graph.pipelines[graph.root], params, _input_text(input))
     elif params:

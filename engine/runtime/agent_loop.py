@@ -1,0 +1,237 @@
+"""The agent loop: instructions, model turns, tool calls (concurrent within a turn), final answer.
+
+Every model reply and tool result goes into the stream in full (``message.completed``,
+``tool.result``), so a run can be rebuilt from its events. Tool errors return to the model
+as the tool's result; budgets are checked after each reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+from agentform.engine.errors import BudgetExceeded, RunError, StoreError
+
+from . import budget as budgets
+from .context import RunWaiting
+from .models import ModelReply, ScriptExhausted, ToolCall
+from .tools import Tool
+
+if TYPE_CHECKING:
+    from .context import RunContext
+
+# Errors that are not the member's own failure: they end the caller too.
+_FATAL = (ScriptExhausted, StoreError, RunWaiting)
+_validators: dict[int, tuple[Any, Any]] = {}
+
+
+async def run_agent(ctx: RunContext, key: str, task: str, path: str, *,
+                    tools: dict[str, Tool] | None = None, max_parallel: int = 4,
+                    conversation: list[dict[str, Any]] | None = None, workspace: str | None = None) -> Any:
+    """Invoke agent ``key`` at ``path`` on ``task`` until its final answer; returns text or data."""
+    node = ctx.graph.agents[key]
+    name = node.name
+    ctx.emit("agent.started", path, {"agent": name, "task": task})
+    try:
+        output = await ctx.in_scope(path, f"agent/{name}", node.spec.budget, lambda: _loop(
+            ctx, node, task, path, tools or {}, max_parallel, conversation, workspace), agent=True)
+    except Exception as exc:
+        if not isinstance(exc, RunWaiting):
+            ctx.emit("agent.failed", path, {"agent": name, "error": str(exc) or type(exc).__name__})
+        raise
+    ctx.emit("agent.completed", path, {"agent": name, "output": output})
+    return output
+
+
+async def _loop(ctx: RunContext, node: Any, task: str, path: str, tools: dict[str, Tool],
+                max_parallel: int, conversation: list[dict[str, Any]] | None, workspace: str | None) -> Any:
+    spec = node.spec
+    name = node.name
+    emit = ctx.emit
+    model = ctx.model(node.model)
+    messages: list[dict[str, Any]] = []
+    instructions = render_instructions(ctx, spec.instructions, name, workspace)
+    if instructions:
+        messages.append({"role": "system", "content": instructions})
+    if conversation is not None:
+        messages.extend(conversation)
+    else:
+        if ctx.thread_messages and "/" not in path:
+            messages.extend(ctx.thread_messages)  # the thread's earlier turns, for the run's target
+        messages.append({"role": "user", "content": task})
+    schemas = [t.schema() for t in tools.values()] if tools and not _is_scripted(model) else []
+
+    def on_delta(text: str) -> None:
+        emit("message.delta", path, {"text": text})
+
+    schema_retry = False
+    while True:
+        ctx.check_turn()
+        reply: ModelReply = await model.complete(messages, schemas, agent=name, path=path, on_delta=on_delta)
+        _record_reply(ctx, reply, name, path)
+        if reply.tool_calls:
+            messages.append(_assistant_message(reply))
+            back = await _run_tools(ctx, reply.tool_calls, tools, path, max_parallel, messages)
+            if back is not None:
+                return back
+            continue
+        content = reply.content if reply.content is not None else ""
+        if spec.output is None:
+            return content
+        data, problem = _check_output(spec.output.schema_, content)
+        if problem is None:
+            return data
+        if schema_retry:
+            raise RunError(f"agent {name}: the final answer does not match output.schema: {problem}")
+        schema_retry = True
+        messages.append({"role": "assistant", "content": _as_text(content)})
+        messages.append({"role": "user", "content":
+                         f"Your answer does not match the required JSON Schema: {problem}. "
+                         "Reply again with only a JSON value that matches it."})
+
+
+def _record_reply(ctx: RunContext, reply: ModelReply, name: str, path: str) -> None:
+    data: dict[str, Any] = {"agent": name, "content": reply.content, "model": reply.model}
+    if reply.tool_calls:
+        data["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls]
+    if reply.script is not None:
+        data["script"] = reply.script
+    ctx.emit("message.completed", path, data)
+    tokens = reply.tokens_in + reply.tokens_out
+    if tokens or reply.cost_usd:
+        ctx.add_usage(reply.tokens_in, reply.tokens_out, reply.cost_usd)
+        ctx.emit("usage", path, {"agent": name, "model": reply.model, "tokens_in": reply.tokens_in,
+                                 "tokens_out": reply.tokens_out, "cost_usd": reply.cost_usd})
+    ctx.charge(turns=1, tokens=tokens, cost_usd=reply.cost_usd)
+
+
+def _assistant_message(reply: ModelReply) -> dict[str, Any]:
+    return {"role": "assistant", "content": _as_text(reply.content) if reply.content is not None else None,
+            "tool_calls": [{"id": c.id, "type": "function", "function": {
+                "name": c.name,
+                "arguments": c.arguments if isinstance(c.arguments, str) else json.dumps(c.arguments)}}
+                for c in reply.tool_calls]}
+
+
+async def _run_tools(ctx: RunContext, calls: list[ToolCall], tools: dict[str, Tool], path: str,
+                     max_parallel: int, messages: list[dict[str, Any]]) -> Any:
+    """Run one turn's tool calls concurrently (at most ``max_parallel`` at once); None unless transferred back."""
+    turn = {"transfer": False, "back": None}
+    conversation = [m for m in messages[:-1] if m.get("role") != "system"]
+    mine = budgets.current.get()
+    if len(calls) == 1:
+        results = [await _call_tool(ctx, calls[0], tools, path, turn, conversation, mine)]
+    else:
+        gate = asyncio.Semaphore(max_parallel) if len(calls) > max_parallel else None
+
+        async def one(call: ToolCall) -> str:
+            if gate is None:
+                return await _call_tool(ctx, call, tools, path, turn, conversation, mine)
+            async with gate:
+                return await _call_tool(ctx, call, tools, path, turn, conversation, mine)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(call)) for call in calls]
+        except BaseExceptionGroup as grouped:
+            raise _first(grouped) from None
+        results = [t.result() for t in tasks]
+    for call, text in zip(calls, results, strict=True):
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
+    return turn["back"]
+
+
+async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], path: str, turn: dict,
+                     conversation: list[dict[str, Any]], mine: budgets.Scope | None) -> str:
+    emit = ctx.emit
+    emit("tool.call", path, {"id": call.id, "name": call.name, "arguments": call.arguments})
+    tool = tools.get(call.name)
+    error: str | None = None
+    output: Any = None
+    if tool is None:
+        error = f"unknown tool '{call.name}'; available tools: {', '.join(tools) or 'none'}"
+    else:
+        error = tool.check_arguments(call.arguments)
+        if error is None and tool.kind == "transfer":
+            if turn["transfer"]:
+                error = "only one transfer per turn: the conversation was already handed over in this turn"
+            turn["transfer"] = True
+    if error is None:
+        try:
+            if tool.kind == "external":
+                await ctx.durable()  # the call is on record before its side effect
+                output = await asyncio.wait_for(tool.run(call.arguments, conversation), ctx.limits.tool_timeout)
+            else:
+                output = await tool.run(call.arguments, conversation)
+        except _FATAL:
+            raise
+        except BudgetExceeded as exc:
+            scope = getattr(exc, "scope", None)
+            if scope is not None and mine is not None and mine.within(scope):
+                raise  # our own (or an enclosing) budget ran out: this scope stops
+            error = f"{call.name} failed: {exc}"
+        except TimeoutError:
+            error = f"{call.name} timed out after {ctx.limits.tool_timeout:g}s"
+        except RunError as exc:
+            error = f"{call.name} failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - a tool's crash is the model's to handle
+            error = f"{call.name} raised {type(exc).__name__}: {exc}"
+    if error is not None:
+        emit("tool.result", path, {"id": call.id, "name": call.name, "error": error})
+        return f"Error: {error}"
+    if tool.kind == "back":
+        turn["back"] = output
+    emit("tool.result", path, {"id": call.id, "name": call.name, "output": output})
+    return _as_text(output)
+
+
+def _first(grouped: BaseExceptionGroup) -> BaseException:
+    """The error to raise for a failed turn: the first leaf of the group."""
+    exc: BaseException = grouped
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _is_scripted(model: Any) -> bool:
+    return type(model).__name__ == "ScriptedModel"
+
+
+def _check_output(schema: dict[str, Any], content: Any) -> tuple[Any, str | None]:
+    """Parse and validate a final answer against ``output.schema``: (data, problem or None)."""
+    data = content
+    if isinstance(content, str):
+        text = content.strip()
+        if text.startswith("```"):
+            text = text.strip("`").removeprefix("json").strip()
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            return content, f"the answer is not JSON ({exc})"
+    cached = _validators.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(schema)
+        cached = _validators[id(schema)] = (schema, cls(schema))
+    error = next(iter(cached[1].iter_errors(data)), None)
+    if error is None:
+        return data, None
+    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+    return data, f"at {where}: {error.message}"
+
+
+def render_instructions(ctx: RunContext, source: str, agent: str, workspace: str | None) -> str:
+    """The agent's instructions rendered with ``agent.name``, ``now``, ``run.id``, ``workspace.path``."""
+    if not source or ("{" not in source):
+        return source
+    from agentform.engine.templates import render
+
+    return render(source, ctx.template_context(agent, workspace))

@@ -1,0 +1,123 @@
+"""The offline ``scripted`` model (CONTRACT section 5): each agent plays its own turns in order.
+
+A script key is an agent name or a path suffix (``summarize[2]/summarizer``); for a call
+at some path the most specific matching key wins. Cursors live in the run (per model and
+script key), so a thread's later runs and a resumed run continue where the stream left off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from agentform.specs import Script, parse_duration
+
+from . import ModelError, ModelReply, OnDelta, ScriptExhausted, ToolCall
+
+_parsed: dict[int, tuple[Any, dict[str, list[_Turn]], dict[str, list[tuple[list[str], str]]]]] = {}
+
+
+@dataclass(slots=True, frozen=True)
+class _Turn:
+    content: Any
+    tool_calls: tuple[tuple[str, Any], ...]
+    first_call: int          # call_<n> numbering continues across an agent's turns
+    latency: float
+    tokens_in: int
+    tokens_out: int
+    words: bool
+    error: str | None
+
+
+def _compile(node: Any) -> tuple[dict[str, list[_Turn]], dict[str, list[tuple[list[str], str]]]]:
+    cached = _parsed.get(id(node))
+    if cached is not None and cached[0] is node:
+        return cached[1], cached[2]
+    script = Script.model_validate(node.script or {"agents": {}})
+    turns: dict[str, list[_Turn]] = {}
+    by_agent: dict[str, list[tuple[list[str], str]]] = {}
+    for key, entries in script.agents.items():
+        compiled, n = [], 1
+        for t in entries:
+            calls = tuple((c.name, c.arguments) for c in t.tool_calls)
+            compiled.append(_Turn(t.content, calls, n, parse_duration(t.latency) if t.latency else 0.0,
+                                  t.usage.input if t.usage else 0, t.usage.output if t.usage else 0,
+                                  t.stream == "words", t.error))
+            n += len(calls)
+        turns[key] = compiled
+        segments = key.split("/")
+        by_agent.setdefault(segments[-1], []).append((segments, key))
+    for candidates in by_agent.values():
+        candidates.sort(key=lambda c: -len(c[0]))  # most specific first
+    _parsed[id(node)] = (node, turns, by_agent)
+    return turns, by_agent
+
+
+class ScriptedModel:
+    """Plays a Model's script; ``cursors`` is the run's (model key, script key) -> next turn."""
+
+    def __init__(self, key: str, node: Any, cursors: dict[tuple[str, str], int]):
+        self.key = key
+        self.name = node.name
+        self.turns, self.by_agent = _compile(node)
+        self.cursors = cursors
+        self.price = (node.spec.pricing.input_per_m_tok / 1e6, node.spec.pricing.output_per_m_tok / 1e6) \
+            if node.spec.pricing is not None else (0.0, 0.0)
+        self.retries = node.spec.retries
+        self._keys: dict[tuple[str, str], str | None] = {}
+
+    def script_key(self, agent: str, path: str) -> str | None:
+        """The most specific script key matching this call (agent name or path suffix)."""
+        found = self._keys.get((agent, path), self)
+        if found is not self:
+            return found  # type: ignore[return-value]
+        segments = path.split("/") if path else []
+        if not segments or segments[-1] != agent:
+            segments.append(agent)
+        found = None
+        for key_segments, key in self.by_agent.get(agent, ()):
+            if segments[-len(key_segments):] == key_segments:
+                found = key
+                break
+        self._keys[(agent, path)] = found
+        return found
+
+    async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *,
+                       agent: str, path: str, on_delta: OnDelta | None) -> ModelReply:
+        key = self.script_key(agent, path)
+        if key is None:
+            raise ScriptExhausted(
+                f"scripted model '{self.name}' has no turns for agent '{agent}' (at {path or agent}): "
+                f"add '{agent}:' under 'agents:' in its script")
+        attempts = 0
+        while True:
+            index = self.cursors.get((self.key, key), 0)
+            turns = self.turns[key]
+            if index >= len(turns):
+                raise ScriptExhausted(
+                    f"scripted model '{self.name}': agent '{agent}' ran out of turns at turn {index + 1} "
+                    f"(script key '{key}' has {len(turns)}; at {path or agent})")
+            self.cursors[(self.key, key)] = index + 1
+            turn = turns[index]
+            if turn.latency:
+                await asyncio.sleep(turn.latency)  # the simulated model's own time
+            if turn.error is None:
+                break
+            attempts += 1
+            if attempts > self.retries:
+                raise ModelError(f"scripted model '{self.name}': provider error for '{agent}': {turn.error}")
+        content = turn.content
+        if content is not None and on_delta is not None:
+            text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+            if turn.words:
+                for i, word in enumerate(text.split(" ")):
+                    on_delta(word if i == 0 else " " + word)
+            elif text:
+                on_delta(text)
+        calls = [ToolCall(f"call_{turn.first_call + i}", name, args)
+                 for i, (name, args) in enumerate(turn.tool_calls)]
+        cost = turn.tokens_in * self.price[0] + turn.tokens_out * self.price[1]
+        return ModelReply(content, calls, turn.tokens_in, turn.tokens_out, cost, "scripted",
+                          (self.key, key, index))

@@ -1,0 +1,57 @@
+"""Teams: a manager speaks for the team; members are asked (orchestrate) or handed the conversation (delegate).
+
+A team call runs the manager at the team's path with one tool per member, under the
+team's budget. Delegating hands the member the manager's conversation under the member's
+own instructions; the member's ``transfer_back(summary)`` or final answer returns control,
+and the manager takes another turn with that as the transfer's result.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from agentform.engine.graph import MemberEdge
+
+from .agent_loop import run_agent
+from .context import join_path
+from .tools import back_tool, team_tools
+
+if TYPE_CHECKING:
+    from .context import RunContext
+
+
+async def run_team(ctx: RunContext, key: str, task: str, path: str, *,
+                   conversation: list[dict[str, Any]] | None = None, delegated: bool = False) -> Any:
+    """One call of team ``key`` at ``path``: its manager, with its member tools, under the team budget."""
+    node = ctx.graph.teams[key]
+    tools = team_tools(ctx, key, path)
+    if delegated:
+        back = back_tool()
+        tools[back.name] = back
+
+    async def work() -> Any:
+        return await run_agent(ctx, node.manager, task, path, tools=tools, max_parallel=node.max_parallel,
+                               conversation=conversation, workspace=node.workspace)
+
+    return await ctx.in_scope(path, f"team/{node.name}", ctx.budget_of(node.budget), work)
+
+
+async def delegate_to(ctx: RunContext, edge: MemberEdge, reason: str, conversation: list[dict[str, Any]],
+                      manager_path: str) -> Any:
+    """Hand the conversation to a delegate member; returns its summary or final answer."""
+    path = join_path(manager_path, edge.name)
+    manager = _speaker(manager_path)
+    ctx.emit("handoff", manager_path, {"from": manager, "to": edge.name, "reason": reason})
+    handed = [*conversation, {"role": "user", "content": f"(handed over to you: {reason})"}]
+    if edge.kind == "Team":
+        result = await run_team(ctx, edge.target, reason, path, conversation=handed, delegated=True)
+    else:
+        back = back_tool()
+        result = await run_agent(ctx, edge.target, reason, path, tools={back.name: back},
+                                 conversation=handed)
+    ctx.emit("handoff", path, {"from": edge.name, "to": manager, "summary": result})
+    return result
+
+
+def _speaker(path: str) -> str:
+    return path.rsplit("/", 1)[-1]

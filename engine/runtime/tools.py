@@ -1,0 +1,112 @@
+"""Tools an agent can call: the team edges (engine-native) and, later, MCP tools.
+
+``ask_<member>(task)`` runs a member to completion; ``transfer_to_<member>(reason)`` hands
+the conversation to a member; ``transfer_back(summary)`` returns it. Tool servers, built-in
+and knowledge tools are not available in this version: ``check_tools`` refuses such a graph
+before the run starts, so no run fails half-way for that reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agentform.engine.errors import RunError
+from agentform.engine.graph import TRANSFER_BACK, Graph, MemberEdge
+
+if TYPE_CHECKING:
+    from .context import RunContext
+
+# run(arguments, conversation) -> output; ``conversation`` is the caller's messages so far.
+Runner = Callable[[dict[str, Any], list[dict[str, Any]]], Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    run: Runner
+    kind: str = "external"            # ask | transfer | back | external
+    required: tuple[str, ...] = field(default=())
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI-style function definition the model sees."""
+        return {"type": "function", "function": {"name": self.name, "description": self.description,
+                                                 "parameters": self.parameters}}
+
+    def check_arguments(self, arguments: Any) -> str | None:
+        """An LLM-readable complaint about ``arguments``, or None when they fit."""
+        if not isinstance(arguments, dict):
+            return f"the arguments of {self.name} must be a JSON object, got: {str(arguments)[:200]}"
+        missing = [name for name in self.required if name not in arguments]
+        if missing:
+            return f"{self.name} needs the argument(s): {', '.join(missing)}"
+        props = self.parameters.get("properties", {})
+        unknown = [name for name in arguments if name not in props]
+        if unknown:
+            return f"{self.name} has no argument(s) {', '.join(unknown)}; it takes: {', '.join(props) or 'none'}"
+        for name, value in arguments.items():
+            if props[name].get("type") == "string" and not isinstance(value, str):
+                return f"argument '{name}' of {self.name} must be a string"
+        return None
+
+
+def _text_param(name: str, description: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {name: {"type": "string", "description": description}},
+            "required": [name]}
+
+
+def check_tools(graph: Graph) -> None:
+    """Refuse up front a graph whose agents use tools this version cannot run."""
+    for key, agent in graph.agents.items():
+        if agent.spec.tools:
+            raise RunError(
+                f"agent {key} uses tools (toolServer, builtin or knowledge): tool servers are not "
+                "available yet in this version; remove its 'tools' to run it")
+
+
+def member_description(graph: Graph, edge: MemberEdge) -> str:
+    if edge.kind == "Agent":
+        agent = graph.agents[edge.target]
+    else:
+        agent = graph.agents[graph.teams[edge.target].manager]
+    return agent.spec.description or f"the {edge.kind.lower()} {edge.name}"
+
+
+def team_tools(ctx: RunContext, team_key: str, path: str) -> dict[str, Tool]:
+    """The manager's tools for a team call at ``path``: one ask_* or transfer_to_* per member."""
+    from .team import delegate_to
+
+    graph = ctx.graph
+    tools: dict[str, Tool] = {}
+    for edge in graph.teams[team_key].members:
+        about = member_description(graph, edge)
+        if edge.mode == "orchestrate":
+            kind = "agent" if edge.kind == "Agent" else "team"
+
+            async def ask(args: dict, conversation: list, _kind=kind, _target=edge.target) -> Any:
+                return await ctx.call_target(_kind, _target, args["task"], path)
+
+            tools[edge.tool] = Tool(edge.tool, f"Ask {edge.name} to do a task and wait for its answer. {about}",
+                                    _text_param("task", "what to do, with everything it needs to know"),
+                                    ask, "ask", ("task",))
+        else:
+            async def transfer(args: dict, conversation: list, _edge=edge) -> Any:
+                return await delegate_to(ctx, _edge, args["reason"], conversation, path)
+
+            tools[edge.tool] = Tool(edge.tool, f"Hand the conversation over to {edge.name}. {about}",
+                                    _text_param("reason", "why you hand over, and what is expected"),
+                                    transfer, "transfer", ("reason",))
+    return tools
+
+
+async def _back(args: dict, conversation: list) -> Any:
+    return args["summary"]
+
+
+def back_tool() -> Tool:
+    """``transfer_back(summary)`` for an agent that was handed a conversation."""
+    return Tool(TRANSFER_BACK, "Return the conversation to the agent that handed it to you, with a summary.",
+                _text_param("summary", "what you did and found"), _back, "back", ("summary",))
