@@ -154,7 +154,7 @@ class PostgresStore(SqlStore):
                     return events
                 slice_s = FALLBACK_POLL_S if listening else 0.05
                 with self._cond:
-                    self._cond.wait_for(lambda: self._closed or self._gens.get(run_id, 0) != seen,
+                    self._cond.wait_for(lambda seen=seen: self._closed or self._gens.get(run_id, 0) != seen,
                                         timeout=min(remaining, slice_s))
         finally:
             with self._cond:
