@@ -210,7 +210,6 @@ class PipelineRun:
                 return Outcome(FAILED, error=f"approval message: {exc}"), False
             return approval_stage(spec, path, message, self.history, self.ctx.emit, self.clock), False
         async with self.slots:
-            self._started(state, path, item)
             return await self._call(state, path, item, context), False
 
     async def _call(self, state: StageState, path: str, item: Any, context: dict) -> Outcome:
@@ -222,7 +221,9 @@ class PipelineRun:
             else:
                 task = item if item is not _NO_ITEM else self.context["params"].get("input", "")
         except RunError as exc:
+            self._started(state, path, item)
             return Outcome(FAILED, error=f"input: {exc}")
+        self._started(state, path, item, input=task)
         try:
             if edge.kind == "pipeline":
                 nested = self.ctx.graph.pipelines[edge.target]

@@ -1,0 +1,140 @@
+"""Approvals: the run parks (exit 3, no process left), `agentform approve` continues it later.
+
+Every run and every answer here is a separate `agentform` process, so the answering
+process rebuilds the pipeline's state from the stream alone.
+"""
+
+from __future__ import annotations
+
+import getpass
+
+from agentform.engine.store import open_store
+
+from .helpers import ROOT, agentform, index_of, write_project
+
+PIPE = {"params": {"topic": {"type": "string"}}, "stages": [
+    {"name": "prep", "agent": "worker", "input": "prepare {{ params.topic }}"},
+    {"name": "side", "agent": "worker", "input": "side work"},
+    {"name": "ship", "needs": ["prep"],
+     "approval": {"message": "Ship {{ params.topic }} ({{ stages.prep.output }})?", "timeout": "1h"}},
+    {"name": "after", "agent": "worker", "needs": ["ship", "side"],
+     "input": "{{ stages.ship.output.by }} said {{ stages.ship.output.message }}"},
+], "output": "{{ stages.after.output }}"}
+SCRIPT = {"worker": [{"content": "prepared"}, {"content": "side done"}, {"content": "shipped"}]}
+
+
+def _start(tmp_path, store_url, pipe=PIPE):
+    folder = write_project(tmp_path / "m", script=SCRIPT, agents=["worker"], pipelines={"p": pipe})
+    home = tmp_path / "home"
+    done = agentform("apply", str(folder), home=home, store_url=store_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = agentform("run", "pipeline/p", "-p", "topic=boats", home=home, store_url=store_url)
+    assert done.returncode == 3, done.stdout + done.stderr
+    store = open_store(store_url, home=home)
+    try:
+        run = store.list_runs(limit=1)[0]
+        events = store.read_events(run.id)
+    finally:
+        store.close()
+    assert run.status == "waiting"
+    assert f"agentform approve {run.id}" in done.stdout + done.stderr  # how to answer
+    assert events[-1].type == "run.waiting"
+    request = events[index_of(events, "approval.requested", "p/ship")]
+    assert request.data["message"] == "Ship boats (prepared)?"
+    assert request.data["timeout"] == "1h" and request.data["expiresAt"].endswith("Z")
+    # Nothing else could run: `side` finished before the run parked.
+    assert index_of(events, "stage.completed", "p/side") < len(events) - 1
+    return home, run.id
+
+
+def _finished(home, store_url, run_id):
+    store = open_store(store_url, home=home)
+    try:
+        return store.get_run(run_id), store.read_events(run_id)
+    finally:
+        store.close()
+
+
+def test_approve_from_another_process_continues_the_run(tmp_path, store_url):
+    home, run_id = _start(tmp_path, store_url)
+    done = agentform("approve", run_id[:12], "-m", "go ahead", home=home, store_url=store_url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run, events = _finished(home, store_url, run_id)
+    assert run.status == "succeeded" and run.output == "shipped"
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    resolved = events[index_of(events, "approval.resolved", "p/ship")]
+    assert resolved.data == {"stage": "ship", "approved": True, "by": getpass.getuser(), "message": "go ahead"}
+    decision = events[index_of(events, "stage.completed", "p/ship")].data["output"]
+    assert decision == {"approved": True, "by": getpass.getuser(), "message": "go ahead"}
+    assert events[index_of(events, "stage.started", "p/after")].data["input"] == f"{getpass.getuser()} said go ahead"
+    # Restored from the stream, not run again.
+    assert sum(e.type == "stage.started" and e.path in ("p/prep", "p/side", "p/ship") for e in events) == 3
+    assert sum(e.type == "approval.requested" for e in events) == 1
+    assert events[-1].type == "run.completed"
+
+
+def test_reject_fails_the_stage_and_the_run(tmp_path, store_url):
+    home, run_id = _start(tmp_path, store_url)
+    done = agentform("approve", run_id, "--reject", "-m", "not now", home=home, store_url=store_url)
+    assert done.returncode == 1, done.stdout + done.stderr
+    run, events = _finished(home, store_url, run_id)
+    assert run.status == "failed"
+    assert "stage 'ship'" in run.error and "rejected by" in run.error and "not now" in run.error
+    failed = events[index_of(events, "stage.failed", "p/ship")]
+    assert failed.data["error"] == f"rejected by {getpass.getuser()}: not now"
+    assert not any(e.path == "p/after" for e in events)
+    # A finished run has nothing to answer.
+    again = agentform("approve", run_id, home=home, store_url=store_url)
+    assert again.returncode == 1 and "not waiting" in again.stderr
+
+
+def test_an_approval_past_its_timeout_fails_the_run(tmp_path, store_url):
+    pipe = {**PIPE, "stages": [dict(s) for s in PIPE["stages"]]}
+    pipe["stages"][2]["approval"] = {"message": "Ship?", "timeout": "0s"}  # expires when asked
+    home, run_id = _start_expiring(tmp_path, store_url, pipe)
+    done = agentform("approve", run_id, "-m", "too late", home=home, store_url=store_url)
+    assert done.returncode == 1, done.stdout + done.stderr
+    run, events = _finished(home, store_url, run_id)
+    assert run.status == "failed" and "expired" in run.error and "stage 'ship'" in run.error
+    assert not any(e.type == "approval.resolved" for e in events)  # a late answer is not recorded
+    assert "expired" in events[index_of(events, "stage.failed", "p/ship")].data["error"]
+
+
+def _start_expiring(tmp_path, store_url, pipe):
+    folder = write_project(tmp_path / "m", script=SCRIPT, agents=["worker"], pipelines={"p": pipe})
+    home = tmp_path / "home"
+    assert agentform("apply", str(folder), home=home, store_url=store_url).returncode == 0
+    done = agentform("run", "pipeline/p", "-p", "topic=boats", home=home, store_url=store_url)
+    assert done.returncode == 3, done.stdout + done.stderr
+    store = open_store(store_url, home=home)
+    try:
+        return home, store.list_runs(limit=1)[0].id
+    finally:
+        store.close()
+
+
+def test_content_pipeline_example_waits_then_finishes(tmp_path):
+    home = tmp_path / "home"
+    done = agentform("apply", str(ROOT / "examples" / "content-pipeline"), home=home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = agentform("run", "pipeline/content", "-p", "topic=heat pumps", home=home)
+    assert done.returncode == 3, done.stdout + done.stderr
+    store = open_store(None, home=home)
+    try:
+        run = store.list_runs(limit=1)[0]
+        events = store.read_events(run.id)
+    finally:
+        store.close()
+    paths = [e.path for e in events if e.type == "stage.started"]
+    assert paths == ["content/research", "content/summarize", "content/summarize[0]",
+                     "content/summarize[1]", "content/summarize[2]", "content/draft", "content/review",
+                     "content/draft#2", "content/review#2", "content/publish"]
+    done = agentform("approve", run.id, "-m", "ship it", home=home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    store = open_store(None, home=home)
+    try:
+        run = store.get_run(run.id)
+    finally:
+        store.close()
+    assert run.status == "succeeded"
+    assert "bottleneck is people" in run.output.replace("\n", " ")
