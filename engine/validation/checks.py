@@ -1,0 +1,28 @@
+"""Every semantic check, run over a loaded ManifestSet."""
+
+from __future__ import annotations
+
+from agentform.engine.loader import ManifestSet
+
+from .graphs import check_nesting_cycles, check_pipeline, check_tool_names, check_workspaces
+from .references import check_references
+from .scripts import check_scripts
+from .templates_check import check_agent, check_pipeline_templates, check_toolserver
+
+_PER_KIND = {
+    "Agent": (check_agent,),
+    "ToolServer": (check_toolserver,),
+    "Team": (check_tool_names,),
+    "Pipeline": (check_pipeline, check_pipeline_templates),
+}
+
+
+def run_checks(ms: ManifestSet) -> None:
+    """Add the diagnostics of every check across manifests to ``ms``."""
+    for m in ms.manifests:
+        for check in _PER_KIND.get(m.kind, ()):
+            for d in check(m):
+                ms.add(d)
+    for check in (check_references, check_nesting_cycles, check_workspaces, check_scripts):
+        for d in check(ms):
+            ms.add(d)

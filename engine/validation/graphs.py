@@ -1,0 +1,171 @@
+"""Graph checks: team and pipeline nesting cycles, the stage DAG and its loops, generated
+tool names, and workspace ownership."""
+
+from __future__ import annotations
+
+from agentform.engine.errors import Diagnostic
+from agentform.engine.graph import MAX_TOOL_NAME, ask_tool, transfer_tool
+from agentform.engine.loader import LoadedManifest, ManifestSet
+from agentform.specs import ResourceKey
+
+from .references import ref_path
+from .suggest import did_you_mean
+
+
+def _find_cycles(edges: dict) -> list[list]:
+    """Each elementary cycle found by a depth-first walk, as the list of its nodes (once per set)."""
+    cycles, seen_sets = [], set()
+    state: dict = {}
+    for start in edges:
+        if start in state:
+            continue
+        stack = [(start, iter(edges.get(start, ())))]
+        trail = [start]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                trail.pop()
+                state[node] = 2
+                continue
+            if state.get(child) == 1:
+                cycle = trail[trail.index(child):] + [child]
+                if frozenset(cycle) not in seen_sets:
+                    seen_sets.add(frozenset(cycle))
+                    cycles.append(cycle)
+            elif child not in state:
+                state[child] = 1
+                trail.append(child)
+                stack.append((child, iter(edges.get(child, ()))))
+    return cycles
+
+
+def check_nesting_cycles(ms: ManifestSet) -> list[Diagnostic]:
+    """A team may not contain itself through its members; nor a pipeline through its stages."""
+    out = []
+    for kind, field_of in (("Team", _team_edges), ("Pipeline", _pipeline_edges)):
+        edges: dict[ResourceKey, list[ResourceKey]] = {}
+        where: dict[tuple, tuple[LoadedManifest, tuple]] = {}
+        for m in ms.of_kind(kind):
+            for path, target in field_of(m):
+                edges.setdefault(m.key, []).append(target)
+                where.setdefault((m.key, target), (m, path))
+        for cycle in _find_cycles(edges):
+            m, path = where[(cycle[-2], cycle[-1])]
+            names = " -> ".join(k.name for k in cycle)
+            what = "team membership" if kind == "Team" else "pipeline nesting"
+            out.append(m.diag(f"{what} cycle: {names}", *ref_path(m, path)))
+    return out
+
+
+def _team_edges(m: LoadedManifest):
+    for i, member in enumerate(m.resource.spec.members):  # type: ignore[attr-defined]
+        if member.team is not None:
+            ns, name = member.team.resolve(m.namespace)
+            yield ("spec", "members", i, "team"), ResourceKey("Team", ns, name)
+
+
+def _pipeline_edges(m: LoadedManifest):
+    for i, stage in enumerate(m.resource.spec.stages):  # type: ignore[attr-defined]
+        if stage.pipeline is not None:
+            ns, name = stage.pipeline.resolve(m.namespace)
+            yield ("spec", "stages", i, "pipeline"), ResourceKey("Pipeline", ns, name)
+
+
+def upstream_sets(needs: dict[str, list[str]]) -> dict[str, set[str]]:
+    """For each stage, every stage it needs directly or transitively (cycles tolerated)."""
+    result: dict[str, set[str]] = {}
+    for stage in needs:
+        seen: set[str] = set()
+        todo = list(needs.get(stage, ()))
+        while todo:
+            s = todo.pop()
+            if s in seen or s not in needs:
+                continue
+            seen.add(s)
+            todo.extend(needs[s])
+        result[stage] = seen
+    return result
+
+
+def check_pipeline(m: LoadedManifest) -> list[Diagnostic]:
+    """Stage names unique, needs known and acyclic, routes going back upstream with maxVisits."""
+    out = []
+    stages = m.resource.spec.stages  # type: ignore[attr-defined]
+    first: dict[str, int] = {}
+    for i, stage in enumerate(stages):
+        if stage.name in first:
+            line = m.locate("spec", "stages", first[stage.name], "name").line
+            out.append(m.diag(f"duplicate stage name '{stage.name}' (first at line {line})",
+                              "spec", "stages", i, "name"))
+        else:
+            first[stage.name] = i
+    needs = {s.name: [n for n in s.needs if n in first] for s in stages}
+    for i, stage in enumerate(stages):
+        for j, need in enumerate(stage.needs):
+            if need == stage.name:
+                out.append(m.diag(f"stage '{stage.name}' needs itself", "spec", "stages", i, "needs", j))
+            elif need not in first:
+                hint = did_you_mean(need, first)
+                out.append(m.diag(f"stage '{stage.name}' needs unknown stage '{need}'{hint}",
+                                  "spec", "stages", i, "needs", j))
+    for cycle in _find_cycles({k: [n for n in v if n != k] for k, v in needs.items()}):
+        closer = stages[first[cycle[-2]]]
+        j = closer.needs.index(cycle[-1])
+        out.append(m.diag(f"needs cycle: {' -> '.join(cycle)}", "spec", "stages", first[cycle[-2]], "needs", j))
+    upstream = upstream_sets(needs)
+    for i, stage in enumerate(stages):
+        for k, route in enumerate(stage.routes):
+            at = ("spec", "stages", i, "routes", k, "goto")
+            if route.goto not in first:
+                out.append(m.diag(f"route goes to unknown stage '{route.goto}'{did_you_mean(route.goto, first)}", *at))
+            elif route.goto not in upstream.get(stage.name, set()):
+                out.append(m.diag(
+                    f"route goto '{route.goto}' must name a stage upstream of '{stage.name}' "
+                    "(one it needs, directly or through other stages)", *at))
+            elif stage.max_visits is None:
+                out.append(m.diag(
+                    f"stage '{stage.name}' loops back to '{route.goto}' without maxVisits "
+                    "(set maxVisits to bound the loop)", *at))
+    return out
+
+
+def check_tool_names(m: LoadedManifest) -> list[Diagnostic]:
+    """The ask_*/transfer_to_* tools a team's manager gets: at most 64 characters, unique."""
+    out = []
+    spec = m.resource.spec  # type: ignore[attr-defined]
+    given: dict[str, int] = {}
+    for i, member in enumerate(spec.members):
+        mode = member.mode or spec.mode
+        name = member.ref.name
+        tool = ask_tool(name) if mode == "orchestrate" else transfer_tool(name)
+        path = ref_path(m, ("spec", "members", i, "agent" if member.agent is not None else "team"))
+        if len(tool) > MAX_TOOL_NAME:
+            out.append(m.diag(f"member '{name}' gives the manager a tool name longer than "
+                              f"{MAX_TOOL_NAME} characters ('{tool}', {len(tool)}); use a shorter name", *path))
+        if tool in given:
+            line = m.locate("spec", "members", given[tool]).line
+            out.append(m.diag(f"two members give the manager the same tool '{tool}' "
+                              f"(the other is the member at line {line})", *path))
+        else:
+            given[tool] = i
+    return out
+
+
+def check_workspaces(ms: ManifestSet) -> list[Diagnostic]:
+    """A workspace belongs to one Team or Pipeline."""
+    owners: dict[tuple[str, str], LoadedManifest] = {}
+    out = []
+    for m in ms.manifests:
+        if m.kind not in ("Team", "Pipeline") or m.resource.spec.workspace is None:  # type: ignore[attr-defined]
+            continue
+        key = m.resource.spec.workspace.resolve(m.namespace)  # type: ignore[attr-defined]
+        first = owners.setdefault(key, m)
+        if first is not m:
+            other = first.locate("spec", "workspace")
+            out.append(m.diag(
+                f"Workspace '{key[1]}' is already used by {first.kind} '{first.name}' ({other}); "
+                "a workspace belongs to one Team or Pipeline", *ref_path(m, ("spec", "workspace"))))
+    return out

@@ -1,0 +1,171 @@
+"""Templates and expressions in manifests: Jinja2 syntax (at the line inside the manifest),
+and in pipelines the names they read: ``stages.X`` upstream, ``params.X`` declared."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agentform.engine import templates
+from agentform.engine.errors import Diagnostic
+from agentform.engine.loader import LoadedManifest
+
+from .graphs import upstream_sets
+from .schema import dotted
+from .suggest import did_you_mean
+
+_HYPHENATED = re.compile(r"\bstages\.([a-z0-9][a-z0-9]*(?:-[a-z0-9]+)+)")
+_ALWAYS = {"params", "stages", "workspace", "run", "now", "always", "failure", "success"}
+
+
+def _position(m: LoadedManifest, path: tuple, source: str, line_in: int, needle: str | None = None) -> tuple[int, int]:
+    """Where line ``line_in`` (1-based) of a string value is in the manifest file."""
+    col_in = 0
+    if needle is not None and needle in source:
+        index = source.index(needle)
+        line_in = source.count("\n", 0, index) + 1
+        col_in = index - (source.rfind("\n", 0, index) + 1)
+    block = m.doc.text_starts.get(path)
+    if block is not None:
+        return block[0] + line_in - 1, block[1] + col_in
+    where = m.locate(*path)
+    return where.line + line_in - 1, where.col
+
+
+def _at(m: LoadedManifest, position: tuple[int, int], message: str) -> Diagnostic:
+    return Diagnostic(m.display, position[0], position[1], message)
+
+
+def _strings(value: Any, path: tuple):
+    """Every string inside a value (tool arguments), with its data path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, path + (i,))
+
+
+def check_template(m: LoadedManifest, path: tuple, source: Any) -> Diagnostic | None:
+    """A Jinja2 syntax error in a templated field, at its line inside the manifest."""
+    if not isinstance(source, str):
+        return None
+    error = templates.syntax_error(source)
+    if error is None:
+        return None
+    return _at(m, _position(m, path, source, error[0]), f"template syntax error in {dotted(path)}: {error[1]}")
+
+
+def check_agent(m: LoadedManifest) -> list[Diagnostic]:
+    found = check_template(m, ("spec", "instructions"), m.raw.get("spec", {}).get("instructions"))
+    return [found] if found else []
+
+
+def check_toolserver(m: LoadedManifest) -> list[Diagnostic]:
+    command = m.raw.get("spec", {}).get("command") or []
+    return [d for i, part in enumerate(command) if (d := check_template(m, ("spec", "command", i), part))]
+
+
+def check_pipeline_templates(m: LoadedManifest) -> list[Diagnostic]:
+    """Syntax of every template and expression of a pipeline, and the names they read."""
+    spec = m.resource.spec  # type: ignore[attr-defined]
+    raw_stages = m.raw["spec"]["stages"]
+    names = [s.name for s in spec.stages]
+    upstream = upstream_sets({s.name: [n for n in s.needs if n in names] for s in spec.stages})
+    params = set(spec.params)
+    out: list[Diagnostic] = []
+
+    def visit(path: tuple, source: str, expression: bool, visible: set[str], extra: set[str]) -> None:
+        if expression:
+            error = templates.expression_error(source)
+            if error is not None:
+                out.append(_at(m, _position(m, path, source, 1), f"expression syntax error in {dotted(path)}: {error}"))
+                return
+        else:
+            found = check_template(m, path, source)
+            if found is not None:
+                out.append(found)
+                return
+        out.extend(_check_names(m, path, source, expression, visible, params, extra, names))
+
+    for i, stage in enumerate(spec.stages):
+        base = ("spec", "stages", i)
+        visible = upstream.get(stage.name, set())
+        item = {"item"} if stage.for_each is not None else set()
+        raw = raw_stages[i]
+        if stage.input is not None:
+            visit(base + ("input",), stage.input, False, visible, item)
+        if stage.approval is not None and isinstance(raw.get("approval"), dict) and "message" in raw["approval"]:
+            visit(base + ("approval", "message"), stage.approval.message, False, visible, item)
+        if stage.tool is not None:
+            for path, text in _strings(raw.get("tool", {}).get("arguments", {}), base + ("tool", "arguments")):
+                visit(path, text, False, visible, item)
+        if stage.when is not None:
+            visit(base + ("when",), stage.when, True, visible, item)
+        if stage.for_each is not None:
+            visit(base + ("forEach",), stage.for_each, True, visible, set())
+        for k, route in enumerate(stage.routes):
+            visit(base + ("routes", k, "when"), route.when, True, visible | {stage.name}, item | {"output"})
+    if spec.output is not None:
+        visit(("spec", "output"), spec.output, False, set(names), set())
+    return out
+
+
+def _check_names(
+    m: LoadedManifest, path: tuple, source: str, expression: bool, visible: set[str],
+    params: set[str], extra: set[str], stage_names: list[str],
+) -> list[Diagnostic]:
+    out = []
+    hyphen_heads: set[str] = set()
+    hyphen_tails: set[str] = set()
+    for match in _HYPHENATED.finditer(source):
+        name = match.group(1)
+        hyphen_heads.add(name.split("-", 1)[0])
+        hyphen_tails.update(name.split("-")[1:])
+        hint = f"stages['{name}']"
+        out.append(_at(m, _position(m, path, source, 1, match.group(0)),
+                       f"'{match.group(0)}' reads as 'stages.{name.split('-', 1)[0]}' minus '"
+                       f"{name.split('-', 1)[1]}': write {hint}"))
+    names = templates.referenced_expression(source) if expression else templates.referenced(source)
+    for ref in sorted(names):
+        head, _, rest = ref.partition(".")
+        if not rest:
+            continue
+        field = rest.split(".", 1)[0]
+        if head == "stages" and field not in hyphen_heads and field not in visible:
+            if field in stage_names:
+                problem = f"stage '{field}' is not upstream of this stage (add it to needs)"
+            else:
+                problem = f"unknown stage '{field}'{did_you_mean(field, stage_names)}"
+            out.append(_at(m, _position(m, path, source, 1, f"stages.{field}"), f"{dotted(path)}: {problem}"))
+        elif head == "params" and field not in params:
+            out.append(_at(m, _position(m, path, source, 1, f"params.{field}"),
+                           f"{dotted(path)}: param '{field}' is not declared in spec.params{did_you_mean(field, params)}"))
+    out.extend(_undeclared(m, path, source, expression, extra | hyphen_tails))
+    return out
+
+
+def _undeclared(m: LoadedManifest, path: tuple, source: str, expression: bool, extra: set[str]) -> list[Diagnostic]:
+    from jinja2 import meta
+
+    env = templates.environment()
+    text = "{{ " + templates.strip_wrapper(source) + " }}" if expression else source
+    if "{" not in text:
+        return []
+    try:
+        unknown = meta.find_undeclared_variables(env.parse(text))
+    except Exception:  # noqa: BLE001 - syntax was checked already
+        return []
+    allowed = _ALWAYS | extra | set(env.globals)
+    out = []
+    for name in sorted(unknown - allowed):
+        if name == "item":
+            problem = "'item' is only set in a stage with forEach"
+        elif name == "output":
+            problem = "'output' is only set in a route's when (use stages.<name>.output)"
+        else:
+            problem = f"unknown name '{name}' (available: {', '.join(sorted((_ALWAYS | extra) - {'always', 'failure', 'success'}))})"
+        out.append(_at(m, _position(m, path, source, 1, name), f"{dotted(path)}: {problem}"))
+    return out
