@@ -1,0 +1,340 @@
+"""State commands: ``plan``, ``apply``, ``get``, ``describe``, ``graph`` (CONTRACT section 2).
+
+Bodies import the engine lazily so that ``--help`` stays light; none of them imports
+litellm, mcp, qdrant_client, docker or fastapi.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from agentform.api.cli import app, globals_of
+
+FORMATS = ("text", "markdown", "github")
+
+
+def _store(ctx: typer.Context):
+    return globals_of(ctx).open_store()
+
+
+def _check_choice(value: str | None, choices: tuple[str, ...], flag: str) -> None:
+    from agentform.engine.errors import UsageError
+
+    if value is not None and value not in choices:
+        raise UsageError(f"{flag} must be one of: {', '.join(choices)} (got '{value}')")
+
+
+@app.command("plan")
+def plan_cmd(
+    ctx: typer.Context,
+    path: Path = typer.Argument(Path("."), help="Manifest folder or file."),
+    prune: bool = typer.Option(False, "--prune", help="Plan deleting resources no longer in the manifests."),
+    out: Path = typer.Option(None, "--out", help="Save the plan; `apply FILE` applies exactly it."),
+    fmt: str = typer.Option("text", "--format", help="text | markdown | github"),
+    output: str = typer.Option(None, "-o", "--output", help="json: the plan as data."),
+    app_name: str = typer.Option(None, "--app", help="App the manifests belong to (default: the folder's name)."),
+) -> int:
+    """Diff the manifests against the applied state. Exit 0 no changes, 2 changes, 1 error."""
+    from agentform.api import state_views as views
+    from agentform.engine.desired import from_manifest_set
+    from agentform.engine.plan import make_plan
+    from agentform.engine.planfile import save_plan
+    from agentform.engine.reconcile import default_app, load_valid
+
+    _check_choice(fmt, FORMATS, "--format")
+    _check_choice(output, ("json",), "-o")
+    manifests = load_valid(path)
+    store = _store(ctx)
+    try:
+        plan = make_plan(from_manifest_set(manifests), store, app_name or default_app(path),
+                         prune=prune, home=globals_of(ctx).home)
+    finally:
+        store.close()
+    if out is not None:
+        save_plan(plan, out, root=path.resolve(), failed_files=list(manifests.failed_files))
+    if output == "json":
+        typer.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        render = {"text": views.plan_text, "markdown": views.plan_markdown, "github": views.plan_github}[fmt]
+        typer.echo(render(plan), nl=False)
+        if out is not None and fmt == "text":
+            typer.echo(f"Saved the plan to {out}; `agentform apply {out}` applies exactly it.")
+    return 2 if plan.has_changes else 0
+
+
+@app.command("apply")
+def apply_cmd(
+    ctx: typer.Context,
+    path: Path = typer.Argument(Path("."), help="Manifest folder or file, or a plan saved by `plan --out`."),
+    prune: bool = typer.Option(False, "--prune", help="Delete this app's resources no longer in the manifests."),
+    prune_all: bool = typer.Option(False, "--prune-all", help="Allow a prune that deletes every resource of the app."),
+    app_name: str = typer.Option(None, "--app", help="App the manifests belong to (default: the folder's name)."),
+    lock_timeout: str = typer.Option("0s", "--lock-timeout", help="Wait this long for another apply (e.g. 30s)."),
+) -> int:
+    """Reconcile: provision, compile, record a revision. Exit 0, or 1 when anything failed."""
+    from agentform.engine.reconcile import apply_path
+
+    options = globals_of(ctx)
+    store = options.open_store()
+    try:
+        result = apply_path(store, path, home=options.home, app=app_name, prune=prune or prune_all,
+                            prune_all=prune_all, lock_timeout=_seconds(lock_timeout))
+    finally:
+        store.close()
+    if result.no_changes:
+        typer.echo("no changes")
+    for outcome in result.outcomes:
+        typer.echo(outcome.line)
+    for key, ready in result.failed:
+        from agentform.engine.plan import display_name
+
+        typer.echo(f"error: {display_name(key)}: Ready=False {ready.reason}: {ready.message}", err=True)
+    if result.revision is not None:
+        n = result.plan.counts()
+        typer.echo(f"revision {result.revision.number} recorded: {n['create']} created, "
+                   f"{n['update'] + n['drift']} configured, {n['delete']} deleted")
+    return result.exit_code
+
+
+def _seconds(text: str) -> float:
+    from agentform.engine.errors import UsageError
+    from agentform.specs import parse_duration
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--lock-timeout: {exc}") from None
+
+
+# -- get / describe / graph ------------------------------------------------------------------------
+
+
+def _kind(word: str) -> str:
+    from agentform.engine.errors import UsageError
+    from agentform.specs import KINDS, kind_from_word
+
+    kind = kind_from_word(word)
+    if kind is None:
+        raise UsageError(f"unknown kind '{word}'; valid kinds: {', '.join(KINDS)}")
+    return kind
+
+
+def _not_found(kind: str, name: str, namespace: str):
+    from agentform.engine.errors import NotFound
+
+    return NotFound(f'{kind.lower()} "{name}" not found in namespace "{namespace}"')
+
+
+def _labels(selectors: list[str]) -> dict[str, str]:
+    from agentform.engine.errors import UsageError
+
+    wanted = {}
+    for item in selectors or []:
+        for part in item.split(","):
+            if "=" not in part:
+                raise UsageError(f"-l takes key=value (got '{part}')")
+            key, value = part.split("=", 1)
+            wanted[key.strip()] = value.strip()
+    return wanted
+
+
+def _dump(data, output: str) -> None:
+    if output == "json":
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        from ruamel.yaml import YAML
+
+        yaml = YAML(typ="safe", pure=True)
+        yaml.default_flow_style = False
+        yaml.dump(data, sys.stdout)
+
+
+@app.command("get")
+def get_cmd(
+    ctx: typer.Context,
+    kind_word: str = typer.Argument(..., metavar="KIND", help="agent, agents, Agent, team, pipeline, ..."),
+    name: str = typer.Argument(None, help="One resource by name."),
+    namespace: str = typer.Option("default", "-n", "--namespace"),
+    all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
+    selector: list[str] = typer.Option(None, "-l", "--selector", help="key=value label filter."),
+    output: str = typer.Option(None, "-o", "--output", help="json | yaml"),
+    path: Path = typer.Option(None, "--path", help="Also compare with the manifests here (sync)."),
+) -> int:
+    """List applied resources with sync and health, as Argo CD shows them."""
+    from agentform.api import state_views as views
+    from agentform.specs import ResourceKey
+
+    _check_choice(output, ("json", "yaml"), "-o")
+    kind = _kind(kind_word)
+    wanted = _labels(selector)
+    desired = _desired_hashes(path)
+    store = _store(ctx)
+    try:
+        if name:
+            found = store.get_resource(ResourceKey(kind, namespace, name))
+            if found is None:
+                raise _not_found(kind, name, namespace)
+            records = [found]
+        else:
+            records = store.list_resources(kind, None if all_namespaces else namespace)
+            records = [r for r in records if all(r.labels.get(k) == v for k, v in wanted.items())]
+        times = _revision_times(store, {r.revision for r in records})
+    finally:
+        store.close()
+    rows = [(r, views.sync(r, desired.get(r.key), compare=path is not None))
+            for r in records]
+    if output:
+        data = [views.resource_data(r, s) for r, s in rows]
+        _dump(data[0] if name else data, output)
+        return 0
+    if not rows:
+        where = "any namespace" if all_namespaces else f'namespace "{namespace}"'
+        typer.echo(f"No {kind} resources found in {where}.", err=True)
+        return 0
+    _table(rows, times, all_namespaces)
+    return 0
+
+
+def _desired_hashes(path: Path | None):
+    if path is None:
+        return {}
+    from agentform.engine.desired import from_manifest_set
+    from agentform.engine.reconcile import load_valid
+
+    return {d.key: d.spec_hash for d in from_manifest_set(load_valid(path))}
+
+
+def _revision_times(store, numbers: set[int]) -> dict[int, float]:
+    times = {}
+    for number in numbers:
+        revision = store.get_revision(number) if number else None
+        if revision is not None:
+            times[number] = revision.created_at
+    return times
+
+
+def _table(rows, times: dict[int, float], all_namespaces: bool) -> None:
+    import time
+
+    from agentform.api import state_views as views
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    columns = ["NAME"] + (["NAMESPACE"] if all_namespaces else []) + ["SYNC", "HEALTH", "REASON", "REVISION", "AGE"]
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    now = time.time()
+    for record, sync_state in rows:
+        ready = views.ready_of(record)
+        cells = [record.key.name] + ([record.key.namespace] if all_namespaces else [])
+        cells += [sync_state, views.health(record), ready.reason if ready else "",
+                  str(record.revision), views.age(now - times[record.revision]) if record.revision in times else ""]
+        table.add_row(*cells)
+    Console(highlight=False, soft_wrap=True).print(table)
+
+
+def _split_target(target: str, namespace: str) -> tuple[str, str, str]:
+    """``kind/name`` or ``kind/namespace/name`` (kind as any accepted word)."""
+    from agentform.engine.errors import UsageError
+
+    parts = target.split("/")
+    if len(parts) == 2:
+        return _kind(parts[0]), namespace, parts[1]
+    if len(parts) == 3:
+        return _kind(parts[0]), parts[1], parts[2]
+    raise UsageError(f"expected KIND/NAME such as team/research (got '{target}')")
+
+
+@app.command("describe")
+def describe_cmd(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., metavar="KIND/NAME"),
+    name: str = typer.Argument(None, hidden=True),
+    namespace: str = typer.Option("default", "-n", "--namespace"),
+    output: str = typer.Option(None, "-o", "--output", help="json | yaml"),
+) -> int:
+    """One resource in full: spec, conditions, generation, last revision, source file."""
+    from agentform.api import state_views as views
+    from agentform.specs import ResourceKey
+
+    _check_choice(output, ("json", "yaml"), "-o")
+    kind, ns, res_name = _split_target(f"{target}/{name}" if name else target, namespace)
+    store = _store(ctx)
+    try:
+        record = store.get_resource(ResourceKey(kind, ns, res_name))
+        if record is None:
+            raise _not_found(kind, res_name, ns)
+        revision = store.get_revision(record.revision) if record.revision else None
+    finally:
+        store.close()
+    data = views.resource_data(record, views.sync(record))
+    if output:
+        _dump(data, output)
+        return 0
+    typer.echo(describe_text(data, revision))
+    return 0
+
+
+def describe_text(data: dict, revision) -> str:
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    lines = [f"{'Name:':<20}{data['name']}", f"{'Namespace:':<20}{data['namespace']}",
+             f"{'Kind:':<20}{data['kind']}", f"{'App:':<20}{data['app']}",
+             f"{'Labels:':<20}{', '.join(f'{k}={v}' for k, v in data['labels'].items()) or '<none>'}",
+             f"{'Source:':<20}{data['source'] or '<unknown>'}"]
+    if revision is not None:
+        import datetime as dt
+
+        when = dt.datetime.fromtimestamp(revision.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        git = f", git {revision.git_commit[:12]}{' (dirty)' if revision.git_dirty else ''}" if revision.git_commit else ""
+        lines.append(f"{'Last revision:':<20}{revision.number} ({when} by {revision.author}{git})")
+    lines += [f"{'Generation:':<20}{data['generation']} (observed {data['observedGeneration']})",
+              f"{'Sync:':<20}{data['sync']}", f"{'Health:':<20}{data['health']}", "Conditions:",
+              f"  {'TYPE':<13}{'STATUS':<9}{'REASON':<18}MESSAGE"]
+    for c in data["conditions"]:
+        lines.append(f"  {c['type']:<13}{c['status']:<9}{c['reason']:<18}{c['message']}")
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    for title, part in (("Spec:", data["spec"].get("spec")), ("Pinned at apply:", data["spec"].get("resolved"))):
+        if part:
+            buffer = StringIO()
+            yaml.dump(part, buffer)
+            lines += [title] + ["  " + line for line in buffer.getvalue().rstrip().splitlines()]
+    return "\n".join(lines)
+
+
+@app.command("graph")
+def graph_cmd(
+    ctx: typer.Context,
+    target: str = typer.Argument(..., metavar="team/NAME|pipeline/NAME"),
+    namespace: str = typer.Option("default", "-n", "--namespace"),
+    revision: int = typer.Option(None, "--revision", help="The graph as compiled at this revision."),
+) -> int:
+    """The compiled graph of a team, pipeline or agent as Mermaid."""
+    from agentform.engine.errors import UsageError
+    from agentform.engine.graph import Graph
+    from agentform.engine.mermaid import to_mermaid
+    from agentform.specs import ResourceKey
+
+    kind, ns, name = _split_target(target, namespace)
+    if kind not in ("Team", "Pipeline", "Agent"):
+        raise UsageError(f"only teams, pipelines and agents have a graph (got {kind})")
+    store = _store(ctx)
+    try:
+        data = store.get_graph(ResourceKey(kind, ns, name), revision)
+    finally:
+        store.close()
+    if data is None:
+        raise _not_found(kind, name, ns)
+    typer.echo(to_mermaid(Graph.model_validate(data)), nl=False)
+    return 0
