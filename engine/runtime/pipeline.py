@@ -13,13 +13,19 @@ import asyncio
 import time
 from typing import Any
 
-from agentform.engine import templates
 from agentform.engine.errors import AgentformError, RunError
 from agentform.engine.graph import PipelineNode
 
 from .approvals import Clock, approval_stage
 from .context import RunWaiting, now_context
-from .expressions import as_text, render_value, status_functions, truthy, uses_status_function
+from .expressions import (
+    as_text,
+    evaluate,
+    render_value,
+    status_functions,
+    truthy,
+    uses_status_function,
+)
 from .params import check_runnable, coerce_params
 from .pipeline_state import (
     DONE,
@@ -124,7 +130,7 @@ class PipelineRun:
                     return Outcome(SKIPPED, error=f"needs '{need.spec.name}', which {said}")
         if when:
             try:
-                value = templates.evaluate(when, {**self.context, **status_functions(statuses)})
+                value = evaluate(when, {**self.context, **status_functions(statuses)})
             except RunError as exc:
                 return Outcome(FAILED, error=f"when: {exc}")
             if not truthy(value):
@@ -180,7 +186,7 @@ class PipelineRun:
         context = {**self.context, "output": outcome.output}
         for route in state.spec.routes:
             try:
-                taken = truthy(templates.evaluate(route.when, context))
+                taken = truthy(evaluate(route.when, context))
             except RunError as exc:
                 return Outcome(FAILED, outcome.output, f"route to '{route.goto}': {exc}")
             if not taken:
@@ -242,7 +248,7 @@ class PipelineRun:
         spec = state.spec
         recorded = self.history.outcome(path)
         try:
-            items = templates.evaluate(spec.for_each, self.context)
+            items = evaluate(spec.for_each, self.context)
         except RunError as exc:
             return recorded or Outcome(FAILED, error=f"forEach: {exc}"), recorded is not None
         if not isinstance(items, (list, tuple)):
