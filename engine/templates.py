@@ -11,6 +11,7 @@ is never rendered as a template: callers pass it in the context only.
 from __future__ import annotations
 
 import contextvars
+import functools
 import re
 from typing import Any
 
@@ -184,12 +185,31 @@ def evaluate(expression: str, context: dict) -> Any:
         _work.reset(token)
 
 
+@functools.lru_cache(maxsize=4096)
+def parse(source: str) -> nodes.Template:
+    """The AST of a template (cached: validate reads each template several times)."""
+    return environment().parse(source)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_expression(expression: str) -> nodes.Expr:
+    """The AST of an expression, ``{{ }}`` optional; TemplateSyntaxError when malformed."""
+    from jinja2.parser import Parser
+
+    parser = Parser(environment(), strip_wrapper(expression), state="variable")
+    node = parser.parse_expression()
+    if not parser.stream.eos:
+        token = parser.stream.current
+        raise TemplateSyntaxError(f"unexpected '{token.value}' after the expression", token.lineno)
+    return node
+
+
 def syntax_error(source: str) -> tuple[int, str] | None:
     """(1-based line inside the template, message) of a syntax error, or None."""
     if "{" not in source:
         return None
     try:
-        environment().parse(source)
+        parse(source)
     except TemplateSyntaxError as exc:
         return (exc.lineno or 1, exc.message or "syntax error")
     return None
@@ -204,7 +224,7 @@ def check_syntax(source: str) -> str | None:
 def expression_error(expression: str) -> str | None:
     """The syntax error of an expression (``when``, ``forEach``), or None."""
     try:
-        environment().compile_expression(strip_wrapper(expression))
+        parse_expression(expression)
     except TemplateSyntaxError as exc:
         return exc.message or "syntax error"
     return None
@@ -231,7 +251,7 @@ def referenced(source: str) -> set[str]:
     if "{" not in source:
         return set()
     try:
-        tree = environment().parse(source)
+        tree = parse(source)
     except TemplateSyntaxError:
         return set()
     return _names_in(tree)
@@ -240,10 +260,17 @@ def referenced(source: str) -> set[str]:
 def referenced_expression(expression: str) -> set[str]:
     """Dotted names an expression reads (``{{ }}`` optional)."""
     try:
-        tree = environment().parse("{{ " + strip_wrapper(expression) + " }}")
+        tree = parse_expression(expression)
     except TemplateSyntaxError:
         return set()
     return _names_in(tree)
+
+
+def undeclared(tree: nodes.Node) -> set[str]:
+    """Top-level names a template or expression reads without setting them itself."""
+    stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    loaded = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
+    return loaded - stored - {"loop"}
 
 
 def _names_in(tree: nodes.Node) -> set[str]:
@@ -265,6 +292,7 @@ def _names_in(tree: nodes.Node) -> set[str]:
 
 
 __all__ = [
-    "TemplateError", "check_syntax", "environment", "evaluate", "expression_error", "referenced",
-    "referenced_expression", "render", "strip_wrapper", "syntax_error",
+    "TemplateError", "check_syntax", "environment", "evaluate", "expression_error", "parse",
+    "parse_expression", "referenced", "referenced_expression", "render", "strip_wrapper",
+    "syntax_error", "undeclared",
 ]

@@ -119,12 +119,10 @@ def _tagged(tag: str, value: str) -> Any:
 def _events(text: str):
     if _CParser is not None:
         parser = _CParser(text)
+        get_event, check_event = parser.get_event, parser.check_event
         try:
-            while True:
-                event = parser.get_event()
-                yield event
-                if type(event).__name__ == "StreamEndEvent":
-                    return
+            while check_event():
+                yield get_event()
         finally:
             parser.dispose()
     else:  # pragma: no cover - pure-Python fallback
@@ -163,6 +161,7 @@ class _Builder:
         self.nodes = 0
         self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (data, subtree size)
         self.documents: list[Document] = []
+        self._lines: list[str] | None = None
 
     def diag(self, line: int, col: int, message: str) -> Diagnostic:
         return Diagnostic(self.file, line, col, message)
@@ -170,24 +169,27 @@ class _Builder:
     def run(self) -> None:
         stack: list[_Frame] = []
         doc: Document | None = None
+        names: dict[type, str] = {}
         for event in _events(self.text):
-            name = type(event).__name__
+            name = names.get(type(event))
+            if name is None:
+                name = names[type(event)] = type(event).__name__
             mark = event.start_mark
             line, col = mark.line + 1, mark.column + 1
             if name == "ScalarEvent":
                 self._scalar(stack, doc, event, line, col)
-            elif name in ("MappingStartEvent", "SequenceStartEvent"):
+            elif name == "MappingStartEvent" or name == "SequenceStartEvent":
                 if len(stack) >= self.max_depth:
                     raise _Stop(self.diag(line, col, f"nesting deeper than {self.max_depth} levels"))
-                tag = self._tag(event)
+                tag = event.tag
                 is_map = name == "MappingStartEvent"
-                if tag is not None and tag not in ("!", CORE + ("map" if is_map else "seq")):
-                    doc.errors.append(self.diag(line, col, self._tag_message(tag)))
+                if tag is not None and str(tag) not in ("!", CORE + ("map" if is_map else "seq")):
+                    doc.errors.append(self.diag(line, col, self._tag_message(str(tag))))
                 self._count(1, line, col)
                 container: Any = {} if is_map else []
                 path = self._attach(stack, doc, container, line, col)
                 stack.append(_Frame(container, path, is_map, event.anchor, self.nodes - 1))
-            elif name in ("MappingEndEvent", "SequenceEndEvent"):
+            elif name == "MappingEndEvent" or name == "SequenceEndEvent":
                 frame = stack.pop()
                 if frame.merges:
                     self._merge(frame, doc)
@@ -202,9 +204,10 @@ class _Builder:
                 self.documents.append(doc)
                 doc = None
 
-    def _tag(self, event) -> str | None:
-        tag = event.tag
-        return None if tag is None else str(tag)
+    def _line(self, index: int) -> str:
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines[index] if index < len(self._lines) else ""
 
     def _tag_message(self, tag: str) -> str:
         return (
@@ -221,13 +224,15 @@ class _Builder:
             )
 
     def _scalar(self, stack, doc, event, line, col) -> None:
-        self._count(1, line, col)
-        tag = self._tag(event)
+        self.nodes += 1
+        if self.nodes > self.max_nodes:
+            self._count(0, line, col)
+        tag = event.tag
         value: Any = event.value
         if tag is None:
             if event.implicit[0] and not event.style:  # plain, untagged: resolve
                 value = _plain(value)
-        elif tag not in _CORE_TAGS:
+        elif (tag := str(tag)) not in _CORE_TAGS:
             doc.errors.append(self.diag(line, col, self._tag_message(tag)))
         else:
             try:
@@ -240,9 +245,7 @@ class _Builder:
         path = self._attach(stack, doc, value, line, col)
         if event.style in ("|", ">"):
             # The text of a block scalar starts on the next line, at its indentation.
-            start = line  # 0-based index of the next line
-            lines = self.text.split("\n", start + 1)
-            text_line = lines[start] if len(lines) > start else ""
+            text_line = self._line(line)  # the next line (0-based index ``line``)
             indent = len(text_line) - len(text_line.lstrip(" "))
             doc.text_starts[path] = (line + 1, indent + 1)
         if event.anchor is not None:

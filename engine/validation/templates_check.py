@@ -148,24 +148,20 @@ def _check_names(
 
 
 def _undeclared(m: LoadedManifest, path: tuple, source: str, expression: bool, extra: set[str]) -> list[Diagnostic]:
-    from jinja2 import meta
-
     env = templates.environment()
-    text = "{{ " + templates.strip_wrapper(source) + " }}" if expression else source
-    if "{" not in text:
-        return []
     try:
-        unknown = meta.find_undeclared_variables(env.parse(text))
+        tree = templates.parse_expression(source) if expression else templates.parse(source)
     except Exception:  # noqa: BLE001 - syntax was checked already
         return []
     allowed = _ALWAYS | extra | set(env.globals)
     out = []
-    for name in sorted(unknown - allowed):
+    for name in sorted(templates.undeclared(tree) - allowed):
         if name == "item":
             problem = "'item' is only set in a stage with forEach"
         elif name == "output":
             problem = "'output' is only set in a route's when (use stages.<name>.output)"
         else:
-            problem = f"unknown name '{name}' (available: {', '.join(sorted((_ALWAYS | extra) - {'always', 'failure', 'success'}))})"
+            shown = ", ".join(sorted((_ALWAYS | extra) - {"always", "failure", "success"}))
+            problem = f"unknown name '{name}' (available: {shown})"
         out.append(_at(m, _position(m, path, source, 1, name), f"{dotted(path)}: {problem}"))
     return out
