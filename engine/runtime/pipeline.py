@@ -171,7 +171,11 @@ class PipelineRun:
         state.visits += 1
         spec = state.spec
         path = stage_path(self.path, spec.name, state.visits)
-        if spec.for_each is not None:
+        if spec.max_visits is not None and state.visits > spec.max_visits:
+            # A stage inside a loop span may bound itself tighter than the routing stage.
+            outcome, replayed = Outcome(FAILED, error=(
+                f"a loop asks for visit {state.visits}, over its maxVisits of {spec.max_visits}")), False
+        elif spec.for_each is not None:
             outcome, replayed = await self._fan_out(state, path)
         else:
             outcome, replayed = await self._attempt(state, path, _NO_ITEM)
@@ -229,7 +233,10 @@ class PipelineRun:
         except RunError as exc:
             self._started(state, path, item)
             return Outcome(FAILED, error=f"input: {exc}")
-        self._started(state, path, item, input=task)
+        if spec.input is not None or item is not _NO_ITEM:
+            self._started(state, path, item, input=task)
+        else:
+            self._started(state, path, item)
         try:
             if edge.kind == "pipeline":
                 nested = self.ctx.graph.pipelines[edge.target]

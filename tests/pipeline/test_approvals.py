@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import getpass
 
+from agentform.engine.runtime.approvals import resolve_approval
 from agentform.engine.store import open_store
 
-from .helpers import ROOT, agentform, index_of, write_project
+from .helpers import ROOT, agentform, apply, index_of, run, stream, write_project
 
 PIPE = {"params": {"topic": {"type": "string"}}, "stages": [
     {"name": "prep", "agent": "worker", "input": "prepare {{ params.topic }}"},
@@ -138,3 +139,33 @@ def test_content_pipeline_example_waits_then_finishes(tmp_path):
         store.close()
     assert run.status == "succeeded"
     assert "bottleneck is people" in run.output.replace("\n", " ")
+
+
+def test_approvals_in_a_nested_pipeline_are_answered_one_by_one(store, tmp_path):
+    inner = {"stages": [
+        {"name": "ok", "approval": {"message": "inner?"}},
+        {"name": "w", "agent": "worker", "needs": ["ok"], "input": "{{ stages.ok.output.approved }}"},
+    ], "output": "{{ stages.w.output }}"}
+    outer = {"stages": [
+        {"name": "gate", "approval": {"message": "outer?"}},
+        {"name": "sub", "pipeline": "inner"},
+        {"name": "fan", "agent": "worker", "needs": ["gate"], "forEach": "[1, 2]"},
+    ], "output": "{{ stages.sub.output }} {{ stages.fan.output | join(',') }}"}
+    script = {"worker": [{"content": "w1"}, {"content": "w2"}, {"content": "w3"}]}
+    folder = write_project(tmp_path / "m", script=script, agents=["worker"],
+                           pipelines={"inner": inner, "outer": outer})
+    home = tmp_path / "home"
+    apply(store, folder, home)
+    first = run(store, "pipeline/outer", home)
+    assert first.exit_code == 3
+    events = store.read_events(first.id)
+    assert {e.path for e in events if e.type == "approval.requested"} == {"outer/gate", "outer/sub/inner/ok"}
+    second = resolve_approval(store, first.id, approve=True, by="ana", message=None, home=home, stage="ok")
+    assert second.status == "waiting"  # the outer gate still waits
+    done = resolve_approval(store, first.id, approve=True, by="bo", message="fine", home=home)
+    assert done.status == "succeeded" and done.output == "w1 w2,w3"
+    events = stream(store, first.id)
+    assert events[index_of(events, "stage.started", "outer/sub/inner/w")].data["input"] is True
+    assert sum(e.type == "stage.started" and e.path == "outer/sub" for e in events) == 1
+    assert [e.type for e in events].count("run.waiting") == 2
+
