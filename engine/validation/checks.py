@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
-from agentform.engine.loader import ManifestSet
+from agentform.engine.errors import Diagnostic
+from agentform.engine.loader import LoadedManifest, ManifestSet
 
 from .graphs import check_nesting_cycles, check_pipeline, check_tool_names, check_workspaces
 from .references import check_references
 from .scripts import check_scripts
 from .templates_check import check_agent, check_pipeline_templates, check_toolserver
 
+def check_output_schema(m: LoadedManifest) -> list[Diagnostic]:
+    """An agent's ``output.schema`` must itself be a valid JSON Schema."""
+    output = m.resource.spec.output  # type: ignore[attr-defined]
+    if output is None:
+        return []
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    schema = output.schema_
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        path = ("spec", "output", "schema", *exc.path)
+        return [m.diag(f"spec.output.schema is not a valid JSON Schema: {exc.message}", *path)]
+    return []
+
+
 _PER_KIND = {
-    "Agent": (check_agent,),
+    "Agent": (check_agent, check_output_schema),
     "ToolServer": (check_toolserver,),
     "Team": (check_tool_names,),
     "Pipeline": (check_pipeline, check_pipeline_templates),

@@ -71,6 +71,10 @@ def ref_path(m: LoadedManifest, path: tuple) -> tuple:
     return path + ("name",) if isinstance(node, dict) else path
 
 
+def _a(kind: str) -> str:
+    return ("an " if kind[0] in "AEIOU" else "a ") + kind
+
+
 def check_references(ms: ManifestSet) -> list[Diagnostic]:
     """Every reference resolves within its namespace to a resource of the right kind."""
     by_namespace: dict[tuple[str, str], list[str]] = {}
@@ -85,7 +89,7 @@ def check_references(ms: ManifestSet) -> list[Diagnostic]:
             where = ref_path(m, path)
             others = [k for k in ms.claimed if k.namespace == namespace and k.name == name]
             if others:
-                out.append(m.diag(f"'{name}' is a {others[0].kind}, not a {kind}", *where))
+                out.append(m.diag(f"'{name}' is {_a(others[0].kind)}, not {_a(kind)}", *where))
                 continue
             hint = did_you_mean(name, by_namespace.get((kind, namespace), []))
             out.append(m.diag(f"unknown {kind} '{name}' in namespace '{namespace}'{hint}", *where))
