@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from agentform.engine.errors import RunError
 
-from .helpers import apply, index_of, run, stream, write_project
+from .helpers import apply, index_of, max_in_flight, run, stream, write_project
 
 
 def test_independent_stages_run_in_parallel(store, tmp_path):
@@ -123,3 +123,15 @@ def test_tool_stage_is_refused_before_the_run_starts(store, tmp_path):
     with pytest.raises(RunError, match=r"stage 'status'.*tool.*nothing was run"):
         run(store, "pipeline/p", tmp_path / "home")
     assert store.list_runs() == []  # no partial execution: not even a run record
+
+
+def test_pipeline_max_parallel_bounds_stages_in_flight(store, tmp_path):
+    script = {"worker": [{"content": "ok", "latency": "100ms"}] * 5}
+    pipe = {"maxParallel": 2, "stages": [{"name": f"s{i}", "agent": "worker"} for i in range(5)]}
+    folder = write_project(tmp_path / "m", script=script, agents=["worker"], pipelines={"p": pipe})
+    apply(store, folder, tmp_path / "home")
+    result = run(store, "pipeline/p", tmp_path / "home")
+    assert result.status == "succeeded", result.error
+    events = stream(store, result.id)
+    assert max_in_flight(events, "p/") == 2
+    assert sum(e.type == "stage.completed" for e in events) == 5
