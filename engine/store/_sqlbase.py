@@ -18,7 +18,8 @@ from agentform.specs import ResourceKey
 
 from .base import AppliedResource, Condition, Event, RevisionRecord, RunRecord
 
-_dumps = json.dumps
+# Compact and without the cycle check: one encode per event is most of an append's cost.
+_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 RESOURCE_COLS = ("kind, namespace, name, app, spec, spec_hash, generation, "
                  "observed_generation, conditions, revision, source, labels")
@@ -38,7 +39,6 @@ class SqlStore:
     """The Store protocol over a DB-API cursor; subclasses provide the hooks below."""
 
     url: str
-    _for_update = ""          # row locks for the last_seq check (PostgreSQL only)
     _integrity: tuple[type[BaseException], ...] = ()
 
     # -- hooks ---------------------------------------------------------------------------
@@ -202,14 +202,19 @@ class SqlStore:
             except self._integrity as exc:
                 raise StoreError(f"run {run.id} already exists") from exc
 
-    def _set_run(self, cur: Any, run_id: str, fields: dict[str, Any]) -> int:
+    def _set_run(self, cur: Any, run_id: str, fields: dict[str, Any], expect_last_seq: int | None = None) -> int:
+        """UPDATE one run (only while its last_seq is ``expect_last_seq``, when given); the row count."""
         names = list(fields)
         bad = [n for n in names if n not in RUN_FIELDS or n == "id"]
         if bad:
             raise StoreError(f"unknown run field(s): {', '.join(bad)}")
         values = [_enc(fields[n]) if n in RUN_JSON else fields[n] for n in names]
         assign = ", ".join(f"{n} = ?" for n in names)
-        cur.execute(self._q(f"UPDATE runs SET {assign} WHERE id = ?"), (*values, run_id))
+        if expect_last_seq is None:
+            cur.execute(self._q(f"UPDATE runs SET {assign} WHERE id = ?"), (*values, run_id))
+        else:
+            cur.execute(self._q(f"UPDATE runs SET {assign} WHERE id = ? AND last_seq = ?"),
+                        (*values, run_id, expect_last_seq))
         return cur.rowcount
 
     def update_run(self, run_id: str, **fields: Any) -> None:
@@ -277,35 +282,30 @@ class SqlStore:
         if not events and not run_updates:
             return
         rows = [(e.run_id, e.seq, e.ts, e.type, e.path, _dumps(e.data)) for e in events]
-        ids = sorted(set(firsts) | set(run_updates))
         with self._write() as cur:
-            stored = self._last_seqs(cur, ids)
-            missing = [i for i in ids if i not in stored]
-            if missing:
-                raise StoreError(f"cannot append to run {missing[0]}: no such run")
-            for run_id, first in firsts.items():
-                if first != stored[run_id] + 1:
-                    raise StoreError(f"run {run_id}: event seq {first} does not continue the stream "
-                                     f"(last stored seq is {stored[run_id]})")
+            # The run rows first: the conditional UPDATE checks that each run's stream
+            # continues (and, on PostgreSQL, row-locks the run against concurrent appends).
+            for run_id in sorted(set(firsts) | {r for r, f in run_updates.items() if f}):
+                fields = dict(run_updates.get(run_id, {}))
+                expect = None
+                if run_id in lasts:
+                    fields["last_seq"] = lasts[run_id]
+                    expect = firsts[run_id] - 1
+                if self._set_run(cur, run_id, fields, expect) == 0:
+                    self._reject(cur, run_id, firsts.get(run_id))
             if rows:
                 try:
                     self._insert_events(cur, rows)
-                except self._integrity as exc:
-                    raise StoreError(f"duplicate event seq in a batch for run(s) {', '.join(firsts)}") from exc
-            for run_id in ids:
-                fields = dict(run_updates.get(run_id, {}))
-                if run_id in lasts:
-                    fields["last_seq"] = lasts[run_id]
-                if fields:
-                    self._set_run(cur, run_id, fields)
-            if lasts:
+                except self._integrity as exc:   # rows beyond a stale last_seq: the key holds
+                    raise StoreError(f"duplicate event seq for run(s) {', '.join(firsts)}") from exc
                 self._notify(cur, lasts)
 
-    def _last_seqs(self, cur: Any, ids: list[str]) -> dict[str, int]:
-        marks = ", ".join("?" * len(ids))
-        rows = cur.execute(self._q(f"SELECT id, last_seq FROM runs WHERE id IN ({marks}) ORDER BY id{self._for_update}"),
-                           ids).fetchall()
-        return dict(rows)
+    def _reject(self, cur: Any, run_id: str, first: int | None) -> None:
+        row = cur.execute(self._q("SELECT last_seq FROM runs WHERE id = ?"), (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"cannot append to run {run_id}: no such run")
+        raise StoreError(f"run {run_id}: event seq {first} does not continue the stream "
+                         f"(last stored seq is {row[0]})")
 
     def read_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[Event]:
         sql = f"SELECT {EVENT_COLS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"

@@ -68,7 +68,6 @@ def _pg(sql: str) -> str:
 class PostgresStore(SqlStore):
     """The Store protocol on PostgreSQL; thread-safe, and many processes may share it."""
 
-    _for_update = " FOR UPDATE"
     _integrity = (psycopg.errors.IntegrityError,)
 
     def __init__(self, url: str, *, pool_size: int = 8):

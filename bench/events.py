@@ -1,0 +1,102 @@
+"""Benchmark: events appended per second through ``Store.append_events``, on each backend.
+
+Run as ``python bench/events.py`` (by ``make bench``). For batch sizes of 100 and 1000 it
+appends 20,000 events of a realistic mix (token deltas, tool calls, usage) to one run, in
+group-commit batches with the run totals updated in the same transaction, and prints the
+median of 5 trials. Target (issue 5): at least 20,000 events/s on SQLite. PostgreSQL uses
+``AGENTFORM_TEST_PG`` (default postgresql://postgres@127.0.0.1:5432/test) in a schema of its
+own, dropped afterwards; ``AGENTFORM_TEST_PG=skip`` leaves it out.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from agentform.engine.store import open_store
+from agentform.engine.store.base import Event, RunRecord
+
+TRIALS = 5
+EVENTS = 20_000
+BATCHES = (100, 1000)
+TARGET_SQLITE = 20_000
+
+
+def make_events(run_id: str, n: int) -> list[Event]:
+    """A run's stream: mostly message.delta, with a tool call/result and usage every 20 events."""
+    out = []
+    for seq in range(1, n + 1):
+        path = f"company/research/specialist-{seq % 4}"
+        if seq % 20 == 0:
+            out.append(Event(run_id, seq, time.time(), "usage", path,
+                             {"agent": "specialist", "model": "scripted", "input": 120, "output": 40, "usd": 0.00012}))
+        elif seq % 10 == 0:
+            out.append(Event(run_id, seq, time.time(), "tool.call", path,
+                             {"agent": "specialist", "id": f"call_{seq}", "name": "read_file",
+                              "arguments": {"path": "notes/sources.md"}}))
+        else:
+            out.append(Event(run_id, seq, time.time(), "message.delta", path,
+                             {"agent": "specialist", "text": "The market for heat pumps grew by "}))
+    return out
+
+
+def trial(store, batch: int) -> float:
+    """Events per second for one fresh run appended in batches of ``batch``."""
+    run_id = f"bench-{secrets.token_hex(6)}"
+    store.create_run(RunRecord(id=run_id, target="team/default/research", status="running", revision=1,
+                               created_at=time.time()))
+    events = make_events(run_id, EVENTS)
+    started = time.perf_counter()
+    for start in range(0, EVENTS, batch):
+        chunk = events[start:start + batch]
+        store.append_events(chunk, {run_id: {"tokens_in": start, "tokens_out": start // 3, "heartbeat_at": time.time()}})
+    elapsed = time.perf_counter() - started
+    assert store.get_run(run_id).last_seq == EVENTS
+    return EVENTS / elapsed
+
+
+def measure(name: str, url: str) -> None:
+    store = open_store(url)
+    try:
+        for batch in BATCHES:
+            rates = [trial(store, batch) for _ in range(TRIALS)]
+            median = statistics.median(rates)
+            note = ""
+            if name == "sqlite":
+                note = f"  (target >= {TARGET_SQLITE:,}: {'ok' if median >= TARGET_SQLITE else 'MISSED'})"
+            print(f"{name:<10} batch {batch:>5}: {median:>10,.0f} events/s  "
+                  f"(median of {TRIALS}, min {min(rates):,.0f}, max {max(rates):,.0f}){note}", flush=True)
+    finally:
+        store.close()
+
+
+def main() -> int:
+    print(f"append_events: {EVENTS:,} events per trial, one run, run totals updated per batch")
+    with tempfile.TemporaryDirectory() as tmp:
+        measure("sqlite", f"sqlite:///{Path(tmp) / 'state.db'}")
+    base = os.environ.get("AGENTFORM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+    if base == "skip":
+        print("postgresql skipped (AGENTFORM_TEST_PG=skip)")
+        return 0
+    import psycopg
+
+    schema = f"bench_{secrets.token_hex(4)}"
+    sep = "&" if "?" in base else "?"
+    try:
+        measure("postgresql", f"{base}{sep}schema={schema}")
+    finally:
+        try:
+            with psycopg.connect(base, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        except psycopg.Error as exc:
+            print(f"postgresql: could not drop schema {schema}: {exc}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
