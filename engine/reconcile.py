@@ -171,6 +171,7 @@ def _noop(store: Store, plan: Plan) -> ApplyResult:
         ready = condition(record.conditions)
         if record.key in wanted and ready is not None and ready.status == "False":
             result.failed.append((record.key, ready))
+    result.outcomes = [Outcome(c.key, "orphaned") for c in plan.of("orphan")]
     return result
 
 
