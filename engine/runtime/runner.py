@@ -249,3 +249,21 @@ def thread_state(store: Any, thread: str, exclude: str) -> tuple[list[dict], dic
         for k, v in script_cursors(store.read_events(run.id)).items():
             cursors[k] = max(cursors.get(k, 0), v)
     return messages, cursors
+
+
+def cancel_run(store: Any, run_id: str) -> tuple[RunRecord, bool]:
+    """Cancel a run. A live owner is asked through the store (it stops on its next heartbeat and
+    records ``run.cancelled``); otherwise the cancellation is recorded here. Returns (run, asked_owner)."""
+    from .liveness import owner_alive
+
+    run = store.get_run(run_id)
+    if run.status in ("succeeded", "failed", "cancelled") and run.finished_at is not None:
+        raise RunError(f"run {run.id} already {run.status}")
+    if run.status == "running" and owner_alive(run):
+        store.update_run(run.id, status="cancelled")
+        return store.get_run(run.id), True
+    now = time.time()
+    event = Event(run.id, run.last_seq + 1, now, "run.cancelled", "", {"reason": "cancelled", "by": owner_id()})
+    store.append_events([event], run_updates={run.id: {
+        "status": "cancelled", "error": "cancelled", "finished_at": now}})
+    return store.get_run(run.id), False

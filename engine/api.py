@@ -1,0 +1,103 @@
+"""The public Python API: what the CLI, scripts, notebooks and benchmarks are built on.
+
+    from agentform import Engine
+
+    engine = Engine(home=".agentform")            # or Engine(store="postgresql://...")
+    engine.apply("examples/research-team")         # like `agentform apply`
+    result = await engine.run("team/research", input="Heat pumps?")
+    print(result.id, result.status, result.output, result.tokens_in, result.cost_usd)
+    async for event in engine.events(result.id, after=0, follow=False):
+        print(event.seq, event.type, event.path, event.data)
+
+``run`` returns a ``RunResult`` (id, status, output, error, tokens_in, tokens_out,
+cost_usd, exit_code): the same data that ``agentform run -o json`` prints. ``events``
+yields the run's stream from ``after + 1`` on; with ``follow=True`` it waits for new events
+until the run finishes. One Engine may run many runs concurrently in one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from agentform.engine.runtime.result import RunResult
+from agentform.engine.store.base import Event, RunRecord
+
+__all__ = ["Engine", "RunResult"]
+
+FINISHED = ("run.completed", "run.failed", "run.cancelled")
+
+
+class Engine:
+    """An agentform installation: its home folder (state, workspaces, keys) and its store."""
+
+    def __init__(self, home: str | Path | None = None, store: Any = None):
+        self.home = Path(home or os.environ.get("AGENTFORM_HOME") or ".agentform")
+        if store is None or isinstance(store, str):
+            from agentform.engine.store import open_store
+
+            self.store = open_store(store or os.environ.get("AGENTFORM_STORE"), home=self.home)
+            self._owns_store = True
+        else:
+            self.store = store
+            self._owns_store = False
+
+    def apply(self, path: str | Path, *, app: str | None = None, prune: bool = False) -> Any:
+        """Apply the manifests under ``path`` (as ``agentform apply``); returns the ApplyResult."""
+        from agentform.engine.reconcile import apply_path
+
+        return apply_path(self.store, Path(path), home=self.home, app=app, prune=prune)
+
+    async def run(self, target: str, input: Any = None, params: dict[str, Any] | None = None,
+                  thread: str | None = None, on_event: Callable[[Event], None] | None = None) -> RunResult:
+        """Run ``target`` (``team/NAME``, ``agent/NS/NAME``, ``pipeline/NAME``) to its end; never raises for a failed run."""
+        from agentform.engine.runtime.runner import start_run_async
+
+        return await start_run_async(self.store, target, input=input, params=params, thread=thread,
+                                     home=self.home, on_event=on_event)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """A run's record by id or unique prefix."""
+        return self.store.get_run(run_id)
+
+    async def events(self, run_id: str, after: int = 0, follow: bool = False,
+                     poll: float = 1.0) -> AsyncIterator[Event]:
+        """The run's events from ``after + 1`` on; ``follow`` waits for more until the run finishes."""
+        run_id = self.store.get_run(run_id).id
+        while True:
+            if follow:
+                batch = await asyncio.to_thread(self.store.wait_for_events, run_id, after, poll)
+            else:
+                batch = await asyncio.to_thread(self.store.read_events, run_id, after)
+            for event in batch:
+                after = event.seq
+                yield event
+                if event.type in FINISHED:
+                    return
+            if not follow:
+                return
+            if not batch and not await asyncio.to_thread(self._may_continue, run_id, after):
+                return
+
+    def _may_continue(self, run_id: str, after: int) -> bool:
+        from agentform.engine.runtime.liveness import owner_alive
+
+        run = self.store.get_run(run_id)
+        if run.last_seq > after:
+            return True
+        if run.status in ("succeeded", "failed", "cancelled") and run.finished_at is not None:
+            return False
+        return run.status != "running" or owner_alive(run)
+
+    def close(self) -> None:
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
