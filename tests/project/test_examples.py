@@ -117,6 +117,8 @@ def test_content_pipeline_waits_for_approval_then_finishes(tmp_path: Path):
     paths = {e.path for e in events}
     assert "content/review#2" in paths                     # the loop went round once
     assert sum(p.startswith("content/summarize[") and p.endswith("/summarizer") for p in paths) == 3
+    # forEach runs two items at a time (maxParallel: 2): the first two overlap.
+    assert _overlapping(events, [f"content/summarize[{i}]/summarizer" for i in (0, 1)])
 
     done = agentform("approve", run.id, "-m", "ship it", home=home)   # another process
     assert done.returncode == 0, done.stdout + done.stderr

@@ -71,3 +71,13 @@ def test_init_refuses_to_overwrite_and_names_the_files(tmp_path: Path):
     # Nothing written: the user's files are intact and no other file appeared.
     assert (tmp_path / "team.yaml").read_text() == "# mine\n"
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["demo.yaml", "team.yaml"]
+
+
+def test_the_scaffold_applies_and_runs_offline(tmp_path: Path):
+    assert agentform("init", cwd=tmp_path).returncode == 0
+    done = agentform("apply", cwd=tmp_path)                # state goes to ./.agentform
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / ".agentform").is_dir()              # the folder .gitignore names
+    done = agentform("run", "team/demo", "-i", "Tell me about otters", "--ci", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Here is what the team found" in done.stdout
