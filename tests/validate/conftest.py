@@ -1,29 +1,11 @@
-"""Helpers for the validate tests: write small manifest trees and validate them."""
+"""Fixtures of the validate tests: write a small manifest tree and validate it."""
 
 from __future__ import annotations
 
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-
-HEADER = "apiVersion: agentform.dev/v1alpha1\n"
-MODEL = HEADER + "kind: Model\nmetadata: {name: fast}\nspec: {model: openai/gpt-4o-mini}\n"
-AGENT = HEADER + "kind: Agent\nmetadata: {name: helper}\nspec: {model: fast}\n"
-AGENTFORM = [str(Path(sys.executable).with_name("agentform"))]
-
-
-def write_tree(root: Path, files: dict[str, str]) -> Path:
-    """Write ``files`` (relative path -> text, dedented) under ``root``."""
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(text, bytes):
-            path.write_bytes(text)
-        else:
-            path.write_text(textwrap.dedent(text))
-    return root
+from validate_helpers import write_tree
 
 
 @pytest.fixture
