@@ -87,7 +87,7 @@ class PostgresStore(SqlStore):
         self.schema = schema
         self._channel = f"agentform_events_{_schema_key(schema):08x}"
         self._pool = ConnectionPool(
-            conninfo, kwargs=self._kwargs, min_size=1, max_size=pool_size, timeout=30,
+            conninfo, kwargs={**self._kwargs, "autocommit": True}, min_size=1, max_size=pool_size, timeout=30,
             name=f"agentform-{schema}", open=True,
         )
         self._closed = False
@@ -112,12 +112,21 @@ class PostgresStore(SqlStore):
         if self._closed:
             raise StoreError("the state store is closed")
         try:
-            with self._pool.connection() as conn, conn.cursor() as cur:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 yield cur
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"state store {self.url}: {exc}") from exc
 
-    _read = _write
+    @contextmanager
+    def _read(self) -> Iterator[psycopg.Cursor]:
+        """A cursor in autocommit: one round trip per query, no BEGIN/COMMIT."""
+        if self._closed:
+            raise StoreError("the state store is closed")
+        try:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                yield cur
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"state store {self.url}: {exc}") from exc
 
     def _q(self, sql: str) -> str:
         return _pg(sql)

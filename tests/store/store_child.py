@@ -5,6 +5,7 @@ Commands print one line per step, so the parent waits for observable state:
   lock-die URL HOLDER   take the apply lock, print "locked", then die without releasing
   wait URL RUN          print "ready" (no events yet), wait for events, print their seqs
   open URL              open (migrate) the store, print "opened"
+  append URL RUN N      append events 1..N to RUN in batches of 10, print "appended"
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ def main() -> None:
                 os._exit(0)
             sys.stdin.read()
         print("released", flush=True)
+    elif command == "append":
+        from agentform.engine.store.base import Event
+
+        run_id, n = args[0], int(args[1])
+        for start in range(1, n + 1, 10):
+            store.append_events([Event(run_id, s, 0.0, "message.delta", "p", {"s": s})
+                                 for s in range(start, min(start + 10, n + 1))], {run_id: {"tokens_in": start}})
+        print("appended", flush=True)
     elif command == "wait":
         assert store.read_events(args[0]) == []
         print("ready", flush=True)

@@ -104,6 +104,25 @@ def test_fifty_concurrent_writers_stay_contiguous(store):
         assert store.get_run(run_id).last_seq == 50
 
 
+def test_writers_in_several_processes_stay_contiguous(store, store_url):
+    run_ids = [f"proc{i}" for i in range(4)]
+    for run_id in run_ids:
+        new_run(store, run_id)
+    children = [Child("append", store_url, run_id, "300") for run_id in run_ids[1:]]
+    try:
+        for start in range(1, 301, 10):                      # this process writes run_ids[0]
+            store.append_events(events(run_ids[0], start, start + 9))
+        for child in children:
+            child.expect("appended")
+            assert child.proc.wait(timeout=60) == 0
+    finally:
+        for child in children:
+            child.kill()
+    for run_id in run_ids:
+        assert seqs(store.read_events(run_id)) == list(range(1, 301))
+        assert store.get_run(run_id).last_seq == 300
+
+
 def test_wait_returns_at_once_or_after_timeout(store):
     new_run(store, "r1")
     assert store.wait_for_events("r1", 0, timeout=0.05) == []
