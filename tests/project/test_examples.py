@@ -124,7 +124,7 @@ def test_content_pipeline_waits_for_approval_then_finishes(tmp_path: Path):
     assert done.returncode == 0, done.stdout + done.stderr
     run, events = _run_record(home)
     assert run.status == "succeeded"
-    assert "the bottleneck is" in str(run.output).replace("\n", " ")
+    assert "The bottleneck is people" in str(run.output).replace("\n", " ")
     resolved = [e for e in events if e.type == "approval.resolved"]
     assert len(resolved) == 1 and resolved[0].data.get("message") == "ship it"
     tokens_in, tokens_out, usd = _expected_usage("content-pipeline")
