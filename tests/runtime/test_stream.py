@@ -1,0 +1,129 @@
+"""The event stream: envelope, types where they belong, contiguous seq under concurrency, run records."""
+
+from __future__ import annotations
+
+import asyncio
+
+from helpers import EXAMPLES, agent, apply, of, project, run, team
+
+from agentform.engine.api import Engine
+from agentform.engine.events import EVENT_TYPES
+
+
+def test_events_of_a_team_run(store, tmp_path):
+    script = {"agents": {
+        "boss": [{"toolCalls": [{"name": "ask_w", "arguments": {"task": "x"}}], "usage": {"input": 3, "output": 4}},
+                 {"content": "the end", "stream": "words"}],
+        "w": [{"content": {"answer": 42}}],
+    }}
+    root = project(tmp_path / "m", script, [
+        agent("boss"), agent("w", output={"schema": {"type": "object", "required": ["answer"]}}),
+        team("t", "boss", [{"agent": "w"}])])
+    result, events = run(store, tmp_path, root, "team/t", input="hello")
+    assert result.status == "succeeded", result.error
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert {e.type for e in events} <= EVENT_TYPES
+    first, last = events[0], events[-1]
+    assert (first.type, first.path, first.data["target"], first.data["input"]) == ("run.started", "", "team/default/t", "hello")
+    assert (last.type, last.path, last.data["output"]) == ("run.completed", "", "the end")
+    for e in events:
+        if e.type.startswith("agent."):
+            assert e.data["agent"] == {"t": "boss", "t/w": "w"}[e.path]
+    assert [d.data["text"] for d in of(events, "message.delta", "t")] == ["the", " end"]
+    assert of(events, "message.delta", "t/w")[0].data["text"] == '{"answer": 42}'
+    assert of(events, "agent.completed", "t/w")[0].data["output"] == {"answer": 42}
+    assert of(events, "tool.result", "t")[0].data["output"] == {"answer": 42}
+    call = of(events, "tool.call", "t")[0]
+    assert call.data == {"id": "call_1", "name": "ask_w", "arguments": {"task": "x"}}
+    completed = of(events, "message.completed", "t")[0]
+    assert completed.data["tool_calls"] == [call.data]
+    assert of(events, "usage", "t")[0].data == {"agent": "boss", "model": "scripted", "tokens_in": 3,
+                                                 "tokens_out": 4, "cost_usd": 0.0}
+    record = store.get_run(result.id)
+    assert (record.status, record.last_seq, record.tokens_in, record.tokens_out) == ("succeeded", len(events), 3, 4)
+    assert record.owner and record.heartbeat_at and record.finished_at and record.revision == 1
+    assert record.output == "the end"
+
+
+def test_structured_output_gets_one_more_chance(store, tmp_path):
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    script = {"agents": {"solo": [{"content": "not json"}, {"content": {"n": "x"}}],
+                         "fixer": [{"content": "oops"}, {"content": '{"n": 3}'}]}}
+    root = project(tmp_path / "m", script, [agent("solo", output={"schema": schema}),
+                                            agent("fixer", output={"schema": schema})])
+    failed, _ = run(store, tmp_path, root, "agent/solo")
+    assert failed.status == "failed" and "output.schema" in failed.error and "'x' is not of type 'integer'" in failed.error
+    fixed, _ = run(store, tmp_path, root, "agent/fixer")
+    assert fixed.status == "succeeded" and fixed.output == {"n": 3}
+
+
+def test_script_keys_by_path_suffix_most_specific_wins(store, tmp_path):
+    script = {"agents": {
+        "boss": [{"toolCalls": [{"name": "ask_w", "arguments": {"task": "a"}},
+                                {"name": "ask_v", "arguments": {"task": "b"}}]}, {"content": "done"}],
+        "w": [{"content": "generic w"}],
+        "t/w": [{"content": "specific w"}],
+        "v": [{"content": "generic v"}],
+    }}
+    root = project(tmp_path / "m", script, [agent("boss"), agent("w"), agent("v"),
+                                            team("t", "boss", [{"agent": "w"}, {"agent": "v"}])])
+    result, events = run(store, tmp_path, root, "team/t")
+    outputs = {e.path: e.data["output"] for e in of(events, "agent.completed")}
+    assert outputs["t/w"] == "specific w" and outputs["t/v"] == "generic v"
+
+
+async def test_seq_contiguous_under_50_concurrent_runs(store, tmp_path):
+    apply(store, EXAMPLES / "company", tmp_path)
+    engine = Engine(home=tmp_path, store=store)
+    results = await asyncio.gather(*(engine.run("team/company/company", input=f"run {i}") for i in range(50)))
+    assert {r.status for r in results} == {"succeeded"}
+    assert len({r.id for r in results}) == 50
+    for r in results:
+        events = store.read_events(r.id)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert events[-1].type == "run.completed" and len(events) == store.get_run(r.id).last_seq
+    replayed = [e async for e in engine.events(results[0].id, after=5)]
+    assert replayed[0].seq == 6 and replayed[-1].type == "run.completed"
+
+
+async def test_thread_of_three_turns_sees_history_and_continues_cursors(store, tmp_path):
+    script = {"agents": {"bot": [{"content": "first"}, {"content": "second"}, {"content": "third"}]}}
+    root = project(tmp_path / "m", script, [agent("bot", instructions="Be brief")])
+    apply(store, root, tmp_path)
+    engine = Engine(home=tmp_path, store=store)
+    outputs = [(await engine.run("agent/bot", input=f"q{i}", thread="th1")).output for i in range(3)]
+    assert outputs == ["first", "second", "third"]
+    runs = sorted(store.list_runs(thread="th1"), key=lambda r: r.created_at)
+    assert [r.input for r in runs] == ["q0", "q1", "q2"]
+    other = await engine.run("agent/bot", input="fresh")  # another thread starts from turn 1
+    assert other.output == "first"
+
+
+async def test_thread_history_reaches_the_model(tmp_path):
+    """The third turn's request carries the earlier turns (checked on the wire with the litellm stub)."""
+    import os
+
+    from helpers import manifest
+    from openai_stub import OpenAIStub
+
+    from agentform.engine.store import open_store
+
+    with OpenAIStub() as stub:
+        root = tmp_path / "m"
+        root.mkdir()
+        (root / "all.yaml").write_text("---\n".join([
+            manifest("Model", "m", {"model": "openai/chat", "baseUrl": stub.url, "retries": 0,
+                                    "pricing": {"inputPerMTok": 0, "outputPerMTok": 0}}),
+            agent("bot", instructions="Be brief")]))
+        stub.replies["chat"] = [{"content": f"answer {i}"} for i in range(3)]
+        os.environ.setdefault("OPENAI_API_KEY", "sk-dummy")
+        store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+        apply(store, root, tmp_path)
+        engine = Engine(home=tmp_path, store=store)
+        for i in range(3):
+            result = await engine.run("agent/bot", input=f"q{i}", thread="t")
+            assert result.output == f"answer {i}", result.error
+        sent = [(m["role"], m["content"]) for m in stub.requests[2]["messages"]]
+        assert sent == [("system", "Be brief"), ("user", "q0"), ("assistant", "answer 0"),
+                        ("user", "q1"), ("assistant", "answer 1"), ("user", "q2")]
+        store.close()
