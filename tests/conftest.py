@@ -17,8 +17,10 @@ Fixture API
     ``open_store(store_url)``, closed after the test. Any test that uses ``store`` or
     ``store_url`` runs once per backend.
 
-Helper: ``make_pg_url(base_url, schema=None)`` returns ``base_url`` with a ``schema``
-parameter (a random ``t_...`` name when None); importable as ``from conftest import make_pg_url``.
+Helper (a plain function of this module, used by the fixtures above):
+``make_pg_url(base_url, schema=None)`` returns ``base_url`` with a ``schema`` parameter (a
+random ``t_...`` name when None). A test that needs a second fresh PostgreSQL store asks
+for ``pg_store_url`` (or ``pg_url`` and adds its own ``?schema=``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import time
 
 import psycopg
 import pytest
-from store_procs import Child
+from .store_procs import Child
 
 from agentform.engine.errors import StoreError
 from agentform.engine.store import open_store

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 
 import pytest
-from store_procs import Child
+from .store_procs import Child
 
 from agentform.engine.errors import LockHeld
 from agentform.engine.store.sqlite import SqliteStore
