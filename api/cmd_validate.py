@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import typer
+
 from agentform.api.cli import app
 
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from agentform.engine.errors import Diagnostic, ManifestError
 from agentform.engine.yamlsafe import Document, decode, parse_yaml
 from agentform.specs import API_GROUP, API_VERSION, KINDS, Resource, ResourceKey, Script
-from pydantic import ValidationError
 
 from .validation.schema import schema_diagnostics
 from .validation.suggest import did_you_mean

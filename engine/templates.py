@@ -15,11 +15,12 @@ import functools
 import re
 from typing import Any
 
-from agentform.engine.errors import RunError
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.exceptions import TemplateError as _JinjaTemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from agentform.engine.errors import RunError
 
 MAX_CHARS = 200_000
 MAX_ITERATIONS = 1_000_000

@@ -10,6 +10,7 @@ from .references import check_references
 from .scripts import check_scripts
 from .templates_check import check_agent, check_pipeline_templates, check_toolserver
 
+
 def check_output_schema(m: LoadedManifest) -> list[Diagnostic]:
     """An agent's ``output.schema`` must itself be a valid JSON Schema."""
     output = m.resource.spec.output  # type: ignore[attr-defined]

@@ -13,9 +13,10 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from agentform.engine.errors import Diagnostic
 from agentform.specs.common import Ref, SecretRef
-from pydantic import BaseModel, ValidationError
 
 from .suggest import closest, did_you_mean
 

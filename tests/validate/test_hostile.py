@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from validate_helpers import AGENTFORM, HEADER
 
 MEMORY_LIMIT = 1 << 30  # 1 GiB of address space for the child
