@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+
 from agentform.api.cli import app, globals_of
 
 
@@ -41,30 +42,12 @@ def os_user() -> str:
 
 
 def _printer():
-    # The run command's presenter when it offers one; plain lines otherwise.
-    try:
-        from agentform.api.cmd_run import event_printer  # type: ignore[attr-defined]
-    except ImportError:
-        return _plain_line
+    from agentform.api.cmd_run import event_printer
+
     return event_printer()
 
 
-def _plain_line(event) -> None:
-    if event.type in ("stage.started", "stage.completed", "stage.failed", "stage.skipped",
-                      "approval.requested", "approval.resolved", "budget.exceeded"):
-        note = event.data.get("error") or event.data.get("reason") or event.data.get("message") or ""
-        typer.echo(f"{event.type:<20} {event.path}{'  ' + str(note) if note else ''}")
-
-
 def _summary(result) -> None:
-    import json
+    from agentform.api.cmd_run import print_result
 
-    if result.status == "succeeded":
-        output = result.output
-        typer.echo(output if isinstance(output, str) else json.dumps(output, indent=2, ensure_ascii=False))
-    elif result.status == "waiting":
-        typer.echo(f"run {result.id} waits for another approval: "
-                   f"agentform approve {result.id} [--reject] [-m TEXT]")
-    else:
-        typer.echo(f"run {result.id} {result.status}: {result.error}", err=True)
-    typer.echo(f"run {result.id} {result.status}", err=True)
+    print_result(result, None)

@@ -11,8 +11,9 @@ import json
 import re
 from typing import Any
 
-from agentform.engine import templates
 from jinja2.exceptions import TemplateError as _JinjaError
+
+from agentform.engine import templates
 
 # GitHub Actions: a `when` that calls one of these decides for itself whether the stage
 # runs after a failed or skipped need; any other `when` implies success().

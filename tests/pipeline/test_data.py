@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from agentform.engine.errors import UsageError
 from agentform.engine.graph import PipelineNode, StageEdge
 from agentform.engine.runtime.params import coerce_params

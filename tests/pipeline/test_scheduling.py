@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from agentform.engine.errors import RunError
 
 from .helpers import apply, index_of, max_in_flight, run, stream, write_project
