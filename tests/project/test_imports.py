@@ -61,6 +61,20 @@ def test_init_imports_nothing_heavy(tmp_path: Path):
     assert result["heavy"] == []
 
 
+def test_plan_apply_and_a_scripted_run_import_only_what_is_in_play(tmp_path: Path):
+    # The examples use the scripted model and no tools: no litellm, no mcp, nothing heavy.
+    home = tmp_path / "state"
+    steps = [
+        ["--home", str(home), "plan", str(EXAMPLES / "research-team")],
+        ["--home", str(home), "apply", str(EXAMPLES / "research-team")],
+        ["--home", str(home), "run", "team/research", "-i", "go", "--ci"],
+    ]
+    for args in steps:
+        result = _probe(*args)
+        assert result["exit"] in (0, 2, None), result["err"]
+        assert result["heavy"] == [], f"`agentform {' '.join(args[2:])}` imported {result['heavy']}"
+
+
 def test_the_probe_sees_a_heavy_import():
     # The probe itself must be able to fail: importing docker is reported.
     code = PROBE.replace("from agentform.api.cli import main", "import docker; from agentform.api.cli import main")
