@@ -246,3 +246,32 @@ def test_broken_manifest(tree, name):
 def test_every_case_reports_exactly_one_problem():
     assert len(CASES) >= 30
     assert all(len(v) == 1 for v in EXPECTED.values()), [k for k, v in EXPECTED.items() if len(v) != 1]
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n != "yaml_syntax"])
+def test_same_results_with_the_pure_python_parser(tree, monkeypatch, name):
+    # Without the C parser (ruamel.yaml.clibz not installed) the loader falls back to ruamel's own.
+    from agentform.engine import yamlsafe
+
+    monkeypatch.setattr(yamlsafe, "_CParser", None)
+    assert tree(CASES[name]) == EXPECTED[name]
+
+
+def test_all_problems_in_one_pass_sorted(tree):
+    files = {"b.yaml": CASES["unknown_reference"]["a.yaml"], "a.yaml": CASES["kind_typo"]["a.yaml"],
+             "c.yaml": CASES["needs_cycle"]["a.yaml"].replace("fast", "quick").replace("helper", "aide")}
+    assert tree(files) == [
+        EXPECTED["kind_typo"][0],
+        "b.yaml:10:10: unknown Model 'fats' in namespace 'default' (did you mean 'fast'?)",
+        "c.yaml:17:40: needs cycle: one -> two -> one",
+    ]
+
+
+def test_nested_pipeline_cycle_and_mapping_reference(tree):
+    text = BASE + "---\n" + pipeline("  stages:\n    - name: inner\n      pipeline: {name: flow2, namespace: default}\n") \
+        + "---\n" + pipeline("  stages:\n    - {name: back, pipeline: flow}\n", "flow2") \
+        + "---\n" + pipeline("  stages:\n    - name: x\n      agent: {name: helpr}\n", "flow3")
+    assert tree({"a.yaml": text}) == [
+        "a.yaml:24:30: pipeline nesting cycle: flow -> flow2 -> flow",
+        "a.yaml:30:21: unknown Agent 'helpr' in namespace 'default' (did you mean 'helper'?)",
+    ]
