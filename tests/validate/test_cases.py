@@ -273,5 +273,5 @@ def test_nested_pipeline_cycle_and_mapping_reference(tree):
         + "---\n" + pipeline("  stages:\n    - name: x\n      agent: {name: helpr}\n", "flow3")
     assert tree({"a.yaml": text}) == [
         "a.yaml:24:30: pipeline nesting cycle: flow -> flow2 -> flow",
-        "a.yaml:30:21: unknown Agent 'helpr' in namespace 'default' (did you mean 'helper'?)",
+        "a.yaml:32:21: unknown Agent 'helpr' in namespace 'default' (did you mean 'helper'?)",
     ]
