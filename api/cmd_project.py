@@ -103,6 +103,8 @@ def init_command(
     """Scaffold a manifest repo with an offline example (scripted model)."""
     from agentform.engine.errors import UsageError
 
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} exists and is not a folder")
     existing = [rel for rel in SCAFFOLD if (directory / rel).exists()]
     if existing:
         names = ", ".join(str(directory / rel) for rel in existing)

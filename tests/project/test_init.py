@@ -81,3 +81,10 @@ def test_the_scaffold_applies_and_runs_offline(tmp_path: Path):
     done = agentform("run", "team/demo", "-i", "Tell me about otters", "--ci", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Here is what the team found" in done.stdout
+
+
+def test_init_into_a_file_is_a_usage_error(tmp_path: Path):
+    (tmp_path / "notes.txt").write_text("x")
+    done = agentform("init", "notes.txt", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: notes.txt exists and is not a folder"
