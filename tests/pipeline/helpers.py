@@ -19,8 +19,11 @@ CLI = [sys.executable, "-c", "import sys; from agentform.api.cli import main; ma
 HEADER = "apiVersion: agentform.dev/v1alpha1\n"
 
 
-def model_doc(script: str = "scripts/script.yaml") -> str:
-    return HEADER + f"kind: Model\nmetadata: {{name: m}}\nspec: {{model: scripted, script: {script}}}\n"
+def model_doc(script: str = "scripts/script.yaml", pricing: dict | None = None) -> str:
+    spec: dict[str, Any] = {"model": "scripted", "script": script}
+    if pricing:
+        spec["pricing"] = pricing
+    return HEADER + f"kind: Model\nmetadata: {{name: m}}\nspec: {json.dumps(spec)}\n"
 
 
 def agent_doc(name: str, schema: dict | None = None) -> str:
@@ -35,13 +38,13 @@ def pipeline_doc(name: str, spec: dict) -> str:
 
 
 def write_project(folder: Path, *, script: dict, agents: list[str] | dict[str, dict | None],
-                  pipelines: dict[str, dict], extra: list[str] = ()) -> Path:
+                  pipelines: dict[str, dict], extra: list[str] = (), pricing: dict | None = None) -> Path:
     """A manifest folder: the scripted model, the agents, the pipelines (specs as data)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "scripts").mkdir(exist_ok=True)
     (folder / "scripts" / "script.yaml").write_text(json.dumps({"agents": script}))
     schemas = agents if isinstance(agents, dict) else {name: None for name in agents}
-    docs = [model_doc()] + [agent_doc(n, s) for n, s in schemas.items()]
+    docs = [model_doc(pricing=pricing)] + [agent_doc(n, s) for n, s in schemas.items()]
     docs += [pipeline_doc(n, spec) for n, spec in pipelines.items()] + list(extra)
     (folder / "manifests.yaml").write_text("---\n".join(docs))
     return folder
