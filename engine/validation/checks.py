@@ -6,6 +6,7 @@ from agentform.engine.errors import Diagnostic
 from agentform.engine.loader import LoadedManifest, ManifestSet
 
 from .graphs import check_nesting_cycles, check_pipeline, check_tool_names, check_workspaces
+from .params import check_params
 from .references import check_references
 from .scripts import check_scripts
 from .templates_check import check_agent, check_pipeline_templates, check_toolserver
@@ -32,7 +33,7 @@ _PER_KIND = {
     "Agent": (check_agent, check_output_schema),
     "ToolServer": (check_toolserver,),
     "Team": (check_tool_names,),
-    "Pipeline": (check_pipeline, check_pipeline_templates),
+    "Pipeline": (check_pipeline, check_pipeline_templates, check_params),
 }
 
 

@@ -45,7 +45,7 @@ def _find_cycles(edges: dict) -> list[list]:
 def check_nesting_cycles(ms: ManifestSet) -> list[Diagnostic]:
     """A team may not contain itself through its members; nor a pipeline through its stages."""
     out = []
-    for kind, field_of in (("Team", _team_edges), ("Pipeline", _pipeline_edges)):
+    for kind, field_of in (("Team", _team_edges), ("Pipeline", _pipeline_edges), ("Model", _fallback_edges)):
         edges: dict[ResourceKey, list[ResourceKey]] = {}
         where: dict[tuple, tuple[LoadedManifest, tuple]] = {}
         for m in ms.of_kind(kind):
@@ -55,7 +55,7 @@ def check_nesting_cycles(ms: ManifestSet) -> list[Diagnostic]:
         for cycle in _find_cycles(edges):
             m, path = where[(cycle[-2], cycle[-1])]
             names = " -> ".join(k.name for k in cycle)
-            what = "team membership" if kind == "Team" else "pipeline nesting"
+            what = {"Team": "team membership", "Pipeline": "pipeline nesting", "Model": "model fallback"}[kind]
             out.append(m.diag(f"{what} cycle: {names}", *ref_path(m, path)))
     return out
 
@@ -65,6 +65,12 @@ def _team_edges(m: LoadedManifest):
         if member.team is not None:
             ns, name = member.team.resolve(m.namespace)
             yield ("spec", "members", i, "team"), ResourceKey("Team", ns, name)
+
+
+def _fallback_edges(m: LoadedManifest):
+    for i, ref in enumerate(m.resource.spec.fallbacks):  # type: ignore[attr-defined]
+        ns, name = ref.resolve(m.namespace)
+        yield ("spec", "fallbacks", i), ResourceKey("Model", ns, name)
 
 
 def _pipeline_edges(m: LoadedManifest):

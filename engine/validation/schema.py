@@ -142,7 +142,8 @@ def schema_diagnostics(
         loc = tuple(error["loc"])
         path, node = _data_path(data, loc)
         items.append((error, loc, path, node))
-    type_paths = [p for e, _, p, _ in items if e["type"] not in _NOUNS]
+    # A type error at a path with errors deeper under it is a union alternative not meant.
+    type_paths = [p for _, _, p, _ in items]
     # "unknown field 'modle' (did you mean 'model'?)" already says that 'model' is missing.
     suggested = set()
     for error, loc, path, _ in items:
@@ -154,7 +155,8 @@ def schema_diagnostics(
                     suggested.add((path[:-1], best))
     for error, loc, path, node in items:
         kind = error["type"]
-        if kind in _NOUNS and any(len(p) > len(path) and p[: len(path)] == path for p in type_paths):
+        alternative = kind in _NOUNS or kind == "literal_error"
+        if alternative and any(len(p) > len(path) and p[: len(path)] == path for p in type_paths):
             continue  # a union alternative the user did not mean: a deeper error explains it
         at_key = kind == "extra_forbidden"
         where = locate(path, at_key)

@@ -237,6 +237,56 @@ EXPECTED: dict[str, list[str]] = {
     ],
 }
 
+EXTRA_CASES: dict[str, tuple[dict[str, str], list[str]]] = {
+    "param_default_wrong_type": (
+        {"a.yaml": BASE + "---\n" + pipeline("  params:\n    depth: {type: integer, default: deep}\n  stages: [{name: one, agent: helper}]\n")},
+        ["a.yaml:16:37: param 'depth': default 'deep' is not an integer"],
+    ),
+    "param_default_not_in_enum": (
+        {"a.yaml": BASE + "---\n" + pipeline("  params:\n    depth: {type: integer, default: 5, enum: [1, 2]}\n  stages: [{name: one, agent: helper}]\n")},
+        ["a.yaml:16:37: param 'depth': default 5 is not one of its enum values"],
+    ),
+    "model_fallback_cycle": (
+        {"a.yaml": H + "kind: Model\nmetadata: {name: a}\nspec: {model: x, fallbacks: [b]}\n---\n"
+         + H + "kind: Model\nmetadata: {name: b}\nspec: {model: y, fallbacks: [a]}\n"},
+        ["a.yaml:9:30: model fallback cycle: a -> b -> a"],
+    ),
+    "union_alternative_collapsed": (
+        {"a.yaml": H + "kind: KnowledgeBase\nmetadata: {name: k}\nspec:\n  sources: [{path: x}]\n  store: {qdrant: {url: 5}}\n"},
+        ["a.yaml:6:25: spec.store.qdrant.url: must be a string (got 5)"],
+    ),
+    "top_level_typo": (
+        {"a.yaml": H + "kind: Model\nmetadata: {name: m}\nspecs: {model: x}\n"},
+        ["a.yaml:4:1: unknown field 'specs' in Model (did you mean 'spec'?)"],
+    ),
+    "reference_as_mapping_typo": (
+        {"a.yaml": M + "---\n" + agent("  model: {nam: fast}\n")},
+        ["a.yaml:10:11: unknown field 'nam' in spec.model (did you mean 'name'?)"],
+    ),
+    "tool_entry_two_kinds": (
+        {"a.yaml": M + "---\n" + agent("  model: fast\n  tools:\n    - {toolServer: git, builtin: workspace}\n")},
+        ["a.yaml:12:7: a tool entry needs exactly one of: toolServer, builtin, knowledge (found toolServer, builtin)"],
+    ),
+    "chunk_overlap": (
+        {"a.yaml": H + "kind: KnowledgeBase\nmetadata: {name: k}\nspec:\n  sources: [{path: x}]\n  chunk: {size: 100, overlap: 200}\n"},
+        ["a.yaml:6:10: chunk overlap must be smaller than chunk size"],
+    ),
+    "unknown_name_in_stage_template": (
+        {"a.yaml": BASE + "---\n" + pipeline("  stages:\n    - {name: one, agent: helper, input: '{{ topic }}'}\n")},
+        ["a.yaml:16:41: spec.stages[0].input: unknown name 'topic' (available: now, params, run, stages, workspace)"],
+    ),
+    "route_when_reads_own_output": (
+        {"a.yaml": BASE + "---\n" + pipeline("  stages:\n    - {name: a, agent: helper}\n    - name: b\n      agent: helper\n      needs: [a]\n      maxVisits: 2\n      routes: [{when: \"stages.b.output == output\", goto: a}]\n")},
+        [],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(EXTRA_CASES))
+def test_more_cases(tree, name):
+    files, expected = EXTRA_CASES[name]
+    assert tree(files) == expected
+
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_broken_manifest(tree, name):
