@@ -51,14 +51,28 @@ def resolve_extras(resource: Resource, base_dir: Path | None) -> dict[str, Any]:
         path = Path(spec.script)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        _, data = load_script(path)
-        extras["script"] = data
+        extras["script"] = _script_data(path, load_script)
     elif resource.kind == "Secret" and spec.from_file:
         path = Path(spec.from_file)
         if not path.is_absolute() and base_dir is not None:
             path = (base_dir / path).resolve()
         extras["fromFile"] = str(path)
     return extras
+
+
+_SCRIPTS: dict[tuple[str, int, int], dict[str, Any]] = {}
+
+
+def _script_data(path: Path, load_script) -> dict[str, Any]:
+    """A script's plain data, parsed once per process per file version (many Models share one)."""
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return load_script(path)[1]  # raises the loader's located error
+    if key not in _SCRIPTS:
+        _SCRIPTS[key] = load_script(path)[1]
+    return _SCRIPTS[key]
 
 
 def make_desired(resource: Resource, *, extras: dict[str, Any] | None = None, source: str = "",

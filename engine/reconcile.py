@@ -14,17 +14,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agentform.engine.compile import RUNNABLE, Index, compile_graph, models_under_cost_cap
 from agentform.engine.desired import Desired, from_manifest_set
 from agentform.engine.errors import AgentformError, ManifestError, UsageError
-from agentform.engine.graph import Graph, node_key
 from agentform.engine.hashing import digest
 from agentform.engine.plan import Plan, display_name, make_plan
 from agentform.engine.planfile import check_fresh, is_plan_file, load_plan
 from agentform.engine.store.base import AppliedResource, Condition, RevisionRecord, Store
 from agentform.operators.base import OperatorContext, condition, failed, operator_for
 from agentform.specs import ResourceKey
+
+if TYPE_CHECKING:
+    from agentform.engine.graph import Graph
 
 
 class PruneRefused(AgentformError):
@@ -185,6 +187,9 @@ def _provision(ctx: OperatorContext, desired: Desired) -> list[Condition]:
 
 
 def _compile_all(desired: list[Desired], ctx: OperatorContext) -> dict[ResourceKey, Graph]:
+    # Imported here: a no-op apply never compiles, so it never builds the graph models.
+    from agentform.engine.compile import RUNNABLE, Index, compile_graph, models_under_cost_cap
+
     index = Index.of_desired(desired)
     for d in desired:
         if d.key.kind in RUNNABLE:
@@ -212,6 +217,7 @@ def _previous_graph_hashes(store: Store, app: str) -> dict[str, str]:
 
 
 def _prices(desired: list[Desired]) -> dict[str, dict | None]:
+    from agentform.engine.graph import node_key
     from agentform.engine.prices import price_of
 
     out: dict[str, dict | None] = {}

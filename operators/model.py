@@ -6,7 +6,6 @@ A Model without a known price that a ``maxCostUsd`` budget must count is marked
 
 from __future__ import annotations
 
-from agentform.engine.graph import node_key
 from agentform.engine.prices import price_of
 from agentform.operators.base import BaseOperator, OperatorContext, ready, register
 from agentform.specs.model import SCRIPTED
@@ -17,7 +16,7 @@ class ModelOperator(BaseOperator):
 
     def provision(self, ctx: OperatorContext, desired):
         spec = desired.resource.spec
-        key = node_key(desired.key.namespace, desired.key.name)
+        key = f"{desired.key.namespace}/{desired.key.name}"  # a graph key
         if key in ctx.priced_models and price_of(spec) is None:
             return ready("PricingUnknown",
                          f"no price known for '{spec.model}' and a maxCostUsd budget depends on it; "
