@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import Any
 
-from agentform.engine.errors import AgentformError, RunError
+from agentform.engine.errors import AgentformError, BudgetExceeded, RunError
 from agentform.engine.graph import PipelineNode
 
 from .approvals import Clock, approval_stage
@@ -151,7 +151,7 @@ class PipelineRun:
     def _settle(self, name: str, outcome: Outcome) -> None:
         state = self.states[name]
         state.settle(outcome)
-        if outcome.status == FAILED and not state.spec.continue_on_error:
+        if outcome.status == FAILED and (outcome.fatal or not state.spec.continue_on_error):
             raise RunError(f"stage '{name}' of pipeline '{self.node.name}' failed: {outcome.error}")
         if outcome.status == SUCCEEDED and outcome.goto:
             for again in loop_span(self.stages, outcome.goto, name):
@@ -246,6 +246,8 @@ class PipelineRun:
                 output = await self.ctx.call_target(edge.kind, edge.target, as_text(task), path)
         except RunWaiting:
             return Outcome(WAITING)
+        except BudgetExceeded as exc:
+            return Outcome(FAILED, error=str(exc), fatal=_spans_this_pipeline(exc))
         except AgentformError as exc:
             return Outcome(FAILED, error=str(exc))
         return Outcome(SUCCEEDED, output)
@@ -278,14 +280,15 @@ class PipelineRun:
                 outcome, replayed = await self._attempt(state, item_path, item)
                 if not replayed:
                     self._finish(state, item_path, outcome)
-                if outcome.status == FAILED and not spec.continue_on_error:
+                if outcome.status == FAILED and (outcome.fatal or not spec.continue_on_error):
                     stop = True
                 return outcome
 
         outcomes = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
         failed = [(i, o) for i, o in enumerate(outcomes) if o is not None and o.status == FAILED]
-        if failed and not spec.continue_on_error:
-            return Outcome(FAILED, error=f"item {failed[0][0]}: {failed[0][1].error}"), False
+        fatal = any(o.fatal for _, o in failed)
+        if failed and (fatal or not spec.continue_on_error):
+            return Outcome(FAILED, error=f"item {failed[0][0]}: {failed[0][1].error}", fatal=fatal), False
         if any(o is not None and o.status == WAITING for o in outcomes):
             return Outcome(WAITING), False
         outputs = [o.output if o is not None and o.status == SUCCEEDED else None for o in outcomes]
@@ -312,6 +315,14 @@ class PipelineRun:
             self.ctx.emit("stage.failed", path, {
                 "stage": name, "error": outcome.error, "continueOnError": state.spec.continue_on_error,
             })
+
+
+def _spans_this_pipeline(exc: BudgetExceeded) -> bool:
+    """Whether the budget that ran out is this pipeline's or an enclosing one (not the stage's own)."""
+    from . import budget
+
+    scope, current = getattr(exc, "scope", None), budget.current.get()
+    return scope is not None and current is not None and scope in current.chain()
 
 
 def _history_of(ctx: Any) -> History:

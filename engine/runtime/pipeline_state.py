@@ -27,6 +27,7 @@ class Outcome:
     error: str | None = None
     goto: str | None = None
     failed_items: list[int] | None = None
+    fatal: bool = False  # the run's own budget ran out: no continueOnError saves the run
 
 
 @dataclass

@@ -33,11 +33,12 @@ def test_team_stage_runs_the_team_under_the_stage_path(store, tmp_path):
 
 def test_max_cost_spans_every_stage(store, tmp_path):
     # $1 per model call (1000 input tokens at $1000 per million); the pipeline allows $1.50.
+    # continueOnError does not save a run whose own budget ran out.
     turn = {"content": "ok", "usage": {"input": 1000, "output": 0}}
     pipe = {"budget": {"maxCostUsd": 1.5}, "stages": [
         {"name": "one", "agent": "worker"},
-        {"name": "two", "agent": "worker", "needs": ["one"]},
-        {"name": "three", "agent": "worker", "needs": ["two"]},
+        {"name": "two", "agent": "worker", "needs": ["one"], "continueOnError": True},
+        {"name": "three", "agent": "worker", "needs": ["two"], "when": "always()"},
     ]}
     folder = write_project(tmp_path / "m", script={"worker": [turn] * 3}, agents=["worker"],
                            pipelines={"p": pipe}, pricing={"inputPerMTok": 1000, "outputPerMTok": 0})
