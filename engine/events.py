@@ -60,9 +60,9 @@ class RunStream:
             writer._pending.append(event)
             if updates:
                 self._updates.update(updates)
-            if self not in writer._dirty:
-                writer._dirty[self] = None
-            if len(writer._pending) == 1 or len(writer._pending) >= writer.batch_max:
+            writer._dirty[self] = None
+            if writer._sleeping:
+                writer._sleeping = False
                 writer._wake.set()
         if self._on_event is not None:
             self._on_event(event)
@@ -78,12 +78,17 @@ class RunStream:
         with self._writer._lock:
             self._updates.update(fields)
             self._writer._dirty[self] = None
+            self._writer._sleeping = False
             self._writer._wake.set()
 
     async def durable(self) -> None:
         """Wait until every event emitted so far is committed (raises StoreError if the write failed)."""
         target = self.seq
         if self.durable_seq >= target and not self._writer.error:
+            return
+        if self._writer.commit_inline() and self.durable_seq >= target:
+            if self._writer.error is not None:
+                raise StoreError(f"events could not be written: {self._writer.error}")
             return
         loop = asyncio.get_running_loop()
         future = loop.create_future()
@@ -93,6 +98,7 @@ class RunStream:
             else:
                 self._waiters.append((target, loop, future))
                 self._writer._dirty[self] = None
+                self._writer._sleeping = False
                 self._writer._wake.set()
         await future
         if self._writer.error is not None:
@@ -102,6 +108,7 @@ class RunStream:
         """Block until everything emitted is committed (for code outside an event loop)."""
         deadline = time.monotonic() + timeout
         while self.durable_seq < self.seq and self._writer.error is None:
+            self._writer._sleeping = False
             self._writer._wake.set()
             if time.monotonic() > deadline:
                 raise StoreError("events were not written in time")
@@ -122,7 +129,7 @@ class EventWriter:
     _by_store: dict[int, EventWriter] = {}
     _registry_lock = threading.Lock()
 
-    def __init__(self, store: Any, *, window: float = 0.002, batch_max: int = 2000):
+    def __init__(self, store: Any, *, window: float = 0.005, batch_max: int = 5000):
         self.store = store
         self.window = window
         self.batch_max = batch_max
@@ -130,7 +137,10 @@ class EventWriter:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._committed = threading.Condition()
+        self._commit_lock = threading.Lock()
         self._pending: list[Event] = []
+        self._creates: list[Any] = []
+        self._sleeping = True
         self._dirty: dict[RunStream, None] = {}
         self._thread = threading.Thread(target=self._loop, name="agentform-events", daemon=True)
         self._thread.start()
@@ -160,22 +170,55 @@ class EventWriter:
                               cost_usd=round(stream.cost_usd, 10), last_seq=seq)
                 updates[stream.run_id] = fields
             self._dirty = {}
-            self._wake.clear()
-            return batch, updates, streams
+            creates, self._creates = self._creates, []
+            if not batch and not updates and not creates:
+                self._sleeping = True
+                self._wake.clear()
+            return batch, updates, streams, creates
+
+    def create_run(self, run: Any) -> None:
+        """Record a new run in the writer's next transaction batch (before its first events)."""
+        with self._lock:
+            self._creates.append(run)
+            if self._sleeping:
+                self._sleeping = False
+                self._wake.set()
 
     def _loop(self) -> None:
+        # The group-commit window: events of the next few milliseconds join the batch (a
+        # short run's whole stream usually commits at once, inline, when the run ends).
         while True:
             self._wake.wait()
-            if self.window and len(self._pending) < self.batch_max:
-                time.sleep(self.window)  # the group-commit window: let more events join
-            batch, updates, streams = self._take()
-            if not batch and not updates:
-                continue
-            try:
-                self.store.append_events(batch, run_updates=updates)
-            except BaseException as exc:  # noqa: BLE001 - reported to every waiter
-                self.error = exc
-            self._release(streams)
+            if self.window:
+                time.sleep(self.window)
+            with self._commit_lock:
+                self._commit_once()
+
+    def commit_inline(self) -> bool:
+        """Commit what is pending in the caller's thread when no commit is under way.
+
+        A caller about to wait for durability (a run's last event) saves two thread
+        hand-offs this way; batches still commit one at a time and in order.
+        """
+        if not self._commit_lock.acquire(blocking=False):
+            return False
+        try:
+            self._commit_once()
+        finally:
+            self._commit_lock.release()
+        return True
+
+    def _commit_once(self) -> None:
+        batch, updates, streams, creates = self._take()
+        if not batch and not updates and not creates:
+            return
+        try:
+            for run in creates:
+                self.store.create_run(run)
+            self.store.append_events(batch, run_updates=updates)
+        except BaseException as exc:  # noqa: BLE001 - reported to every waiter
+            self.error = exc
+        self._release(streams)
 
     def _release(self, streams: list[tuple[RunStream, int]]) -> None:
         ready = []

@@ -118,7 +118,9 @@ async def _run_tools(ctx: RunContext, calls: list[ToolCall], tools: dict[str, To
                      max_parallel: int, messages: list[dict[str, Any]]) -> Any:
     """Run one turn's tool calls concurrently (at most ``max_parallel`` at once); None unless transferred back."""
     turn = {"transfer": False, "back": None}
-    conversation = [m for m in messages[:-1] if m.get("role") != "system"]
+    # What a delegate is handed: the conversation before this turn, without our instructions.
+    conversation = [m for m in messages[:-1] if m.get("role") != "system"] \
+        if any(c.name.startswith("transfer_to_") for c in calls) else []
     mine = budgets.current.get()
     if len(calls) == 1:
         results = [await _call_tool(ctx, calls[0], tools, path, turn, conversation, mine)]

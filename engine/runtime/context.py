@@ -74,7 +74,7 @@ class RunContext:
         self.limits = Limits()
         self._stream = stream
         self._models: dict[str, Any] = {}
-        self._now = now_context(started_at)
+        self._now: Now | None = None
         self._budgets: dict[str, Any] = {}
 
     # -- the stream ---------------------------------------------------------------------------
@@ -94,19 +94,15 @@ class RunContext:
                           parent_path: str) -> Any:
         """Run an agent, team or pipeline of this graph to completion and return its output."""
         if kind == "agent":
-            from .agent_loop import run_agent
-
             node = self.graph.agents.get(key)
             if node is None:
                 raise RunError(f"agent {key} is not part of this run's graph")
-            return await run_agent(self, key, _task_text(task), join_path(parent_path, node.name))
+            return await _executors().run_agent(self, key, _task_text(task), join_path(parent_path, node.name))
         if kind == "team":
-            from .team import run_team
-
             node = self.graph.teams.get(key)
             if node is None:
                 raise RunError(f"team {key} is not part of this run's graph")
-            return await run_team(self, key, _task_text(task), join_path(parent_path, node.name))
+            return await _executors().run_team(self, key, _task_text(task), join_path(parent_path, node.name))
         if kind == "pipeline":
             return await self.run_pipeline(key, task, parent_path)
         raise RunError(f"cannot call a {kind!r}")
@@ -199,8 +195,31 @@ class RunContext:
         return str(self.home / "workspaces" / namespace / name)
 
     def template_context(self, agent_name: str, workspace: str | None = None) -> dict[str, Any]:
+        if self._now is None:
+            self._now = now_context(self.started_at)
         return {"agent": {"name": agent_name}, "now": self._now, "run": {"id": self.run_id},
                 "workspace": {"path": self.workspace_path(workspace) or ""}}
+
+
+class _Executors:
+    """The agent and team executors, imported on first use (they import this module)."""
+
+    def __init__(self) -> None:
+        from .agent_loop import run_agent
+        from .team import run_team
+
+        self.run_agent = run_agent
+        self.run_team = run_team
+
+
+_loaded: _Executors | None = None
+
+
+def _executors() -> _Executors:
+    global _loaded
+    if _loaded is None:
+        _loaded = _Executors()
+    return _loaded
 
 
 def _task_text(task: Any) -> str:

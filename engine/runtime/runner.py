@@ -68,13 +68,20 @@ def load_graph(store: Any, key: ResourceKey, revision: int | None = None) -> tup
     return graph, revision
 
 
+_checked: set[int] = set()
+
+
 def preflight(graph: Graph) -> None:
     """Refuse up front what this run cannot do (tools not available, unknown prices under a cost budget)."""
+    if id(graph) in _checked:  # graphs are cached per revision and immutable
+        return
     from .models import check_prices
     from .tools import check_tools
 
     check_tools(graph)
     check_prices(graph)
+    if any(g is graph for g in _graph_cache.values()):
+        _checked.add(id(graph))
 
 
 async def start_run_async(store: Any, target: str, *, input: Any = None, params: dict | None = None,
@@ -95,9 +102,10 @@ async def start_run_async(store: Any, target: str, *, input: Any = None, params:
     run = RunRecord(id=run_id or new_run_id(now), target=target_text(key), status="running",
                     revision=revision, created_at=now, thread=thread, input=input, params=params,
                     owner=owner_id(), heartbeat_at=now, started_at=now)
-    await asyncio.to_thread(store.create_run, run) if _slow_store(store) else store.create_run(run)
+    writer = EventWriter.for_store(store)
+    writer.create_run(run)  # written by the writer thread, just before the run's first events
     history_msgs, cursors = ([], {}) if thread is None else thread_state(store, thread, run.id)
-    stream = EventWriter.for_store(store).open(run.id, 0, on_event)
+    stream = writer.open(run.id, 0, on_event)
     ctx = RunContext(run_id=run.id, graph=graph, started_at=datetime.fromtimestamp(now, UTC),
                      stream=stream, home=home, store=store, thread_messages=history_msgs,
                      script_cursors=cursors)
@@ -215,10 +223,6 @@ def _input_text(value: Any) -> str | None:
     import json
 
     return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _slow_store(store: Any) -> bool:
-    return store.url.startswith(("postgresql", "postgres"))
 
 
 # -- threads and scripted cursors -----------------------------------------------------------------
