@@ -62,6 +62,9 @@ def plan_cmd(
         typer.echo(render(plan), nl=False)
         if out is not None and fmt == "text":
             typer.echo(f"Saved the plan to {out}; `agentform apply {out}` applies exactly it.")
+    if plan.of("delete") and not plan.desired:
+        typer.echo(f"warning: this deletes every resource of app '{plan.app}'; apply refuses it "
+                   "without --prune-all", err=True)
     return 2 if plan.has_changes else 0
 
 

@@ -261,3 +261,21 @@ def test_json_and_markdown_plans(cli, repo):
     assert "::notice file=agents.yaml,line=" in gh.out
     bad = cli("plan", "--format", "html")
     assert bad.code == 1 and "--format must be one of" in bad.err
+
+
+def test_a_dependency_change_recompiles_the_graphs_that_reach_it(cli, repo, store_url):
+    assert cli("apply").code == 0
+    (repo / "models.yaml").write_text((repo / "models.yaml").read_text().replace(
+        "inputPerMTok: 0.15", "inputPerMTok: 0.25"))
+    result = cli("apply")
+    assert result.code == 0 and "team.agentform.dev/default/research unchanged" in result.out
+    store = open_store(store_url)
+    try:
+        for key in (ResourceKey("Team", "default", "research"), ResourceKey("Pipeline", "default", "newsroom"),
+                    LEAD):
+            old, new = store.get_graph(key, 1), store.get_graph(key, 2)
+            assert old["models"]["default/fast"]["spec"]["pricing"]["inputPerMTok"] == 0.15
+            assert new["models"]["default/fast"]["spec"]["pricing"]["inputPerMTok"] == 0.25
+        assert store.get_revision(2).extra["prices"]["default/fast"]["inputPerMTok"] == 0.25
+    finally:
+        store.close()
