@@ -130,3 +130,27 @@ def test_content_pipeline_waits_for_approval_then_finishes(tmp_path: Path):
     tokens_in, tokens_out, usd = _expected_usage("content-pipeline")
     assert (run.tokens_in, run.tokens_out) == (tokens_in, tokens_out)
     assert run.cost_usd == pytest.approx(usd)
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_readme_commands_work(name: str, tmp_path: Path):
+    """Every command in the example's README runs as written (``<RUN>``: the run just made)."""
+    import re
+    import shlex
+
+    readme = (EXAMPLES / name / "README.md").read_text()
+    (block,) = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+    home, run_id = tmp_path / "state", None
+    for line in block.splitlines():
+        words = shlex.split(line, comments=True)
+        if not words:
+            continue
+        assert words[0] == "agentform", line
+        args = [run_id if w == "<RUN>" else w for w in words[1:]]
+        if args[0] == "run":
+            args.append("--ci")
+        done = agentform(*args, home=home)
+        expected = 3 if args[:2] == ["run", "pipeline/content"] else 0
+        assert done.returncode == expected, f"{line}\n{done.stdout}{done.stderr}"
+        if args[0] == "run":
+            run_id = _run_record(home)[0].id
