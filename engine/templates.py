@@ -153,11 +153,28 @@ def _explain(exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
+@functools.lru_cache(maxsize=2048)
+def _compiled(source: str) -> Any:
+    return environment().from_string(source)
+
+
+@functools.lru_cache(maxsize=2048)
+def _compiled_expression(expression: str) -> Any:
+    return environment().compile_expression(strip_wrapper(expression), undefined_to_none=False)
+
+
 def render(source: str, context: dict, *, max_chars: int = MAX_CHARS) -> str:
-    """Render a template with ``context``; raises TemplateError (undefined names, limits)."""
+    """Render a template with ``context``; raises TemplateError (undefined names, limits).
+
+    Compiled templates are cached per source, so rendering the same field again is cheap.
+    """
+    if "{" not in source:
+        if len(source) > max_chars:
+            raise TemplateError(f"template output too large (over {max_chars} characters)")
+        return source
     token = _work.set(_Work(MAX_ITERATIONS, max_chars))
     try:
-        template = environment().from_string(source)
+        template = _compiled(source)
         parts: list[str] = []
         total = 0
         for chunk in template.generate(**context):
@@ -178,8 +195,7 @@ def evaluate(expression: str, context: dict) -> Any:
     """The native value of an expression (``when``, ``forEach``); ``{{ }}`` is optional."""
     token = _work.set(_Work(MAX_ITERATIONS, MAX_CHARS))
     try:
-        compiled = environment().compile_expression(strip_wrapper(expression), undefined_to_none=False)
-        return compiled(**context)
+        return _compiled_expression(expression)(**context)
     except (_JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
         raise TemplateError(f"expression error in '{expression}': {_explain(exc)}") from exc
     finally:
