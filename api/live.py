@@ -81,8 +81,9 @@ class LiveView:
                              (self.status, "cyan"), f"  {self.tokens} tokens  ${self.cost:.4f}")
         tree = Tree(head)
         branches: dict[str, Tree] = {"": tree}
-        for path in sorted(self.nodes, key=lambda p: (p.count("/"), p)):
-            node = self.nodes[path]
+        # Insertion order puts every parent before its children (a child starts after it);
+        # a snapshot, since the run's thread adds nodes while rich's thread draws.
+        for path, node in list(self.nodes.items()):
             parent = branches.get(path.rsplit("/", 1)[0] if "/" in path else "", tree)
             mark, style = _MARKS.get(node.status, ("·", "white"))
             label = Text.assemble((f"{mark} ", style), (path.rsplit("/", 1)[-1], "bold"))

@@ -29,6 +29,7 @@ EVENT_TYPES = frozenset({
 TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled", "run.waiting"})
 
 OnEvent = Callable[[Event], None]
+_new_event = object.__new__
 
 
 class RunStream:
@@ -56,7 +57,10 @@ class RunStream:
         writer = self._writer
         with writer._lock:
             self.seq += 1
-            event = Event(self.run_id, self.seq, self._clock(), type, path, data)
+            # Event is a frozen dataclass: filling its __dict__ skips six frozen __setattr__ calls.
+            event = _new_event(Event)
+            event.__dict__.update(run_id=self.run_id, seq=self.seq, ts=self._clock(), type=type,
+                                  path=path, data=data)
             writer._pending.append(event)
             if updates:
                 self._updates.update(updates)

@@ -133,12 +133,7 @@ async def _run_tools(ctx: RunContext, calls: list[ToolCall], tools: dict[str, To
             async with gate:
                 return await _call_tool(ctx, call, tools, path, turn, conversation, mine)
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(one(call)) for call in calls]
-        except BaseExceptionGroup as grouped:
-            raise _first(grouped) from None
-        results = [t.result() for t in tasks]
+        results = await _all(one(call) for call in calls)
     for call, text in zip(calls, results, strict=True):
         messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
     return turn["back"]
@@ -188,12 +183,31 @@ async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], pa
     return _as_text(output)
 
 
-def _first(grouped: BaseExceptionGroup) -> BaseException:
-    """The error to raise for a failed turn: the first leaf of the group."""
-    exc: BaseException = grouped
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
+async def _all(coros) -> list[Any]:
+    """Run coroutines as concurrent tasks; the first failure cancels the rest and is raised.
+
+    Like asyncio.TaskGroup, with less overhead per task (this is the hot path of a team turn).
+    """
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(c) for c in coros]
+
+    def on_done(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            for other in tasks:
+                other.cancel()
+
+    for task in tasks:
+        task.add_done_callback(on_done)
+    try:
+        return [await task for task in tasks]
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception() from None
+        raise
 
 
 def _as_text(value: Any) -> str:
