@@ -119,7 +119,7 @@ def check_turn(emit: Emit) -> None:
     for s in _charged():
         if s.exceeded is not None:
             raise _exceeded(s, (s.exceeded, 0, 0), emit)
-        for name, used_attr, limit in s.limits:
+        for name, _used_attr, limit in s.limits:
             if name == "maxTurns" and s.turns >= limit:
                 raise _exceeded(s, (name, limit, s.turns + 1), emit)
 
@@ -129,7 +129,7 @@ def charge_step(emit: Emit) -> None:
     crossed = None
     for s in current.get().chain() if current.get() is not None else ():
         s.steps += 1
-        for name, used_attr, limit in s.limits:
+        for name, _used_attr, limit in s.limits:
             if name == "maxSteps" and s.steps > limit:
                 crossed = (s, (name, limit, s.steps))
     if crossed is not None:
