@@ -127,3 +127,33 @@ async def test_thread_history_reaches_the_model(tmp_path):
         assert sent == [("system", "Be brief"), ("user", "q0"), ("assistant", "answer 0"),
                         ("user", "q1"), ("assistant", "answer 1"), ("user", "q2")]
         store.close()
+
+
+def test_scripted_provider_errors_are_retried_then_fail(store, tmp_path):
+    script = {"agents": {"solo": [{"error": "overloaded"}, {"content": "second try"}],
+                         "weak": [{"error": "overloaded"}, {"error": "still overloaded"}]}}
+    root = project(tmp_path / "m", script, [agent("solo"), agent("weak")], model_spec={"retries": 1})
+    ok, _ = run(store, tmp_path, root, "agent/solo")
+    assert ok.status == "succeeded" and ok.output == "second try"
+    failed, events = run(store, tmp_path, root, "agent/weak")
+    assert failed.status == "failed" and "still overloaded" in failed.error
+    assert [e.type for e in events][-2:] == ["agent.failed", "run.failed"]
+
+
+def test_agents_with_tool_servers_are_refused_up_front(store, tmp_path):
+    from helpers import manifest
+
+    from agentform.engine.errors import RunError
+    from agentform.engine.runtime import runner
+
+    root = project(tmp_path / "m", {"agents": {"solo": [{"content": "x"}]}}, [
+        manifest("ToolServer", "git", {"transport": "stdio", "command": ["true"]}),
+        agent("solo", tools=[{"toolServer": "git"}])])
+    apply(store, root, tmp_path)
+    try:
+        runner.start_run(store, "agent/solo", input="x", home=tmp_path)
+    except RunError as exc:
+        assert "tool servers are not available yet" in str(exc)
+    else:
+        raise AssertionError("a run with tool servers started")
+    assert store.list_runs() == []
