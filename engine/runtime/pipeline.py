@@ -57,13 +57,13 @@ async def run_pipeline(ctx: Any, key: str, params: dict[str, Any], parent_path: 
     if not parent_path:
         check_runnable(node, ctx.graph)
     path = f"{parent_path}/{node.name}" if parent_path else node.name
-    return await PipelineRun(ctx, key, node, params, path).execute()
+    return await PipelineRun(ctx, node, params, path).execute()
 
 
 class PipelineRun:
     """One execution of one pipeline (the run's target or a nested stage)."""
 
-    def __init__(self, ctx: Any, key: str, node: PipelineNode, params: dict[str, Any], path: str,
+    def __init__(self, ctx: Any, node: PipelineNode, params: dict[str, Any], path: str,
                  clock: Clock = time.time):
         self.ctx, self.node, self.spec, self.path, self.clock = ctx, node, node.spec, path, clock
         self.stages = {stage.name: stage for stage in node.spec.stages}
