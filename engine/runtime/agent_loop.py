@@ -60,7 +60,9 @@ async def _loop(ctx: RunContext, node: Any, task: str, path: str, tools: dict[st
         if ctx.thread_messages and "/" not in path:
             messages.extend(ctx.thread_messages)  # the thread's earlier turns, for the run's target
         messages.append({"role": "user", "content": task})
-    schemas = [t.schema() for t in tools.values()] if tools and not _is_scripted(model) else []
+    # The scripted model never reads the conversation: skip building it (the hot path of benchmarks).
+    keep = not _is_scripted(model)
+    schemas = [t.schema() for t in tools.values()] if tools and keep else []
 
     def on_delta(text: str) -> None:
         emit("message.delta", path, {"text": text})
@@ -71,8 +73,9 @@ async def _loop(ctx: RunContext, node: Any, task: str, path: str, tools: dict[st
         reply: ModelReply = await model.complete(messages, schemas, agent=name, path=path, on_delta=on_delta)
         _record_reply(ctx, reply, name, path)
         if reply.tool_calls:
-            messages.append(_assistant_message(reply))
-            back = await _run_tools(ctx, reply.tool_calls, tools, path, max_parallel, messages)
+            if keep:
+                messages.append(_assistant_message(reply))
+            back = await _run_tools(ctx, reply.tool_calls, tools, path, max_parallel, messages if keep else None)
             if back is not None:
                 return back
             continue
@@ -115,12 +118,12 @@ def _assistant_message(reply: ModelReply) -> dict[str, Any]:
 
 
 async def _run_tools(ctx: RunContext, calls: list[ToolCall], tools: dict[str, Tool], path: str,
-                     max_parallel: int, messages: list[dict[str, Any]]) -> Any:
+                     max_parallel: int, messages: list[dict[str, Any]] | None) -> Any:
     """Run one turn's tool calls concurrently (at most ``max_parallel`` at once); None unless transferred back."""
     turn = {"transfer": False, "back": None}
     # What a delegate is handed: the conversation before this turn, without our instructions.
     conversation = [m for m in messages[:-1] if m.get("role") != "system"] \
-        if any(c.name.startswith("transfer_to_") for c in calls) else []
+        if messages and any(c.name.startswith("transfer_to_") for c in calls) else []
     mine = budgets.current.get()
     if len(calls) == 1:
         results = [await _call_tool(ctx, calls[0], tools, path, turn, conversation, mine)]
@@ -134,8 +137,9 @@ async def _run_tools(ctx: RunContext, calls: list[ToolCall], tools: dict[str, To
                 return await _call_tool(ctx, call, tools, path, turn, conversation, mine)
 
         results = await _all(one(call) for call in calls)
-    for call, text in zip(calls, results, strict=True):
-        messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
+    if messages is not None:
+        for call, text in zip(calls, results, strict=True):
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
     return turn["back"]
 
 
@@ -158,9 +162,10 @@ async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], pa
         try:
             if tool.kind == "external":
                 await ctx.durable()  # the call is on record before its side effect
-                output = await asyncio.wait_for(tool.run(call.arguments, conversation), ctx.limits.tool_timeout)
+                output = await asyncio.wait_for(tool.run(ctx, path, call.arguments, conversation),
+                                                ctx.limits.tool_timeout)
             else:
-                output = await tool.run(call.arguments, conversation)
+                output = await tool.run(ctx, path, call.arguments, conversation)
         except _FATAL:
             raise
         except BudgetExceeded as exc:

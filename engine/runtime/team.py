@@ -24,10 +24,10 @@ async def run_team(ctx: RunContext, key: str, task: str, path: str, *,
                    conversation: list[dict[str, Any]] | None = None, delegated: bool = False) -> Any:
     """One call of team ``key`` at ``path``: its manager, with its member tools, under the team budget."""
     node = ctx.graph.teams[key]
-    tools = team_tools(ctx, key, path)
+    tools = team_tools(ctx.graph, key)
     if delegated:
         back = back_tool()
-        tools[back.name] = back
+        tools = {**tools, back.name: back}
 
     async def work() -> Any:
         return await run_agent(ctx, node.manager, task, path, tools=tools, max_parallel=node.max_parallel,

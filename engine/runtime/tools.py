@@ -18,8 +18,9 @@ from agentform.engine.graph import TRANSFER_BACK, Graph, MemberEdge
 if TYPE_CHECKING:
     from .context import RunContext
 
-# run(arguments, conversation) -> output; ``conversation`` is the caller's messages so far.
-Runner = Callable[[dict[str, Any], list[dict[str, Any]]], Awaitable[Any]]
+# run(ctx, caller path, arguments, conversation) -> output; ``conversation`` is what a
+# delegate is handed (the caller's messages before this turn, without its instructions).
+Runner = Callable[[Any, str, dict[str, Any], list[dict[str, Any]]], Awaitable[Any]]
 
 
 @dataclass(slots=True)
@@ -79,38 +80,51 @@ def member_description(graph: Graph, edge: MemberEdge) -> str:
     return agent.spec.description or f"the {edge.kind.lower()} {edge.name}"
 
 
-def team_tools(ctx: RunContext, team_key: str, path: str) -> dict[str, Tool]:
-    """The manager's tools for a team call at ``path``: one ask_* or transfer_to_* per member."""
+_team_tools: dict[tuple[int, str], tuple[Graph, dict[str, Tool]]] = {}
+
+
+def team_tools(graph: Graph, team_key: str) -> dict[str, Tool]:
+    """The manager's tools in a call of team ``team_key``: one ask_* or transfer_to_* per member.
+
+    Made once per graph (graphs are immutable); callers must not change the returned dict.
+    """
+    cached = _team_tools.get((id(graph), team_key))
+    if cached is not None and cached[0] is graph:
+        return cached[1]
     from .team import delegate_to
 
-    graph = ctx.graph
     tools: dict[str, Tool] = {}
     for edge in graph.teams[team_key].members:
         about = member_description(graph, edge)
         if edge.mode == "orchestrate":
             kind = "agent" if edge.kind == "Agent" else "team"
 
-            async def ask(args: dict, conversation: list, _kind=kind, _target=edge.target) -> Any:
+            async def ask(ctx: RunContext, path: str, args: dict, conversation: list,
+                          _kind=kind, _target=edge.target) -> Any:
                 return await ctx.call_target(_kind, _target, args["task"], path)
 
             tools[edge.tool] = Tool(edge.tool, f"Ask {edge.name} to do a task and wait for its answer. {about}",
                                     _text_param("task", "what to do, with everything it needs to know"),
                                     ask, "ask", ("task",))
         else:
-            async def transfer(args: dict, conversation: list, _edge=edge) -> Any:
+            async def transfer(ctx: RunContext, path: str, args: dict, conversation: list, _edge=edge) -> Any:
                 return await delegate_to(ctx, _edge, args["reason"], conversation, path)
 
             tools[edge.tool] = Tool(edge.tool, f"Hand the conversation over to {edge.name}. {about}",
                                     _text_param("reason", "why you hand over, and what is expected"),
                                     transfer, "transfer", ("reason",))
+    _team_tools[(id(graph), team_key)] = (graph, tools)
     return tools
 
 
-async def _back(args: dict, conversation: list) -> Any:
+async def _back(ctx: RunContext, path: str, args: dict, conversation: list) -> Any:
     return args["summary"]
+
+
+BACK = Tool(TRANSFER_BACK, "Return the conversation to the agent that handed it to you, with a summary.",
+            _text_param("summary", "what you did and found"), _back, "back", ("summary",))
 
 
 def back_tool() -> Tool:
     """``transfer_back(summary)`` for an agent that was handed a conversation."""
-    return Tool(TRANSFER_BACK, "Return the conversation to the agent that handed it to you, with a summary.",
-                _text_param("summary", "what you did and found"), _back, "back", ("summary",))
+    return BACK
