@@ -99,7 +99,7 @@ class LoadedManifest:
     def text_start(self, *data_path: Any) -> tuple[int, int]:
         """(line, col) where the text of a string value starts (a block scalar's next line)."""
         start = self.doc.text_starts.get(tuple(data_path))
-        return start if start is not None else locate_in(self.doc, data_path)
+        return start[:2] if start is not None else locate_in(self.doc, data_path)
 
     def diag(self, message: str, *data_path: Any, key: bool = False, severity: str = "error") -> Diagnostic:
         """A diagnostic at ``data_path`` of this manifest."""

@@ -44,8 +44,9 @@ class Document:
     col: int
     # path -> (key line, key col, value line, value col), 1-based; the root has no key.
     locs: dict[Path, tuple[int, int, int, int]] = field(default_factory=dict)
-    # path -> (line, col) where a block scalar's text starts (templates count lines from it)
-    text_starts: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # path -> (line, col, is_block) where the text of a block scalar, or of a flow scalar
+    # holding '{', starts: template errors are placed relative to it.
+    text_starts: dict[Path, tuple[int, int, bool]] = field(default_factory=dict)
     errors: list[Diagnostic] = field(default_factory=list)
 
 
@@ -247,7 +248,10 @@ class _Builder:
             # The text of a block scalar starts on the next line, at its indentation.
             text_line = self._line(line)  # the next line (0-based index ``line``)
             indent = len(text_line) - len(text_line.lstrip(" "))
-            doc.text_starts[path] = (line + 1, indent + 1)
+            doc.text_starts[path] = (line + 1, indent + 1, True)
+        elif isinstance(value, str) and "{" in value:
+            # A flow scalar that may hold a template: its text starts after any quote.
+            doc.text_starts[path] = (line, col + (1 if event.style in ("'", '"') else 0), False)
         if event.anchor is not None:
             self.anchors[event.anchor] = (value, 1)
 

@@ -25,9 +25,14 @@ def _position(m: LoadedManifest, path: tuple, source: str, line_in: int, needle:
         index = source.index(needle)
         line_in = source.count("\n", 0, index) + 1
         col_in = index - (source.rfind("\n", 0, index) + 1)
-    block = m.doc.text_starts.get(path)
-    if block is not None:
-        return block[0] + line_in - 1, block[1] + col_in
+    start = m.doc.text_starts.get(path)
+    if start is not None:
+        line, col, block = start
+        if block:
+            return line + line_in - 1, col + col_in
+        if line_in == 1:  # exact on the first line; folded flow lines are approximate
+            return line, col + col_in
+        return line + line_in - 1, col
     where = m.locate(*path)
     return where.line + line_in - 1, where.col
 

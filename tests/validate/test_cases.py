@@ -182,25 +182,25 @@ EXPECTED: dict[str, list[str]] = {
         "a.yaml:13:5: template syntax error in spec.instructions: unexpected '}'",
     ],
     'template_syntax_inline': [
-        "a.yaml:16:41: template syntax error in spec.stages[0].input: Unexpected end of template. Jinja was looking for the following tags: 'elif' or 'else' or 'endif'. The innermost block that needs to be closed is 'if'.",
+        "a.yaml:16:42: template syntax error in spec.stages[0].input: Unexpected end of template. Jinja was looking for the following tags: 'elif' or 'else' or 'endif'. The innermost block that needs to be closed is 'if'.",
     ],
     'expression_syntax': [
-        "a.yaml:18:13: expression syntax error in spec.stages[0].when: unexpected 'end of template'",
+        "a.yaml:18:14: expression syntax error in spec.stages[0].when: unexpected 'end of template'",
     ],
     'stage_not_upstream': [
-        "a.yaml:19:14: spec.stages[1].input: stage 'one' is not upstream of this stage (add it to needs)",
+        "a.yaml:19:18: spec.stages[1].input: stage 'one' is not upstream of this stage (add it to needs)",
     ],
     'param_not_declared': [
-        "a.yaml:19:14: spec.stages[0].input: param 'topc' is not declared in spec.params (did you mean 'topic'?)",
+        "a.yaml:19:24: spec.stages[0].input: param 'topc' is not declared in spec.params (did you mean 'topic'?)",
     ],
     'hyphenated_stage': [
-        "a.yaml:20:14: 'stages.per-source' reads as 'stages.per' minus 'source': write stages['per-source']",
+        "a.yaml:20:18: 'stages.per-source' reads as 'stages.per' minus 'source': write stages['per-source']",
     ],
     'item_without_foreach': [
-        "a.yaml:18:14: spec.stages[0].input: 'item' is only set in a stage with forEach",
+        "a.yaml:18:18: spec.stages[0].input: 'item' is only set in a stage with forEach",
     ],
     'tool_arguments_template': [
-        "a.yaml:25:27: template syntax error in spec.stages[0].tool.arguments.repo: unexpected end of template, expected 'end of print statement'.",
+        "a.yaml:25:28: template syntax error in spec.stages[0].tool.arguments.repo: unexpected end of template, expected 'end of print statement'.",
     ],
     'tool_name_too_long': [
         "a.yaml:18:14: member 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' gives the manager a tool name longer than 64 characters ('ask_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 65); use a shorter name",
@@ -273,7 +273,7 @@ EXTRA_CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     ),
     "unknown_name_in_stage_template": (
         {"a.yaml": BASE + "---\n" + pipeline("  stages:\n    - {name: one, agent: helper, input: '{{ topic }}'}\n")},
-        ["a.yaml:16:41: spec.stages[0].input: unknown name 'topic' (available: now, params, run, stages, workspace)"],
+        ["a.yaml:16:45: spec.stages[0].input: unknown name 'topic' (available: now, params, run, stages, workspace)"],
     ),
     "route_when_reads_own_output": (
         {"a.yaml": BASE + "---\n" + pipeline("  stages:\n    - {name: a, agent: helper}\n    - name: b\n      agent: helper\n      needs: [a]\n      maxVisits: 2\n      routes: [{when: \"stages.b.output == output\", goto: a}]\n")},
