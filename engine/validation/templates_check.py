@@ -63,9 +63,24 @@ def check_template(m: LoadedManifest, path: tuple, source: Any) -> Diagnostic | 
     return _at(m, _position(m, path, source, error[0]), f"template syntax error in {dotted(path)}: {error[1]}")
 
 
+_INSTRUCTIONS = {"agent", "now", "run", "workspace"}
+
+
 def check_agent(m: LoadedManifest) -> list[Diagnostic]:
-    found = check_template(m, ("spec", "instructions"), m.raw.get("spec", {}).get("instructions"))
-    return [found] if found else []
+    """An agent's instructions: Jinja2 syntax, and only the names the runtime provides."""
+    source = m.raw.get("spec", {}).get("instructions")
+    path = ("spec", "instructions")
+    found = check_template(m, path, source)
+    if found is not None:
+        return [found]
+    if not isinstance(source, str) or "{" not in source:
+        return []
+    env = templates.environment()
+    out = []
+    for name in sorted(templates.undeclared(templates.parse(source)) - _INSTRUCTIONS - set(env.globals)):
+        out.append(_at(m, _position(m, path, source, 1, name),
+                       f"{dotted(path)}: unknown name '{name}' (available: {', '.join(sorted(_INSTRUCTIONS))})"))
+    return out
 
 
 def check_toolserver(m: LoadedManifest) -> list[Diagnostic]:

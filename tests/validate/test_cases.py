@@ -275,6 +275,10 @@ EXTRA_CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         {"a.yaml": BASE + "---\n" + pipeline("  stages:\n    - {name: one, agent: helper, input: '{{ topic }}'}\n")},
         ["a.yaml:16:45: spec.stages[0].input: unknown name 'topic' (available: now, params, run, stages, workspace)"],
     ),
+    "unknown_name_in_instructions": (
+        {"a.yaml": M + "---\n" + agent("  model: fast\n  instructions: |\n    You are {{ agent.name }}.\n    Topic: {{ topic }}\n")},
+        ["a.yaml:13:15: spec.instructions: unknown name 'topic' (available: agent, now, run, workspace)"],
+    ),
     "route_when_reads_own_output": (
         {"a.yaml": BASE + "---\n" + pipeline("  stages:\n    - {name: a, agent: helper}\n    - name: b\n      agent: helper\n      needs: [a]\n      maxVisits: 2\n      routes: [{when: \"stages.b.output == output\", goto: a}]\n")},
         [],
