@@ -107,3 +107,23 @@ def test_set_status_stores_conditions(store):
     assert got.conditions == conditions and got.observed_generation == 1
     with pytest.raises(NotFound):
         store.set_status(TEAM, conditions, 1)
+
+
+def test_concurrent_commits_get_distinct_numbers(store):
+    import threading
+
+    numbers: list[int] = []
+    lock = threading.Lock()
+
+    def commit(i: int) -> None:
+        got = store.commit_revision(rev(content_hash=f"h{i}"), [res(ResourceKey("Agent", "default", f"a{i}"))], [], {})
+        with lock:
+            numbers.append(got.number)
+
+    threads = [threading.Thread(target=commit, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(numbers) == list(range(1, 9))
+    assert {r.number for r in store.list_revisions()} == set(range(1, 9))
