@@ -21,8 +21,9 @@ _ALWAYS = {"params", "stages", "workspace", "run", "now", "always", "failure", "
 def _position(m: LoadedManifest, path: tuple, source: str, line_in: int, needle: str | None = None) -> tuple[int, int]:
     """Where line ``line_in`` (1-based) of a string value is in the manifest file."""
     col_in = 0
-    if needle is not None and needle in source:
-        index = source.index(needle)
+    found = re.search(r"(?<![\w.])" + re.escape(needle) + r"(?!\w)", source) if needle else None
+    if found is not None:
+        index = found.start()
         line_in = source.count("\n", 0, index) + 1
         col_in = index - (source.rfind("\n", 0, index) + 1)
     start = m.doc.text_starts.get(path)
