@@ -160,7 +160,7 @@ def resume_run(store: Any, run_id: str, *, home: Path, extra_events: list[tuple[
 async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params: dict,
                    started: float) -> RunResult:
     task = asyncio.ensure_future(_dispatch(ctx, key, input, params))
-    beat = asyncio.ensure_future(_heartbeat(ctx, stream, task))
+    beat = _Heartbeat(ctx, stream, task)
     status, output, error, extra = "succeeded", None, None, {}
     try:
         output = await asyncio.shield(task)
@@ -174,8 +174,8 @@ async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params
     except Exception as exc:  # noqa: BLE001 - every failure ends the run as failed, recorded
         status, error = "failed", str(exc) or type(exc).__name__
     finally:
-        beat.cancel()
-    if status == "succeeded" and getattr(beat, "cancel_seen", False):
+        beat.stop()
+    if status == "succeeded" and beat.cancel_seen:
         status, error = "cancelled", "cancelled"
     now = time.time()
     fields: dict[str, Any] = {"status": status, "heartbeat_at": now}
@@ -201,20 +201,36 @@ async def _dispatch(ctx: RunContext, key: ResourceKey, input: Any, params: dict)
     return await ctx.call_target(key.kind.lower(), root, _input_text(input) or "", "")
 
 
-async def _heartbeat(ctx: RunContext, stream, task: asyncio.Future) -> None:
-    """Beat while the run executes; stop it when another process marked it cancelled."""
-    me = asyncio.current_task()
-    while not task.done():
-        await asyncio.sleep(HEARTBEAT_S)
-        stream.update(heartbeat_at=time.time())
-        try:
-            record = await asyncio.to_thread(ctx.store.get_run, ctx.run_id)
-        except Exception:  # noqa: BLE001 - a missed beat is retried on the next one
-            continue
-        if record.status == "cancelled" and not task.done():
-            me.cancel_seen = True  # type: ignore[attr-defined]
-            task.cancel()
+class _Heartbeat:
+    """Beats while the run executes (a timer, not a task); stops the run when another
+    process marked it cancelled in the store."""
+
+    def __init__(self, ctx: RunContext, stream, task: asyncio.Future):
+        self.ctx, self.stream, self.task = ctx, stream, task
+        self.loop = asyncio.get_running_loop()
+        self.cancel_seen = False
+        self.stopped = False
+        self.handle = self.loop.call_later(HEARTBEAT_S, self._beat)
+
+    def _beat(self) -> None:
+        if self.stopped or self.task.done():
             return
+        self.stream.update(heartbeat_at=time.time())
+        check = self.loop.run_in_executor(None, self.ctx.store.get_run, self.ctx.run_id)
+        check.add_done_callback(self._checked)
+
+    def _checked(self, check: asyncio.Future) -> None:
+        if self.stopped or self.task.done():
+            return
+        if not check.cancelled() and check.exception() is None and check.result().status == "cancelled":
+            self.cancel_seen = True
+            self.task.cancel()
+            return
+        self.handle = self.loop.call_later(HEARTBEAT_S, self._beat)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.handle.cancel()
 
 
 def _input_text(value: Any) -> str | None:
