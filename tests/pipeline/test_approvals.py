@@ -24,7 +24,8 @@ PIPE = {"params": {"topic": {"type": "string"}}, "stages": [
 SCRIPT = {"worker": [{"content": "prepared"}, {"content": "side done"}, {"content": "shipped"}]}
 
 
-def _start(tmp_path, store_url, pipe=PIPE):
+def _park(tmp_path, store_url, pipe):
+    """Apply, then `agentform run` until it parks (exit 3); (home, output, run, events)."""
     folder = write_project(tmp_path / "m", script=SCRIPT, agents=["worker"], pipelines={"p": pipe})
     home = tmp_path / "home"
     done = agentform("apply", str(folder), home=home, store_url=store_url)
@@ -34,11 +35,15 @@ def _start(tmp_path, store_url, pipe=PIPE):
     store = open_store(store_url, home=home)
     try:
         run = store.list_runs(limit=1)[0]
-        events = store.read_events(run.id)
+        return home, done.stdout + done.stderr, run, store.read_events(run.id)
     finally:
         store.close()
+
+
+def _start(tmp_path, store_url, pipe=PIPE):
+    home, printed, run, events = _park(tmp_path, store_url, pipe)
     assert run.status == "waiting"
-    assert f"agentform approve {run.id}" in done.stdout + done.stderr  # how to answer
+    assert f"agentform approve {run.id}" in printed  # how to answer
     assert events[-1].type == "run.waiting"
     request = events[index_of(events, "approval.requested", "p/ship")]
     assert request.data["message"] == "Ship boats (prepared)?"
@@ -92,26 +97,14 @@ def test_reject_fails_the_stage_and_the_run(tmp_path, store_url):
 def test_an_approval_past_its_timeout_fails_the_run(tmp_path, store_url):
     pipe = {**PIPE, "stages": [dict(s) for s in PIPE["stages"]]}
     pipe["stages"][2]["approval"] = {"message": "Ship?", "timeout": "0s"}  # expires when asked
-    home, run_id = _start_expiring(tmp_path, store_url, pipe)
+    home, _, run, _ = _park(tmp_path, store_url, pipe)
+    run_id = run.id
     done = agentform("approve", run_id, "-m", "too late", home=home, store_url=store_url)
     assert done.returncode == 1, done.stdout + done.stderr
     run, events = _finished(home, store_url, run_id)
     assert run.status == "failed" and "expired" in run.error and "stage 'ship'" in run.error
     assert not any(e.type == "approval.resolved" for e in events)  # a late answer is not recorded
     assert "expired" in events[index_of(events, "stage.failed", "p/ship")].data["error"]
-
-
-def _start_expiring(tmp_path, store_url, pipe):
-    folder = write_project(tmp_path / "m", script=SCRIPT, agents=["worker"], pipelines={"p": pipe})
-    home = tmp_path / "home"
-    assert agentform("apply", str(folder), home=home, store_url=store_url).returncode == 0
-    done = agentform("run", "pipeline/p", "-p", "topic=boats", home=home, store_url=store_url)
-    assert done.returncode == 3, done.stdout + done.stderr
-    store = open_store(store_url, home=home)
-    try:
-        return home, store.list_runs(limit=1)[0].id
-    finally:
-        store.close()
 
 
 def test_content_pipeline_example_waits_then_finishes(tmp_path):
