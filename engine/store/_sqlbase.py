@@ -39,6 +39,7 @@ class SqlStore:
     """The Store protocol over a DB-API cursor; subclasses provide the hooks below."""
 
     url: str
+    _skip_locked = ""         # PostgreSQL: workers skip runs another worker is claiming
     _integrity: tuple[type[BaseException], ...] = ()
 
     # -- hooks ---------------------------------------------------------------------------
@@ -257,6 +258,16 @@ class SqlStore:
         with self._read() as cur:
             rows = cur.execute(self._q(sql + " ORDER BY created_at DESC, id DESC LIMIT ?"), (*args, limit)).fetchall()
         return [self._run(r) for r in rows]
+
+    def claim_run(self, owner: str, now: float) -> RunRecord | None:
+        """Take the oldest queued run for ``owner`` (now running, with owner and heartbeat); None when none."""
+        with self._write() as cur:
+            row = cur.execute(self._q(
+                "UPDATE runs SET status = 'running', owner = ?, heartbeat_at = ?, started_at = COALESCE(started_at, ?) "
+                "WHERE id = (SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id "
+                f"LIMIT 1{self._skip_locked}) RETURNING {RUN_COLS}"
+            ), (owner, now, now)).fetchone()
+        return self._run(row) if row else None
 
     def delete_runs(self, run_ids: Iterable[str]) -> int:
         """Delete these runs and their events (``gc``); returns how many runs were deleted."""

@@ -16,7 +16,8 @@ Semantics every backend keeps (tests/store/ checks them on both):
 - ``append_events`` sets each run's ``last_seq`` itself (a ``last_seq`` in ``run_updates``
   for a run with events in the batch is ignored) and raises StoreError when a run's seq
   does not continue its stream, or the run does not exist.
-- ``delete_runs(ids)`` (added for ``gc``) deletes runs and their events.
+- ``delete_runs(ids)`` (added for ``gc``) deletes runs and their events; ``claim_run``
+  (added for ``worker``) hands each queued run to exactly one worker.
 - ``update_run`` raises NotFound for an unknown run, StoreError for an unknown field.
 """
 
@@ -149,6 +150,10 @@ class Store(Protocol):
     def read_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[Event]: ...
     def wait_for_events(self, run_id: str, after: int, timeout: float) -> list[Event]:
         """Events after ``after``, waiting up to ``timeout`` s for some (poll on SQLite, LISTEN on PostgreSQL)."""
+        ...
+    def claim_run(self, owner: str, now: float) -> RunRecord | None:
+        """Take the oldest ``queued`` run: it becomes ``running`` with ``owner`` and ``heartbeat_at``
+        (and ``started_at`` if unset); None when none is queued. Two workers never get the same run."""
         ...
     def delete_runs(self, run_ids: Iterable[str]) -> int:
         """Delete these runs and their events; returns how many runs were deleted."""

@@ -69,6 +69,7 @@ class PostgresStore(SqlStore):
     """The Store protocol on PostgreSQL; thread-safe, and many processes may share it."""
 
     _integrity = (psycopg.errors.IntegrityError,)
+    _skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, url: str, *, pool_size: int = 8):
         conninfo, schema = parse_pg_url(url)

@@ -74,3 +74,35 @@ def test_delete_runs_removes_their_events(store):
     assert store.delete_runs(["a", "missing"]) == 1
     assert [r.id for r in store.list_runs()] == ["b"]
     assert store.read_events("a") == []
+
+
+def test_claim_run_takes_the_oldest_queued_run(store):
+    store.create_run(run("new", created_at=2.0, status="queued"))
+    store.create_run(run("old", created_at=1.0, status="queued"))
+    store.create_run(run("busy", created_at=0.5))
+    got = store.claim_run("host:1", now=10.0)
+    assert (got.id, got.status, got.owner, got.heartbeat_at, got.started_at) == ("old", "running", "host:1", 10.0, 10.0)
+    assert store.claim_run("host:1", now=11.0).id == "new"
+    assert store.claim_run("host:1", now=12.0) is None
+
+
+def test_concurrent_workers_never_share_a_run(store):
+    import threading
+
+    for i in range(40):
+        store.create_run(run(f"q{i:02d}", created_at=float(i), status="queued"))
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        while (got := store.claim_run(name, now=1.0)) is not None:
+            with lock:
+                claimed.append(got.id)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(claimed) == [f"q{i:02d}" for i in range(40)]
+    assert store.list_runs(status="queued") == []
