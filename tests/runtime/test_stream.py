@@ -157,3 +157,20 @@ def test_agents_with_tool_servers_are_refused_up_front(store, tmp_path):
     else:
         raise AssertionError("a run with tool servers started")
     assert store.list_runs() == []
+
+
+async def test_engine_follows_a_live_run(store, tmp_path):
+    script = {"agents": {"solo": [{"content": "slow and steady", "latency": "300ms", "stream": "words"}]}}
+    root = project(tmp_path / "m", script, [agent("solo")])
+    apply(store, root, tmp_path)
+    engine = Engine(home=tmp_path, store=store)
+    running = asyncio.ensure_future(engine.run("agent/solo", input="x"))
+    while not store.list_runs():
+        await asyncio.sleep(0.01)  # the run record appears (observable state)
+    run_id = store.list_runs()[0].id
+    seen = [e async for e in engine.events(run_id[:10], follow=True, poll=0.2)]
+    result = await running
+    assert result.status == "succeeded"
+    assert [e.seq for e in seen] == list(range(1, len(seen) + 1))
+    assert seen[-1].type == "run.completed" and len(seen) == store.get_run(run_id).last_seq
+    assert [e.data["text"] for e in seen if e.type == "message.delta"] == ["slow", " and", " steady"]
