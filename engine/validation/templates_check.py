@@ -156,7 +156,10 @@ def _check_names(
             continue
         field = rest.split(".", 1)[0]
         if head == "stages" and field not in hyphen_heads and field not in visible:
-            if field in stage_names:
+            own = len(path) > 2 and path[1] == "stages" and stage_names[path[2]] == field
+            if own:
+                problem = f"stage '{field}' cannot read its own output here (only a route's when can)"
+            elif field in stage_names:
                 problem = f"stage '{field}' is not upstream of this stage (add it to needs)"
             else:
                 problem = f"unknown stage '{field}'{did_you_mean(field, stage_names)}"

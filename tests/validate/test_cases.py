@@ -279,6 +279,10 @@ EXTRA_CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         {"a.yaml": M + "---\n" + agent("  model: fast\n  instructions: |\n    You are {{ agent.name }}.\n    Topic: {{ topic }}\n")},
         ["a.yaml:13:15: spec.instructions: unknown name 'topic' (available: agent, now, run, workspace)"],
     ),
+    "stage_reads_own_output": (
+        {"a.yaml": BASE + "---\n" + pipeline("  stages:\n    - name: a\n      agent: helper\n      forEach: \"{{ stages.a.output }}\"\n")},
+        ["a.yaml:18:20: spec.stages[0].forEach: stage 'a' cannot read its own output here (only a route's when can)"],
+    ),
     "route_when_reads_own_output": (
         {"a.yaml": BASE + "---\n" + pipeline("  stages:\n    - {name: a, agent: helper}\n    - name: b\n      agent: helper\n      needs: [a]\n      maxVisits: 2\n      routes: [{when: \"stages.b.output == output\", goto: a}]\n")},
         [],
