@@ -19,7 +19,8 @@ from agentform.specs import ResourceKey
 from .base import AppliedResource, Condition, Event, RevisionRecord, RunRecord
 
 # Compact and without the cycle check: one encode per event is most of an append's cost.
-_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+# NaN/Infinity are refused on both backends (PostgreSQL's JSONB has no such values).
+_dumps = json.JSONEncoder(separators=(",", ":"), check_circular=False, allow_nan=False).encode
 
 RESOURCE_COLS = ("kind, namespace, name, app, spec, spec_hash, generation, "
                  "observed_generation, conditions, revision, source, labels")
@@ -29,10 +30,6 @@ RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
 RUN_COLS = ", ".join(RUN_FIELDS)
 RUN_JSON = frozenset({"input", "params", "output"})
 _KEY = "kind = ? AND namespace = ? AND name = ?"
-
-
-def _enc(value: Any) -> str | None:
-    return None if value is None else _dumps(value)
 
 
 class SqlStore:
@@ -52,6 +49,13 @@ class SqlStore:
 
     def _q(self, sql: str) -> str:
         return sql
+
+    def _json(self, value: Any) -> str:
+        """Python data to the JSON text a JSON column stores."""
+        return _dumps(value)
+
+    def _enc(self, value: Any) -> str | None:
+        return None if value is None else self._json(value)
 
     def _dec(self, value: Any) -> Any:
         """A JSON column as read back, to Python data."""
@@ -136,7 +140,7 @@ class SqlStore:
             number = cur.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM revisions").fetchone()[0]
             cur.execute(self._q(f"INSERT INTO revisions ({REVISION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"), (
                 number, revision.content_hash, revision.app, revision.author, revision.created_at,
-                revision.git_commit, revision.git_dirty, _dumps(revision.changes), _dumps(revision.extra),
+                revision.git_commit, revision.git_dirty, self._json(revision.changes), self._json(revision.extra),
             ))
             for res in upserts:
                 cur.execute(self._q(
@@ -145,9 +149,9 @@ class SqlStore:
                     "spec = excluded.spec, spec_hash = excluded.spec_hash, generation = excluded.generation, "
                     "observed_generation = excluded.observed_generation, conditions = excluded.conditions, "
                     "revision = excluded.revision, source = excluded.source, labels = excluded.labels"
-                ), (*res.key, res.app, _dumps(res.spec), res.spec_hash, res.generation,
-                    res.observed_generation, _dumps([dataclasses.asdict(c) for c in res.conditions]),
-                    number, res.source, _dumps(res.labels)))
+                ), (*res.key, res.app, self._json(res.spec), res.spec_hash, res.generation,
+                    res.observed_generation, self._json([dataclasses.asdict(c) for c in res.conditions]),
+                    number, res.source, self._json(res.labels)))
             for key in deletes:
                 cur.execute(self._q(f"DELETE FROM resources WHERE {_KEY}"), tuple(key))
                 # A tombstone, so that get_graph at this revision or later finds nothing.
@@ -157,13 +161,13 @@ class SqlStore:
                 ), (*key, number, *key))
             for key, graph in graphs.items():
                 cur.execute(self._q("INSERT INTO graphs (kind, namespace, name, revision, graph) VALUES (?, ?, ?, ?, ?)"),
-                            (*key, number, _dumps(graph)))
+                            (*key, number, self._json(graph)))
         return dataclasses.replace(revision, number=number)
 
     def set_status(self, key: ResourceKey, conditions: list[Condition], observed_generation: int) -> None:
         with self._write() as cur:
             cur.execute(self._q(f"UPDATE resources SET conditions = ?, observed_generation = ? WHERE {_KEY}"),
-                        (_dumps([dataclasses.asdict(c) for c in conditions]), observed_generation, *key))
+                        (self._json([dataclasses.asdict(c) for c in conditions]), observed_generation, *key))
             if cur.rowcount == 0:
                 raise NotFound(f"{key} is not applied")
 
@@ -195,7 +199,7 @@ class SqlStore:
 
     # -- runs ----------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:
-        values = [_enc(getattr(run, f)) if f in RUN_JSON else getattr(run, f) for f in RUN_FIELDS]
+        values = [self._enc(getattr(run, f)) if f in RUN_JSON else getattr(run, f) for f in RUN_FIELDS]
         marks = ", ".join("?" * len(RUN_FIELDS))
         with self._write() as cur:
             try:
@@ -209,7 +213,7 @@ class SqlStore:
         bad = [n for n in names if n not in RUN_FIELDS or n == "id"]
         if bad:
             raise StoreError(f"unknown run field(s): {', '.join(bad)}")
-        values = [_enc(fields[n]) if n in RUN_JSON else fields[n] for n in names]
+        values = [self._enc(fields[n]) if n in RUN_JSON else fields[n] for n in names]
         assign = ", ".join(f"{n} = ?" for n in names)
         if expect_last_seq is None:
             cur.execute(self._q(f"UPDATE runs SET {assign} WHERE id = ?"), (*values, run_id))
@@ -292,7 +296,8 @@ class SqlStore:
         firsts, lasts = _check_batch(events)
         if not events and not run_updates:
             return
-        rows = [(e.run_id, e.seq, e.ts, e.type, e.path, _dumps(e.data)) for e in events]
+        dump = self._json
+        rows = [(e.run_id, e.seq, e.ts, e.type, e.path, dump(e.data)) for e in events]
         with self._write() as cur:
             # The run rows first: the conditional UPDATE checks that each run's stream
             # continues (and, on PostgreSQL, row-locks the run against concurrent appends).

@@ -60,6 +60,10 @@ def _schema_key(schema: str) -> int:
     return zlib.crc32(schema.encode()) & 0x7FFFFFFF
 
 
+# A \u0000 escape (after an even run of backslashes): JSONB cannot hold NUL characters.
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
 @lru_cache(maxsize=512)
 def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
@@ -134,6 +138,11 @@ class PostgresStore(SqlStore):
 
     def _dec(self, value: Any) -> Any:
         return value   # psycopg loads JSONB itself
+
+    def _json(self, value: Any) -> str:
+        """JSON text for JSONB: NUL characters (say, a binary file a tool read) become U+FFFD."""
+        text = super()._json(value)
+        return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
 
     def _insert_events(self, cur: psycopg.Cursor, rows: list[tuple]) -> None:
         with cur.copy(f"COPY events ({EVENT_COLS}) FROM STDIN") as copy:

@@ -171,3 +171,20 @@ def test_wait_woken_by_an_append_from_another_process(store, store_url):
         assert child.proc.wait(timeout=60) == 0
     finally:
         child.kill()
+
+
+def test_awkward_data_round_trips(store, store_url):
+    new_run(store, "r1")
+    data = {"text": "naïve ✓ 東京", "literal": "\\u0000 stays", "bin": "a\x00b", "deep": {"x": [1, 2.5, None, True]}}
+    store.append_events([Event("r1", 1, 1.0, "tool.result", "a/b", data)])
+    got = store.read_events("r1")[0].data
+    # JSONB cannot hold NUL: PostgreSQL keeps U+FFFD in its place; SQLite keeps it as is.
+    expected_bin = "a\x00b" if store_url.startswith("sqlite") else "a\ufffdb"
+    assert got == {**data, "bin": expected_bin}
+
+
+def test_nan_is_refused_before_anything_is_written(store):
+    new_run(store, "r1")
+    with pytest.raises(ValueError):
+        store.append_events([Event("r1", 1, 1.0, "usage", "", {"usd": float("nan")})])
+    assert store.read_events("r1") == [] and store.get_run("r1").last_seq == 0
