@@ -73,6 +73,7 @@ class Plan:
     base_revision: int | None = None
     applied_hash: str = ""
     content_hash: str = ""
+    applied: dict[ResourceKey, AppliedResource] = field(default_factory=dict, repr=False)  # as read
 
     @property
     def has_changes(self) -> bool:
@@ -205,7 +206,7 @@ def diff_state(
         changes.append(Change("delete" if prune else "orphan", key, source=applied[key].source))
     return Plan(app=app, changes=changes, desired=desired, unchanged=unchanged, prune=prune,
                 base_revision=base_revision, applied_hash=applied_hash,
-                content_hash=content_hash(desired))
+                content_hash=content_hash(desired), applied=applied)
 
 
 def make_plan(desired: ManifestSet | list[Desired], store: Store, app: str, *, prune: bool = False,

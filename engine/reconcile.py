@@ -126,9 +126,9 @@ def check_prune(plan: Plan, store: Store, *, failed_files: list[str], prune_all:
 def execute(store: Store, plan: Plan, *, home: Path, root: Path, author: str,
             clock: Callable[[], float] = time.time) -> ApplyResult:
     """Carry out ``plan``: operators, graphs, one revision, then statuses."""
-    applied = {r.key: r for r in store.list_resources()} if plan.has_changes else {}
     if not plan.has_changes:
-        return _noop(store, plan)
+        return _noop(plan)
+    applied = plan.applied
     ctx = OperatorContext(home=Path(home), desired={d.key: d for d in plan.desired})
     graphs = _compile_all(plan.desired, ctx)
     changing = {c.key: c.action for c in plan.changes if c.action in ("create", "update", "drift")}
@@ -165,14 +165,13 @@ def execute(store: Store, plan: Plan, *, home: Path, root: Path, author: str,
     return _result(plan, revision, conditions, changing)
 
 
-def _noop(store: Store, plan: Plan) -> ApplyResult:
+def _noop(plan: Plan) -> ApplyResult:
     """Nothing changed: no revision. Resources that stay not Ready still fail the command."""
-    wanted = {d.key for d in plan.desired}
     result = ApplyResult(plan, None)
-    for record in store.list_resources():
-        ready = condition(record.conditions)
-        if record.key in wanted and ready is not None and ready.status == "False":
-            result.failed.append((record.key, ready))
+    for d in plan.desired:
+        ready = condition(plan.applied[d.key].conditions)
+        if ready is not None and ready.status == "False":
+            result.failed.append((d.key, ready))
     result.outcomes = [Outcome(c.key, "orphaned") for c in plan.of("orphan")]
     return result
 
