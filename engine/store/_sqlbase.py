@@ -199,13 +199,16 @@ class SqlStore:
 
     # -- runs ----------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:
+        with self._write() as cur:
+            self._insert_run(cur, run)
+
+    def _insert_run(self, cur: Any, run: RunRecord) -> None:
         values = [self._enc(getattr(run, f)) if f in RUN_JSON else getattr(run, f) for f in RUN_FIELDS]
         marks = ", ".join("?" * len(RUN_FIELDS))
-        with self._write() as cur:
-            try:
-                cur.execute(self._q(f"INSERT INTO runs ({RUN_COLS}) VALUES ({marks})"), values)
-            except self._integrity as exc:
-                raise StoreError(f"run {run.id} already exists") from exc
+        try:
+            cur.execute(self._q(f"INSERT INTO runs ({RUN_COLS}) VALUES ({marks})"), values)
+        except self._integrity as exc:
+            raise StoreError(f"run {run.id} already exists") from exc
 
     def _set_run(self, cur: Any, run_id: str, fields: dict[str, Any], expect_last_seq: int | None = None) -> int:
         """UPDATE one run (only while its last_seq is ``expect_last_seq``, when given); the row count."""
@@ -286,19 +289,29 @@ class SqlStore:
         return deleted
 
     # -- events --------------------------------------------------------------------------
-    def append_events(self, events: list[Event], run_updates: dict[str, dict[str, Any]] | None = None) -> None:
+    def append_events(
+        self,
+        events: list[Event],
+        run_updates: dict[str, dict[str, Any]] | None = None,
+        new_runs: Iterable[RunRecord] = (),
+    ) -> None:
         """Append a batch (group commit) in one transaction; seq must continue each run's stream.
 
-        Also sets each run's ``last_seq`` to its last appended seq (a ``last_seq`` in
-        ``run_updates`` for such a run is ignored) and applies ``run_updates``.
+        ``new_runs`` are created first, in the same transaction. Each run's ``last_seq``
+        becomes its last appended seq (``last_seq`` in ``run_updates`` is ignored: the store
+        keeps it), then ``run_updates`` are applied.
         """
-        run_updates = run_updates or {}
+        run_updates = {run_id: {k: v for k, v in fields.items() if k != "last_seq"}
+                       for run_id, fields in (run_updates or {}).items()}
+        new_runs = list(new_runs)
         firsts, lasts = _check_batch(events)
-        if not events and not run_updates:
+        if not events and not new_runs and not any(run_updates.values()):
             return
         dump = self._json
         rows = [(e.run_id, e.seq, e.ts, e.type, e.path, dump(e.data)) for e in events]
         with self._write() as cur:
+            for run in new_runs:
+                self._insert_run(cur, run)
             # The run rows first: the conditional UPDATE checks that each run's stream
             # continues (and, on PostgreSQL, row-locks the run against concurrent appends).
             for run_id in sorted(set(firsts) | {r for r, f in run_updates.items() if f}):

@@ -14,8 +14,9 @@ Semantics every backend keeps (tests/store/ checks them on both):
   that number; a deleted key gets a graph tombstone, so ``get_graph`` at or after that
   revision returns None.
 - ``append_events`` sets each run's ``last_seq`` itself (a ``last_seq`` in ``run_updates``
-  for a run with events in the batch is ignored) and raises StoreError when a run's seq
-  does not continue its stream, or the run does not exist.
+  is ignored) and raises StoreError when a run's seq does not continue its stream, or the
+  run does not exist; ``new_runs`` (added) creates runs in the same transaction, so a
+  group-commit writer needs no separate commit per new run.
 - ``delete_runs(ids)`` (added for ``gc``) deletes runs and their events; ``claim_run``
   (added for ``worker``) hands each queued run to exactly one worker.
 - ``update_run`` raises NotFound for an unknown run, StoreError for an unknown field.
@@ -144,8 +145,15 @@ class Store(Protocol):
         """The run with this id or unique prefix; NotFound / UsageError (ambiguous) otherwise."""
         ...
     def list_runs(self, limit: int = 50, thread: str | None = None, status: str | None = None) -> list[RunRecord]: ...
-    def append_events(self, events: list[Event], run_updates: dict[str, dict[str, Any]] | None = None) -> None:
-        """Append a batch (group commit) in one transaction; seq must continue each run's stream."""
+    def append_events(
+        self,
+        events: list[Event],
+        run_updates: dict[str, dict[str, Any]] | None = None,
+        new_runs: Iterable[RunRecord] = (),
+    ) -> None:
+        """Append a batch (group commit) in one transaction; seq must continue each run's stream.
+
+        ``new_runs`` (added) are created in the same transaction, before the events."""
         ...
     def read_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[Event]: ...
     def wait_for_events(self, run_id: str, after: int, timeout: float) -> list[Event]:

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from .store_procs import Child
 
-from agentform.engine.errors import StoreError
+from agentform.engine.errors import NotFound, StoreError
 from agentform.engine.store import open_store
 from agentform.engine.store.base import Event, RunRecord
 from agentform.engine.store.postgres import parse_pg_url
@@ -42,6 +42,19 @@ def test_append_and_read_back(store):
     assert (run.last_seq, run.tokens_in) == (5, 12)
 
 
+def test_new_runs_are_created_in_the_append_transaction(store):
+    record = RunRecord(id="fresh", target="team/default/research", status="running", revision=1, created_at=1.0)
+    store.append_events(events("fresh", 1, 2), {"fresh": {"tokens_in": 4}}, new_runs=[record])
+    assert seqs(store.read_events("fresh")) == [1, 2]
+    assert (store.get_run("fresh").last_seq, store.get_run("fresh").tokens_in) == (2, 4)
+    # a failing batch creates nothing
+    other = RunRecord(id="other", target="team/default/research", status="running", revision=1, created_at=1.0)
+    with pytest.raises(StoreError):
+        store.append_events(events("other", 2, 2), new_runs=[other])
+    with pytest.raises(NotFound):
+        store.get_run("other")
+
+
 def test_run_updates_alone_and_across_runs(store):
     new_run(store, "a")
     new_run(store, "b")
@@ -49,8 +62,8 @@ def test_run_updates_alone_and_across_runs(store):
     store.append_events(batch, {"a": {"cost_usd": 0.5, "last_seq": 99}, "b": {"status": "waiting"}})
     assert (store.get_run("a").last_seq, store.get_run("a").cost_usd) == (3, 0.5)
     assert (store.get_run("b").last_seq, store.get_run("b").status) == (1, "waiting")
-    store.append_events([], {"b": {"heartbeat_at": 5.0}})
-    assert store.get_run("b").heartbeat_at == 5.0
+    store.append_events([], {"b": {"heartbeat_at": 5.0, "last_seq": 42}})
+    assert (store.get_run("b").heartbeat_at, store.get_run("b").last_seq) == (5.0, 1)   # the store keeps last_seq
 
 
 @pytest.mark.parametrize("bad", [
