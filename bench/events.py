@@ -3,7 +3,9 @@
 Run as ``python bench/events.py`` (by ``make bench``). For batch sizes of 100 and 1000 it
 appends 20,000 events of a realistic mix (token deltas, tool calls, usage) to one run, in
 group-commit batches with the run totals updated in the same transaction, and prints the
-median of 5 trials. Target (issue 5): at least 20,000 events/s on SQLite. PostgreSQL uses
+median of 5 trials, then the follower latency: from an append on one store object to
+``wait_for_events`` returning on another (as ``logs -f`` in a second process sees it: SQLite
+polls, PostgreSQL is woken by NOTIFY). Target (issue 5): at least 20,000 events/s on SQLite. PostgreSQL uses
 ``AGENTFORM_TEST_PG`` (default postgresql://postgres@127.0.0.1:5432/test) in a schema of its
 own, dropped afterwards; ``AGENTFORM_TEST_PG=skip`` leaves it out.
 """
@@ -15,6 +17,7 @@ import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -60,6 +63,36 @@ def trial(store, batch: int) -> float:
     return EVENTS / elapsed
 
 
+def _follow(store, run_id: str, after: int, started: threading.Event, woke: list[float]) -> None:
+    started.set()
+    if store.wait_for_events(run_id, after, timeout=30):
+        woke.append(time.perf_counter())
+
+
+def follow_latency(url: str, store, rounds: int = 21) -> float:
+    """Median seconds from the start of an append to a follower (another store object) seeing it."""
+    follower = open_store(url)
+    run_id = f"follow-{secrets.token_hex(6)}"
+    store.create_run(RunRecord(id=run_id, target="team/default/research", status="running", revision=1,
+                               created_at=time.time()))
+    latencies = []
+    try:
+        for seq in range(1, rounds + 1):
+            woke: list[float] = []
+            started = threading.Event()
+            thread = threading.Thread(target=_follow, args=(follower, run_id, seq - 1, started, woke))
+            thread.start()
+            started.wait()
+            time.sleep(0.06)   # let the follower settle into its wait (a bench, not a test)
+            sent = time.perf_counter()
+            store.append_events(make_events(run_id, seq)[seq - 1:])
+            thread.join()
+            latencies.append(woke[0] - sent)
+    finally:
+        follower.close()
+    return statistics.median(latencies)
+
+
 def measure(name: str, url: str) -> None:
     store = open_store(url)
     try:
@@ -71,6 +104,8 @@ def measure(name: str, url: str) -> None:
                 note = f"  (target >= {TARGET_SQLITE:,}: {'ok' if median >= TARGET_SQLITE else 'MISSED'})"
             print(f"{name:<10} batch {batch:>5}: {median:>10,.0f} events/s  "
                   f"(median of {TRIALS}, min {min(rates):,.0f}, max {max(rates):,.0f}){note}", flush=True)
+        print(f"{name:<10} follower latency: {follow_latency(url, store) * 1000:.1f} ms "
+              "(median of 21, append start to wait_for_events returning on another store object)", flush=True)
     finally:
         store.close()
 
