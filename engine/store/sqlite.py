@@ -40,10 +40,16 @@ class SqliteStore(SqlStore):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = self._connect()
-            if migrate:
-                migrate_sqlite(self._writer)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the state store {self.path}: {exc}") from exc
+        try:
+            if migrate:
+                migrate_sqlite(self._writer)
+        except BaseException as exc:
+            self._writer.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot migrate the state store {self.path}: {exc}") from exc
+            raise
         self._wlock = threading.RLock()
         self._readers: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = [self._writer]

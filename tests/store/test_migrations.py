@@ -96,3 +96,9 @@ def test_sqlite_home_folder_is_created(tmp_path):
 def test_unknown_url_scheme_is_refused():
     with pytest.raises(StoreError, match="unsupported store URL"):
         open_store("mysql://x")
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    (tmp_path / "state.db").write_text("not a database, just text " * 100)
+    with pytest.raises(StoreError, match="state.db"):
+        open_store(f"sqlite:///{tmp_path / 'state.db'}")
