@@ -20,6 +20,10 @@ Semantics every backend keeps (tests/store/ checks them on both):
 - ``delete_runs(ids)`` (added for ``gc``) deletes runs and their events; ``claim_run``
   (added for ``worker``) hands each queued run to exactly one worker.
 - ``update_run`` raises NotFound for an unknown run, StoreError for an unknown field.
+- JSON values: NaN/Infinity raise ValueError (before anything is written); PostgreSQL's
+  JSONB cannot hold NUL characters, so a NUL in a string reads back as U+FFFD there.
+- ``wait_for_events`` sees appends from any process: SQLite polls every 25 ms (at once for
+  an append through the same store object), PostgreSQL is woken by NOTIFY.
 """
 
 from __future__ import annotations
