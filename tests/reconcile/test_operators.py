@@ -1,0 +1,65 @@
+"""Operators through their registry: conditions per kind, without a store."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentform.engine.compile import compile_graph, models_under_cost_cap
+from agentform.engine.desired import make_desired
+from agentform.engine.errors import UsageError
+from agentform.operators.base import OperatorContext, condition, operator_for
+
+from .test_plan import res
+
+
+def ready_of(conditions):
+    found = condition(conditions)
+    return (found.status, found.reason)
+
+
+def test_unknown_kind_lists_the_valid_ones():
+    with pytest.raises(UsageError, match="valid kinds: Secret, Model, ToolServer, Workspace, KnowledgeBase, "
+                                         "Agent, Team, Pipeline"):
+        operator_for("Gadget")
+
+
+def test_not_yet_provisioned_kinds_report_unknown(tmp_path):
+    ctx = OperatorContext(home=tmp_path)
+    for resource in (res("ToolServer", "git", {"command": ["uvx", "mcp-server-git"]}),
+                     res("Workspace", "room", {}),
+                     res("KnowledgeBase", "docs", {"sources": [{"path": "*.md"}]})):
+        conditions = operator_for(resource.kind).provision(ctx, make_desired(resource))
+        assert ready_of(conditions) == ("Unknown", "NotProvisioned")
+        assert {c.type for c in conditions} == {"Ready", "Reconciling", "Stalled"}
+
+
+def test_sealed_secret_without_an_engine_key(tmp_path):
+    secret = make_desired(res("Secret", "gh", {"sealed": "afs1:" + "B" * 80}))
+    conditions = operator_for("Secret").provision(OperatorContext(home=tmp_path), secret)
+    assert ready_of(conditions) == ("False", "KeyNotFound")
+    assert condition(conditions, "Stalled").status == "True"
+
+
+def test_team_budget_without_a_price_marks_the_model(tmp_path):
+    items = [make_desired(r) for r in (
+        res("Model", "mystery", {"model": "nowhere/unknown-x"}),
+        res("Model", "known", {"model": "openai/gpt-4o-mini"}),
+        res("Agent", "lead", {"model": "known"}),
+        res("Agent", "helper", {"model": "mystery"}),
+        res("Team", "crew", {"manager": "lead", "members": [{"agent": "helper"}], "budget": {"maxCostUsd": 1}}),
+    )]
+    graph = compile_graph(items[-1], items)
+    ctx = OperatorContext(home=tmp_path, priced_models=models_under_cost_cap(graph))
+    assert ctx.priced_models == {"default/mystery", "default/known"}
+    assert ready_of(operator_for("Model").provision(ctx, items[0])) == ("True", "PricingUnknown")
+    assert ready_of(operator_for("Model").provision(ctx, items[1])) == ("True", "Configured")
+
+
+def test_compiled_kinds_are_ready_once_compiled_and_failed_otherwise(tmp_path):
+    items = [make_desired(r) for r in (res("Model", "m", {"model": "openai/gpt-4o-mini"}),
+                                       res("Agent", "a", {"model": "m"}))]
+    ctx = OperatorContext(home=tmp_path)
+    ctx.graphs[items[1].key] = compile_graph(items[1], items)
+    assert ready_of(operator_for("Agent").provision(ctx, items[1])) == ("True", "Compiled")
+    ctx.compile_errors[items[1].key] = "Agent default/a refers to Model default/m, which does not exist"
+    assert ready_of(operator_for("Agent").provision(ctx, items[1])) == ("False", "CompileFailed")
