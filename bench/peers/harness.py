@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # The hierarchy every peer builds: a manager over two leads over four specialists each.
 LEADS: dict[str, list[str]] = {
@@ -116,33 +117,44 @@ async def _concurrent(build: Builder) -> dict:
     run = build(0.0)
     await _timed_run(run)
     COUNTS.reset()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     outputs = await asyncio.gather(*(run(TASK) for _ in range(CONCURRENT_RUNS)))
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     check_run(outputs[0], runs=CONCURRENT_RUNS)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"runs_per_s": CONCURRENT_RUNS / elapsed, "peak_rss_mb": peak_kb / 1024}
+    return {
+        "runs_per_s": CONCURRENT_RUNS / elapsed,
+        "runs_per_cpu_s": CONCURRENT_RUNS / cpu,
+        "peak_rss_mb": peak_kb / 1024,
+    }
 
 
 def _fresh_children(script: str, mode: str, reps: int) -> list[dict]:
     """Run `script mode` in `reps` fresh interpreters (the same venv) and parse their JSON."""
     results = []
     for _ in range(reps):
-        out = subprocess.run(
-            [sys.executable, script, mode], capture_output=True, text=True, check=True
-        )
+        out = subprocess.run([sys.executable, script, mode], capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.stderr.write(out.stderr)  # the child's traceback, for run_peers' error
+            raise SystemExit(f"{Path(script).name} {mode} exited {out.returncode}")
         results.append(json.loads(out.stdout))
     return results
 
 
-def _import_s(import_stmt: str, reps: int = 5) -> float:
-    """Median wall time of `python -c <import>` in a fresh process (interpreter start included)."""
-    times = []
+def _cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _import_s(import_stmt: str, reps: int = 5) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of `python -c <import>` in a fresh process, start included."""
+    walls, cpus = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_of_children()
         subprocess.run([sys.executable, "-c", import_stmt], check=True)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(_cpu_of_children() - c0)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def main(build: Builder, version: str, import_stmt: str, script: str) -> None:
@@ -162,10 +174,15 @@ def main(build: Builder, version: str, import_stmt: str, script: str) -> None:
         conc = _fresh_children(script, "concurrent", args.concurrent_reps)
         result["concurrent_runs"] = CONCURRENT_RUNS
         result["concurrent_runs_per_s"] = round(statistics.median(c["runs_per_s"] for c in conc), 1)
+        result["concurrent_runs_per_cpu_s"] = round(
+            statistics.median(c["runs_per_cpu_s"] for c in conc), 1
+        )
         result["concurrent_peak_rss_mb"] = round(
             statistics.median(c["peak_rss_mb"] for c in conc), 1
         )
-        result["import_s"] = round(_import_s(import_stmt), 3)
+        import_wall, import_cpu = _import_s(import_stmt)
+        result["import_s"] = round(import_wall, 3)
+        result["import_cpu_s"] = round(import_cpu, 3)
         result["model_calls_per_run"] = MODEL_CALLS_PER_RUN
         result["invocations_per_run"] = INVOCATIONS_PER_RUN
     json.dump(result, sys.stdout)
