@@ -30,6 +30,13 @@ RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
 RUN_COLS = ", ".join(RUN_FIELDS)
 RUN_JSON = frozenset({"input", "params", "output"})
 _KEY = "kind = ? AND namespace = ? AND name = ?"
+_UPSERT = (
+    f"INSERT INTO resources ({RESOURCE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (kind, namespace, name) DO UPDATE SET app = excluded.app, spec = excluded.spec, "
+    "spec_hash = excluded.spec_hash, generation = excluded.generation, "
+    "observed_generation = excluded.observed_generation, conditions = excluded.conditions, "
+    "revision = excluded.revision, source = excluded.source, labels = excluded.labels"
+)
 
 
 class SqlStore:
@@ -142,26 +149,22 @@ class SqlStore:
                 number, revision.content_hash, revision.app, revision.author, revision.created_at,
                 revision.git_commit, revision.git_dirty, self._json(revision.changes), self._json(revision.extra),
             ))
-            for res in upserts:
-                cur.execute(self._q(
-                    f"INSERT INTO resources ({RESOURCE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (kind, namespace, name) DO UPDATE SET app = excluded.app, "
-                    "spec = excluded.spec, spec_hash = excluded.spec_hash, generation = excluded.generation, "
-                    "observed_generation = excluded.observed_generation, conditions = excluded.conditions, "
-                    "revision = excluded.revision, source = excluded.source, labels = excluded.labels"
-                ), (*res.key, res.app, self._json(res.spec), res.spec_hash, res.generation,
-                    res.observed_generation, self._json([dataclasses.asdict(c) for c in res.conditions]),
-                    number, res.source, self._json(res.labels)))
-            for key in deletes:
-                cur.execute(self._q(f"DELETE FROM resources WHERE {_KEY}"), tuple(key))
-                # A tombstone, so that get_graph at this revision or later finds nothing.
-                cur.execute(self._q(
+            dump = self._json
+            rows = [(*r.key, r.app, dump(r.spec), r.spec_hash, r.generation, r.observed_generation,
+                     dump([dataclasses.asdict(c) for c in r.conditions]), number, r.source, dump(r.labels))
+                    for r in upserts]
+            if rows:
+                cur.executemany(self._q(_UPSERT), rows)
+            if deletes:
+                cur.executemany(self._q(f"DELETE FROM resources WHERE {_KEY}"), [tuple(k) for k in deletes])
+                # Tombstones, so that get_graph at this revision or later finds nothing.
+                cur.executemany(self._q(
                     "INSERT INTO graphs (kind, namespace, name, revision, graph) SELECT ?, ?, ?, ?, NULL "
                     f"WHERE EXISTS (SELECT 1 FROM graphs WHERE {_KEY})"
-                ), (*key, number, *key))
-            for key, graph in graphs.items():
-                cur.execute(self._q("INSERT INTO graphs (kind, namespace, name, revision, graph) VALUES (?, ?, ?, ?, ?)"),
-                            (*key, number, self._json(graph)))
+                ), [(*k, number, *k) for k in deletes])
+            if graphs:
+                cur.executemany(self._q("INSERT INTO graphs (kind, namespace, name, revision, graph) VALUES (?, ?, ?, ?, ?)"),
+                                [(*k, number, dump(g)) for k, g in graphs.items()])
         return dataclasses.replace(revision, number=number)
 
     def set_status(self, key: ResourceKey, conditions: list[Condition], observed_generation: int) -> None:

@@ -45,11 +45,24 @@ def test_upserts_update_and_record_the_revision(store):
     assert store.get_resource(TEAM) is None
 
 
-def test_a_failing_upsert_rolls_back_the_whole_revision(store):
-    store.commit_revision(rev(), [res(MODEL)], [], {})
-    broken = res(TEAM)
+def _unencodable(key: ResourceKey) -> AppliedResource:
+    broken = res(key)
     broken.spec = {"bad": object()}          # not JSON: fails inside the transaction
-    with pytest.raises(TypeError):
+    return broken
+
+
+def _out_of_range(key: ResourceKey) -> AppliedResource:
+    broken = res(key)
+    broken.generation = 2**70                # the database refuses it, mid-transaction
+    return broken
+
+
+@pytest.mark.parametrize("make_broken, error", [(_unencodable, TypeError), (_out_of_range, Exception)],
+                         ids=["unencodable-spec", "database-refuses-row"])
+def test_a_failing_upsert_rolls_back_the_whole_revision(store, make_broken, error):
+    store.commit_revision(rev(), [res(MODEL)], [], {})
+    broken = make_broken(TEAM)
+    with pytest.raises(error):
         store.commit_revision(rev(content_hash="h2"), [res(AGENT), broken], [MODEL], {AGENT: {"nodes": []}})
     assert store.latest_revision().number == 1
     assert store.get_resource(AGENT) is None
