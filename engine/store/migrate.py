@@ -79,8 +79,20 @@ def split_sqlite(script: str) -> list[str]:
     return statements
 
 
+def _up_to_date(dialect: str, conn: Any, upto: int | None) -> bool:
+    """The common case, checked without taking the write lock: nothing to apply."""
+    exists = ("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+              if dialect == "sqlite" else "SELECT to_regclass('schema_migrations')")
+    if conn.execute(exists).fetchone() in (None, (None,)):
+        return False
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    return not _pending(dialect, applied, upto)
+
+
 def migrate_sqlite(conn: sqlite3.Connection, upto: int | None = None) -> list[int]:
     """Apply pending migrations in one IMMEDIATE transaction; returns the versions applied."""
+    if _up_to_date("sqlite", conn, upto):
+        return []
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(_CREATE_TABLE.format(real="REAL"))
@@ -109,6 +121,8 @@ def migrate_postgres(conn: Any, schema: str, lock_key: tuple[int, int], upto: in
     from psycopg import sql
 
     with conn.transaction():
+        if _up_to_date("postgres", conn, upto):
+            return []
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", lock_key)
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         conn.execute(_CREATE_TABLE.format(real="DOUBLE PRECISION"))
