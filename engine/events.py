@@ -145,6 +145,7 @@ class EventWriter:
         self._pending: list[Event] = []
         self._creates: list[Any] = []
         self._sleeping = True
+        self._urgent = False
         self._dirty: dict[RunStream, None] = {}
         self._thread = threading.Thread(target=self._loop, name="agentform-events", daemon=True)
         self._thread.start()
@@ -184,6 +185,7 @@ class EventWriter:
         """Record a new run in the writer's next transaction batch (before its first events)."""
         with self._lock:
             self._creates.append(run)
+            self._urgent = True  # commit it while the run works: its last batch is then lighter
             if self._sleeping:
                 self._sleeping = False
                 self._wake.set()
@@ -193,8 +195,9 @@ class EventWriter:
         # short run's whole stream usually commits at once, inline, when the run ends).
         while True:
             self._wake.wait()
-            if self.window:
+            if self.window and not self._urgent:
                 time.sleep(self.window)
+            self._urgent = False
             with self._commit_lock:
                 self._commit_once()
 
