@@ -102,6 +102,7 @@ class RunStream:
             else:
                 self._waiters.append((target, loop, future))
                 self._writer._dirty[self] = None
+                self._writer._urgent = True  # someone waits: no group-commit window
                 self._writer._sleeping = False
                 self._writer._wake.set()
         await future
