@@ -70,22 +70,9 @@ def write_workload(root: Path, latency_ms: int) -> Path:
 
 
 def apply(engine, path: Path) -> None:
-    """``Engine.apply``; where validation is not complete in this tree, compile and record directly."""
-    try:
-        result = engine.apply(path)
-        if result.revision is not None:
-            return
-    except ModuleNotFoundError:
-        pass
-    from agentform.engine.compile import Index, compile_graph
-    from agentform.engine.loader import load_manifests
-    from agentform.engine.store.base import RevisionRecord
-
-    manifests = load_manifests(path)
-    index = Index.of_manifests(manifests)
-    graphs = {m.resource.key: compile_graph(m, index).model_dump(mode="json", by_alias=True)
-              for m in manifests.manifests if m.resource.kind in ("Agent", "Team", "Pipeline")}
-    engine.store.commit_revision(RevisionRecord(0, str(time.time()), "bench", "bench", time.time()), [], [], graphs)
+    result = engine.apply(path)
+    if result.revision is None and engine.store.latest_revision() is None:
+        raise SystemExit(f"apply {path} failed: {result.failed}")
 
 
 def engine_for(tmp: Path, latency_ms: int, store: str | None = None):
