@@ -224,6 +224,7 @@ def _is_ours(data: Any) -> bool:
     if not isinstance(data, dict):
         return False
     api, kind = data.get("apiVersion"), data.get("kind")
+    kind = kind if isinstance(kind, str) else None
     ours_api = isinstance(api, str) and api.split("/", 1)[0] == API_GROUP
     if "apiVersion" in data and "kind" in data:
         # A foreign group (a Kubernetes file, say) is not ours unless the kind is.
@@ -272,7 +273,7 @@ def _load_document(file: Path, display: str, doc: Document, result: ManifestSet)
     kind = data.get("kind")
     cls = _envelope(data, at)
     metadata = data.get("metadata")
-    if isinstance(metadata, dict) and isinstance(kind, str) and isinstance(metadata.get("name"), str):
+    if isinstance(metadata, dict) and isinstance(kind, str) and kind in KINDS and isinstance(metadata.get("name"), str):
         namespace = metadata.get("namespace", "default")
         if isinstance(namespace, str):
             key = ResourceKey(kind, namespace, metadata["name"])
@@ -313,6 +314,9 @@ def _envelope(data: dict, at) -> type[Resource] | None:
     kind = data.get("kind")
     if "kind" not in data:
         at(f"missing kind (one of: {', '.join(KINDS)})")
+        return None
+    if not isinstance(kind, str):
+        at(f"kind must be a string, one of: {', '.join(KINDS)}", "kind")
         return None
     if kind not in KINDS:
         hint = did_you_mean(kind, KINDS) or f" (one of: {', '.join(KINDS)})"

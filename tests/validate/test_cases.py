@@ -283,6 +283,14 @@ EXTRA_CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         {"a.yaml": BASE + "---\n" + pipeline("  stages:\n    - name: a\n      agent: helper\n      forEach: \"{{ stages.a.output }}\"\n")},
         ["a.yaml:18:20: spec.stages[0].forEach: stage 'a' cannot read its own output here (only a route's when can)"],
     ),
+    "kind_empty": (
+        {"a.yaml": H + "kind: ''\nmetadata: {name: m}\nspec: {model: x}\n"},
+        ["a.yaml:2:7: unknown kind '' (one of: Secret, Model, ToolServer, Workspace, KnowledgeBase, Agent, Team, Pipeline)"],
+    ),
+    "kind_not_a_string": (
+        {"a.yaml": H + "kind: {a: 1}\nmetadata: {name: m}\nspec: {model: x}\n"},
+        ["a.yaml:2:7: kind must be a string, one of: Secret, Model, ToolServer, Workspace, KnowledgeBase, Agent, Team, Pipeline"],
+    ),
     "route_when_reads_own_output": (
         {"a.yaml": BASE + "---\n" + pipeline("  stages:\n    - {name: a, agent: helper}\n    - name: b\n      agent: helper\n      needs: [a]\n      maxVisits: 2\n      routes: [{when: \"stages.b.output == output\", goto: a}]\n")},
         [],
