@@ -60,14 +60,15 @@ def resolve_extras(resource: Resource, base_dir: Path | None) -> dict[str, Any]:
     return extras
 
 
-_SCRIPTS: dict[tuple[str, int, int], dict[str, Any]] = {}
+_SCRIPTS: dict[tuple[str, str], dict[str, Any]] = {}
 
 
 def _script_data(path: Path, load_script) -> dict[str, Any]:
-    """A script's plain data, parsed once per process per file version (many Models share one)."""
+    """A script's plain data, parsed once per process per content (many Models share one file)."""
+    import hashlib
+
     try:
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        key = (str(path.resolve()), hashlib.sha256(path.read_bytes()).hexdigest())
     except OSError:
         return load_script(path)[1]  # raises the loader's located error
     if key not in _SCRIPTS:
