@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import typer
+
 from agentform.api.cli import app, globals_of
 
 FORMATS = ("text", "markdown", "github")
@@ -78,6 +79,7 @@ def apply_cmd(
     lock_timeout: str = typer.Option("0s", "--lock-timeout", help="Wait this long for another apply (e.g. 30s)."),
 ) -> int:
     """Reconcile: provision, compile, record a revision. Exit 0, or 1 when anything failed."""
+    from agentform.engine.plan import display_name
     from agentform.engine.reconcile import apply_path
 
     options = globals_of(ctx)
@@ -92,8 +94,6 @@ def apply_cmd(
     for outcome in result.outcomes:
         typer.echo(outcome.line)
     for key, ready in result.failed:
-        from agentform.engine.plan import display_name
-
         typer.echo(f"error: {display_name(key)}: Ready=False {ready.reason}: {ready.message}", err=True)
     if result.revision is not None:
         n = result.plan.counts()
@@ -226,9 +226,10 @@ def _revision_times(store, numbers: set[int]) -> dict[int, float]:
 def _table(rows, times: dict[int, float], all_namespaces: bool) -> None:
     import time
 
-    from agentform.api import state_views as views
     from rich.console import Console
     from rich.table import Table
+
+    from agentform.api import state_views as views
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     columns = ["NAME"] + (["NAMESPACE"] if all_namespaces else []) + ["SYNC", "HEALTH", "REASON", "REVISION", "AGE"]
