@@ -128,6 +128,8 @@ async def resume_run_async(store: Any, run_id: str, *, home: Path,
     history = store.read_events(run.id)
     last_seq = history[-1].seq if history else 0
     stream = EventWriter.for_store(store).open(run.id, last_seq, on_event)
+    # Totals continue from the record: what earlier executions spent stays counted.
+    stream.add_usage(run.tokens_in, run.tokens_out, run.cost_usd)
     now = time.time()
     for type_, path, data in extra_events:
         history.append(stream.emit(type_, path, data))

@@ -174,3 +174,29 @@ async def test_engine_follows_a_live_run(store, tmp_path):
     assert [e.seq for e in seen] == list(range(1, len(seen) + 1))
     assert seen[-1].type == "run.completed" and len(seen) == store.get_run(run_id).last_seq
     assert [e.data["text"] for e in seen if e.type == "message.delta"] == ["slow", " and", " steady"]
+
+
+def test_a_resumed_run_keeps_its_totals_and_continues_its_stream(store, tmp_path):
+    from helpers import manifest
+
+    from agentform.engine.runtime.approvals import resolve_approval
+
+    script = {"agents": {"w": [{"content": "draft", "usage": {"input": 10, "output": 5}},
+                               {"content": "final", "usage": {"input": 20, "output": 7}}]}}
+    pipeline = manifest("Pipeline", "p", {"stages": [
+        {"name": "draft", "agent": "w", "input": "go"},
+        {"name": "ok", "approval": {"message": "ship?"}, "needs": ["draft"]},
+        {"name": "final", "agent": "w", "input": "{{ stages.draft.output }}", "needs": ["ok"]}],
+        "output": "{{ stages.final.output }}"})
+    root = project(tmp_path / "m", script, [agent("w"), pipeline])
+    waiting, events = run(store, tmp_path, root, "pipeline/p", input=None)
+    assert (waiting.status, waiting.exit_code, events[-1].type) == ("waiting", 3, "run.waiting")
+    assert store.get_run(waiting.id).status == "waiting"
+    done = resolve_approval(store, waiting.id, approve=True, by="tester", message=None, home=tmp_path)
+    assert done.status == "succeeded" and done.output == "final"
+    assert (done.tokens_in, done.tokens_out) == (30, 12)
+    record = store.get_run(waiting.id)
+    assert (record.tokens_in, record.tokens_out, record.status) == (30, 12, "succeeded")
+    events = store.read_events(waiting.id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert [e.type for e in events].count("run.started") == 1
