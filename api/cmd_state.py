@@ -60,13 +60,29 @@ def plan_cmd(
         typer.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
     else:
         render = {"text": views.plan_text, "markdown": views.plan_markdown, "github": views.plan_github}[fmt]
-        typer.echo(render(plan), nl=False)
+        _echo_plan(render(plan), color=fmt == "text" and sys.stdout.isatty())
         if out is not None and fmt == "text":
             typer.echo(f"Saved the plan to {out}; `agentform apply {out}` applies exactly it.")
     if plan.of("delete") and not plan.desired:
         typer.echo(f"warning: this deletes every resource of app '{plan.app}'; apply refuses it "
                    "without --prune-all", err=True)
     return 2 if plan.has_changes else 0
+
+
+def _echo_plan(text: str, color: bool) -> None:
+    """Print a plan; on a terminal, colour each change by its sign as terraform does."""
+    if not color:
+        typer.echo(text, nl=False)
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    styles = {"+": "green", "~": "yellow", "-": "red", "?": "dim"}
+    console = Console(highlight=False, soft_wrap=True)
+    for line in text.splitlines():
+        sign = line.strip()[:1]
+        style = styles.get(sign) if line.startswith("  ") and not line.startswith("      ") else None
+        console.print(Text(line, style=style or ""))
 
 
 @app.command("apply")

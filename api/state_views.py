@@ -41,10 +41,25 @@ def _against(plan: Plan) -> str:
     return f"revision {plan.base_revision}" if plan.base_revision else "an empty store"
 
 
+def _is_long_text(value: Any) -> bool:
+    return isinstance(value, str) and value != SENSITIVE and ("\n" in value or len(value) > 60)
+
+
+def text_diff(old: str, new: str) -> list[str]:
+    """A long or multi-line string change as a line diff (``- old`` / ``+ new``, one line of context)."""
+    import difflib
+
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1)
+    return [line for line in lines if not line.startswith(("---", "+++", "@@"))]
+
+
 def _diff_lines(diff: tuple[FieldChange, ...]) -> list[str]:
     lines = []
     for d in diff:
-        if d.old is None:
+        if _is_long_text(d.old) and _is_long_text(d.new):
+            lines.append(f"{d.path}:")
+            lines += ["  " + line for line in text_diff(d.old, d.new)]
+        elif d.old is None:
             lines.append(f"{d.path}: + {value_text(d.new)}")
         elif d.new is None:
             lines.append(f"{d.path}: - {value_text(d.old)}")
@@ -92,6 +107,10 @@ def plan_markdown(plan: Plan) -> str:
         for c in updates:
             out.append(f"~ {c.name}")
             for d in c.diff:
+                if _is_long_text(d.old) and _is_long_text(d.new):
+                    out.append(f"    {d.path}:")
+                    out += [f"{line[:1]}     {line[1:]}" for line in text_diff(d.old, d.new)]
+                    continue
                 if d.old is not None:
                     out.append(f"-   {d.path}: {value_text(d.old)}")
                 if d.new is not None:

@@ -90,3 +90,17 @@ def test_content_hash_ignores_order_and_explicit_defaults():
                                                   "params": {"temperature": 0.2}}))
     assert content_hash([a, b]) == content_hash([b, a]) == content_hash([b, explicit])
     assert explicit.spec_hash == a.spec_hash
+
+
+def test_long_text_changes_render_as_a_line_diff():
+    from agentform.api.state_views import plan_markdown, plan_text
+
+    text = "line one of the instructions\nline two says something\nline three ends it\n"
+    old = make_desired(res("Agent", "lead", {"model": "fast", "instructions": text}))
+    new = make_desired(res("Agent", "lead", {"model": "fast", "instructions": text.replace("two", "2")}))
+    plan = diff_state([new], {old.key: applied(old)}, app="demo", base_revision=4)
+    out = plan_text(plan)
+    assert "against revision 4" in out
+    assert "spec.instructions:\n" in out
+    assert "        -line two says something\n        +line 2 says something\n" in out
+    assert "-     line two says something" in plan_markdown(plan)
