@@ -35,7 +35,7 @@ _new_event = object.__new__
 class RunStream:
     """One run's side of the writer: seq assignment, totals, pending record updates."""
 
-    __slots__ = ("run_id", "seq", "durable_seq", "tokens_in", "tokens_out", "cost_usd",
+    __slots__ = ("run_id", "seq", "durable_seq", "tokens_in", "tokens_out", "cost_usd", "error",
                  "_writer", "_updates", "_waiters", "_on_event", "_clock")
 
     def __init__(self, writer: EventWriter, run_id: str, last_seq: int, on_event: OnEvent | None,
@@ -46,6 +46,7 @@ class RunStream:
         self.tokens_in = 0
         self.tokens_out = 0
         self.cost_usd = 0.0
+        self.error: BaseException | None = None   # a failed write of this run's events
         self._writer = writer
         self._updates: dict[str, Any] = {}
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = []
@@ -88,11 +89,10 @@ class RunStream:
     async def durable(self) -> None:
         """Wait until every event emitted so far is committed (raises StoreError if the write failed)."""
         target = self.seq
-        if self.durable_seq >= target and not self._writer.error:
+        if self.durable_seq >= target and self.error is None:
             return
-        if self._writer.commit_inline() and self.durable_seq >= target:
-            if self._writer.error is not None:
-                raise StoreError(f"events could not be written: {self._writer.error}")
+        if self._writer.commit_inline() and (self.durable_seq >= target or self.error is not None):
+            self._raise_if_failed()
             return
         loop = asyncio.get_running_loop()
         future = loop.create_future()
@@ -106,21 +106,23 @@ class RunStream:
                 self._writer._sleeping = False
                 self._writer._wake.set()
         await future
-        if self._writer.error is not None:
-            raise StoreError(f"events could not be written: {self._writer.error}")
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self.error is not None:
+            raise StoreError(f"events of run {self.run_id} could not be written: {self.error}")
 
     def flush_sync(self, timeout: float = 30.0) -> None:
         """Block until everything emitted is committed (for code outside an event loop)."""
         deadline = time.monotonic() + timeout
-        while self.durable_seq < self.seq and self._writer.error is None:
+        while self.durable_seq < self.seq and self.error is None:
             self._writer._sleeping = False
             self._writer._wake.set()
             if time.monotonic() > deadline:
                 raise StoreError("events were not written in time")
             with self._writer._committed:
                 self._writer._committed.wait(0.01)
-        if self._writer.error is not None:
-            raise StoreError(f"events could not be written: {self._writer.error}")
+        self._raise_if_failed()
 
     def close(self) -> None:
         """Forget this run once its last batch is written."""
@@ -138,7 +140,6 @@ class EventWriter:
         self.store = store
         self.window = window
         self.batch_max = batch_max
-        self.error: BaseException | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._committed = threading.Condition()
@@ -220,22 +221,49 @@ class EventWriter:
         batch, updates, streams, creates = self._take()
         if not batch and not updates and not creates:
             return
-        try:
-            for run in creates:
+        failed: dict[str, BaseException] = {}
+        for run in creates:
+            try:
                 self.store.create_run(run)
+            except Exception as exc:  # noqa: BLE001 - reported to that run's waiters
+                failed[run.id] = exc
+        if failed:
+            batch = [e for e in batch if e.run_id not in failed]
+            updates = {k: v for k, v in updates.items() if k not in failed}
+        try:
             self.store.append_events(batch, run_updates=updates)
-        except BaseException as exc:  # noqa: BLE001 - reported to every waiter
-            self.error = exc
-        self._release(streams)
+        except Exception as exc:  # noqa: BLE001 - one run's bad write must not sink the others
+            if len(updates) <= 1:
+                failed.update(dict.fromkeys(updates, exc))
+            else:
+                failed.update(self._append_each(batch, updates))
+        self._release(streams, failed)
 
-    def _release(self, streams: list[tuple[RunStream, int]]) -> None:
+    def _append_each(self, batch: list[Event], updates: dict[str, dict[str, Any]]) -> dict[str, BaseException]:
+        """Append a failed batch again run by run, to find which runs' writes fail."""
+        by_run: dict[str, list[Event]] = {run_id: [] for run_id in updates}
+        for event in batch:
+            by_run.setdefault(event.run_id, []).append(event)
+        failed = {}
+        for run_id, events in by_run.items():
+            try:
+                self.store.append_events(events, run_updates={run_id: updates.get(run_id, {})})
+            except Exception as exc:  # noqa: BLE001 - reported to that run's waiters
+                failed[run_id] = exc
+        return failed
+
+    def _release(self, streams: list[tuple[RunStream, int]], failed: dict[str, BaseException]) -> None:
         ready = []
         with self._lock:
             for stream, seq in streams:
-                stream.durable_seq = max(stream.durable_seq, seq)
+                error = failed.get(stream.run_id)
+                if error is not None:
+                    stream.error = stream.error or error   # its stream has a gap now: stop it
+                else:
+                    stream.durable_seq = max(stream.durable_seq, seq)
                 keep = []
                 for target, loop, future in stream._waiters:
-                    if stream.durable_seq >= target or self.error is not None:
+                    if stream.durable_seq >= target or stream.error is not None:
                         ready.append((loop, future))
                     else:
                         keep.append((target, loop, future))
