@@ -174,11 +174,11 @@ class SecretRef(SpecModel):
 class Budget(SpecModel):
     """Limits for an agent invocation, a team call or a whole run (CONTRACT section 7)."""
 
-    max_turns: int | None = Field(default=None, ge=1)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_turns: int | None = Field(strict=True, default=None, ge=1)
+    max_tokens: int | None = Field(strict=True, default=None, ge=1)
     max_cost_usd: float | None = Field(default=None, ge=0)
     timeout: DurationStr | None = None
-    max_steps: int | None = Field(default=None, ge=1)
+    max_steps: int | None = Field(strict=True, default=None, ge=1)
 
 
 class Metadata(SpecModel):

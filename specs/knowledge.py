@@ -27,8 +27,8 @@ class VectorStore(SpecModel):
 
 
 class Chunking(SpecModel):
-    size: int = Field(default=800, ge=50, le=100_000)
-    overlap: int = Field(default=100, ge=0)
+    size: int = Field(strict=True, default=800, ge=50, le=100_000)
+    overlap: int = Field(strict=True, default=100, ge=0)
 
     @model_validator(mode="after")
     def _overlap_smaller(self) -> Chunking:

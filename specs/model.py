@@ -24,7 +24,7 @@ class ModelSpec(SpecModel):
     api_key: SecretRef | None = None
     fallbacks: list[RefField] = Field(default_factory=list)
     pricing: Pricing | None = None
-    retries: int = Field(default=2, ge=0, le=10)
+    retries: int = Field(strict=True, default=2, ge=0, le=10)
 
     @model_validator(mode="after")
     def _script_iff_scripted(self) -> ModelSpec:

@@ -46,9 +46,9 @@ class Stage(SpecModel):
     needs: list[Name] = Field(default_factory=list)
     when: str | None = None
     routes: list[Route] = Field(default_factory=list)
-    max_visits: int | None = Field(default=None, ge=1)
+    max_visits: int | None = Field(strict=True, default=None, ge=1)
     for_each: str | None = None
-    max_parallel: int | None = Field(default=None, ge=1, le=1024)
+    max_parallel: int | None = Field(strict=True, default=None, ge=1, le=1024)
     continue_on_error: bool = False
 
     @model_validator(mode="after")
@@ -64,7 +64,7 @@ class Stage(SpecModel):
 class PipelineSpec(SpecModel):
     params: dict[str, Param] = Field(default_factory=dict)
     workspace: RefField | None = None
-    max_parallel: int = Field(default=8, ge=1, le=1024)
+    max_parallel: int = Field(strict=True, default=8, ge=1, le=1024)
     stages: list[Stage] = Field(min_length=1)
     output: str | None = None
     budget: Budget | None = None

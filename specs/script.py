@@ -15,8 +15,8 @@ class ScriptedToolCall(SpecModel):
 
 
 class ScriptedUsage(SpecModel):
-    input: int = Field(default=0, ge=0)
-    output: int = Field(default=0, ge=0)
+    input: int = Field(strict=True, default=0, ge=0)
+    output: int = Field(strict=True, default=0, ge=0)
 
 
 class Turn(SpecModel):

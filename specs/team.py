@@ -35,5 +35,5 @@ class TeamSpec(SpecModel):
     mode: Mode = "orchestrate"
     members: list[Member] = Field(min_length=1)
     workspace: RefField | None = None
-    max_parallel: int = Field(default=4, ge=1, le=1024)
+    max_parallel: int = Field(strict=True, default=4, ge=1, le=1024)
     budget: Budget | None = None

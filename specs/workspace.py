@@ -12,7 +12,7 @@ from .common import DurationStr, QuantityStr, SpecModel
 class Limits(SpecModel):
     cpus: float | None = Field(default=None, gt=0)
     memory: QuantityStr | None = None
-    pids: int | None = Field(default=None, ge=1)
+    pids: int | None = Field(strict=True, default=None, ge=1)
     timeout: DurationStr | None = None
 
 
