@@ -200,3 +200,9 @@ def test_a_resumed_run_keeps_its_totals_and_continues_its_stream(store, tmp_path
     events = store.read_events(waiting.id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert [e.type for e in events].count("run.started") == 1
+    where = [(e.type, e.path) for e in events if e.type.startswith(("stage.", "approval.", "run.waiting"))]
+    assert where == [("stage.started", "p/draft"), ("stage.completed", "p/draft"),
+                     ("stage.started", "p/ok"), ("approval.requested", "p/ok"), ("run.waiting", ""),
+                     ("approval.resolved", "p/ok"), ("stage.completed", "p/ok"),
+                     ("stage.started", "p/final"), ("stage.completed", "p/final")]
+    assert {e.path for e in events if e.type == "agent.started"} == {"p/draft/w", "p/final/w"}
