@@ -139,8 +139,9 @@ def execute(store: Any, target: str, *, home: Path, input: Any = None, params: d
 
         def on_sigint() -> None:
             nonlocal interrupted
-            interrupted = True
-            task.cancel()
+            if not interrupted:  # once: a second Ctrl-C must not cut the clean cancellation short
+                interrupted = True
+                task.cancel()
 
         try:
             loop.add_signal_handler(signal.SIGINT, on_sigint)
