@@ -34,6 +34,8 @@ async def run_agent(ctx: RunContext, key: str, task: str, path: str, *,
     name = node.name
     ctx.emit("agent.started", path, {"agent": name, "task": task})
     try:
+        if node.spec.tools:
+            tools = await _with_mcp_tools(ctx, node, tools or {})
         output = await ctx.in_scope(path, f"agent/{name}", node.spec.budget, lambda: _loop(
             ctx, node, task, path, tools or {}, max_parallel, conversation, workspace), agent=True)
     except Exception as exc:
@@ -92,6 +94,15 @@ async def _loop(ctx: RunContext, node: Any, task: str, path: str, tools: dict[st
         messages.append({"role": "user", "content":
                          f"Your answer does not match the required JSON Schema: {problem}. "
                          "Reply again with only a JSON value that matches it."})
+
+
+async def _with_mcp_tools(ctx: RunContext, node: Any, tools: dict[str, Tool]) -> dict[str, Tool]:
+    mcp = await ctx.tool_servers().tools_for(node)
+    clash = sorted(set(mcp) & set(tools))
+    if clash:
+        raise RunError(f"agent {node.namespace}/{node.name}: tool {clash[0]} of a tool server "
+                       "has the name of a team tool; deny it on that server")
+    return {**tools, **mcp}
 
 
 def _record_reply(ctx: RunContext, reply: ModelReply, name: str, path: str) -> None:
@@ -163,7 +174,7 @@ async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], pa
             if tool.kind == "external":
                 await ctx.durable()  # the call is on record before its side effect
                 output = await asyncio.wait_for(tool.run(ctx, path, call.arguments, conversation),
-                                                ctx.limits.tool_timeout)
+                                                tool.timeout or ctx.limits.tool_timeout)
             else:
                 output = await tool.run(ctx, path, call.arguments, conversation)
         except _FATAL:
@@ -174,7 +185,7 @@ async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], pa
                 raise  # our own (or an enclosing) budget ran out: this scope stops
             error = f"{call.name} failed: {exc}"
         except TimeoutError:
-            error = f"{call.name} timed out after {ctx.limits.tool_timeout:g}s"
+            error = f"{call.name} timed out after {tool.timeout or ctx.limits.tool_timeout:g}s"
         except RunError as exc:
             error = f"{call.name} failed: {exc}"
         except Exception as exc:  # noqa: BLE001 - a tool's crash is the model's to handle

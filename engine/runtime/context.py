@@ -76,6 +76,7 @@ class RunContext:
         self._models: dict[str, Any] = {}
         self._now: Now | None = None
         self._budgets: dict[str, Any] = {}
+        self._tool_servers: Any = None
 
     # -- the stream ---------------------------------------------------------------------------
     def emit(self, type: str, path: str, data: dict[str, Any]) -> None:
@@ -176,6 +177,20 @@ class RunContext:
 
             cached = self._budgets[key] = Budget.model_validate(raw)
         return cached
+
+    # -- tool servers -------------------------------------------------------------------------------
+    def tool_servers(self) -> Any:
+        """The run's MCP tool servers (mcp is imported only when a run uses one)."""
+        if self._tool_servers is None:
+            from .mcp_tools import ToolServers
+
+            self._tool_servers = ToolServers(self)
+        return self._tool_servers
+
+    async def close(self) -> None:
+        """Release what the run holds (its tool servers)."""
+        if self._tool_servers is not None:
+            await self._tool_servers.close()
 
     # -- models, templates, workspaces --------------------------------------------------------------
     def model(self, key: str) -> Any:

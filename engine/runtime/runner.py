@@ -198,9 +198,14 @@ async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params
 
 async def _dispatch(ctx: RunContext, key: ResourceKey, input: Any, params: dict) -> Any:
     root = node_key(key.namespace, key.name)
-    if key.kind == "Pipeline":
-        return await ctx.run_pipeline(root, None, "", params=params)
-    return await ctx.call_target(key.kind.lower(), root, _input_text(input) or "", "")
+    try:
+        if ctx.graph.tool_servers:
+            await ctx.tool_servers().start_eager()
+        if key.kind == "Pipeline":
+            return await ctx.run_pipeline(root, None, "", params=params)
+        return await ctx.call_target(key.kind.lower(), root, _input_text(input) or "", "")
+    finally:
+        await ctx.close()
 
 
 class _Heartbeat:

@@ -1,9 +1,9 @@
-"""Tools an agent can call: the team edges (engine-native) and, later, MCP tools.
+"""Tools an agent can call: the team edges (engine-native) and MCP tools (mcp_tools.py).
 
 ``ask_<member>(task)`` runs a member to completion; ``transfer_to_<member>(reason)`` hands
-the conversation to a member; ``transfer_back(summary)`` returns it. Tool servers, built-in
-and knowledge tools are not available in this version: ``check_tools`` refuses such a graph
-before the run starts, so no run fails half-way for that reason.
+the conversation to a member; ``transfer_back(summary)`` returns it. Built-in and knowledge
+tools are not available in this version: ``check_tools`` refuses such a graph before the
+run starts, so no run fails half-way for that reason.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Tool:
     run: Runner
     kind: str = "external"            # ask | transfer | back | external
     required: tuple[str, ...] = field(default=())
+    timeout: float | None = None      # external tools: seconds per call
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI-style function definition the model sees."""
@@ -45,6 +46,8 @@ class Tool:
                 return None
         if not isinstance(arguments, dict):
             return f"the arguments of {self.name} must be a JSON object, got: {str(arguments)[:200]}"
+        if self.kind == "external":
+            return _schema_problem(self, arguments)
         missing = [name for name in self.required if name not in arguments]
         if missing:
             return f"{self.name} needs the argument(s): {', '.join(missing)}"
@@ -58,18 +61,39 @@ class Tool:
         return None
 
 
+_validators: dict[int, tuple[dict, Any]] = {}
+
+
+def _schema_problem(tool: Tool, arguments: dict[str, Any]) -> str | None:
+    """The first way ``arguments`` break the tool's input schema, in words, or None."""
+    cached = _validators.get(id(tool.parameters))
+    if cached is None or cached[0] is not tool.parameters:
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(tool.parameters)
+        cached = _validators[id(tool.parameters)] = (tool.parameters, cls(tool.parameters))
+    error = next(iter(cached[1].iter_errors(arguments)), None)
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path)
+    return f"bad arguments for {tool.name}{f' at {where}' if where else ''}: {error.message}"
+
+
 def _text_param(name: str, description: str) -> dict[str, Any]:
     return {"type": "object", "properties": {name: {"type": "string", "description": description}},
             "required": [name]}
 
 
 def check_tools(graph: Graph) -> None:
-    """Refuse up front a graph whose agents use tools this version cannot run."""
+    """Refuse up front a graph whose agents use tools this version cannot run (built-in and
+    knowledge tools come with workspaces and knowledge bases; MCP tool servers work)."""
     for key, agent in graph.agents.items():
-        if agent.spec.tools:
-            raise RunError(
-                f"agent {key} uses tools (toolServer, builtin or knowledge): tool servers are not "
-                "available yet in this version; remove its 'tools' to run it")
+        for use in agent.spec.tools:
+            if use.builtin is not None or use.knowledge is not None:
+                what = f"builtin: {use.builtin}" if use.builtin else "knowledge"
+                raise RunError(
+                    f"agent {key} uses {what} tools, which are not available yet in this version; "
+                    "toolServer (MCP) tools are")
 
 
 def member_description(graph: Graph, edge: MemberEdge) -> str:

@@ -140,25 +140,6 @@ def test_scripted_provider_errors_are_retried_then_fail(store, tmp_path):
     assert [e.type for e in events][-2:] == ["agent.failed", "run.failed"]
 
 
-def test_agents_with_tool_servers_are_refused_up_front(store, tmp_path):
-    from helpers import manifest
-
-    from agentform.engine.errors import RunError
-    from agentform.engine.runtime import runner
-
-    root = project(tmp_path / "m", {"agents": {"solo": [{"content": "x"}]}}, [
-        manifest("ToolServer", "git", {"transport": "stdio", "command": ["true"]}),
-        agent("solo", tools=[{"toolServer": "git"}])])
-    apply(store, root, tmp_path)
-    try:
-        runner.start_run(store, "agent/solo", input="x", home=tmp_path)
-    except RunError as exc:
-        assert "tool servers are not available yet" in str(exc)
-    else:
-        raise AssertionError("a run with tool servers started")
-    assert store.list_runs() == []
-
-
 async def test_engine_follows_a_live_run(store, tmp_path):
     script = {"agents": {"solo": [{"content": "slow and steady", "latency": "300ms", "stream": "words"}]}}
     root = project(tmp_path / "m", script, [agent("solo")])
