@@ -187,6 +187,21 @@ class RunContext:
             self._tool_servers = ToolServers(self)
         return self._tool_servers
 
+    async def call_tool(self, server: str, name: str, arguments: dict[str, Any], path: str) -> Any:
+        """Call tool ``name`` of MCP server ``server`` (a graph key) directly, as a pipeline ``tool``
+        stage does: ``tool.call`` (durable first) and ``tool.result`` at ``path``; RunError on failure."""
+        servers = self.tool_servers()
+        call_id = f"call_{path}"
+        self.emit("tool.call", path, {"id": call_id, "name": name, "arguments": arguments, "server": server})
+        await self.durable()
+        try:
+            output = await servers.call(server, name, arguments)
+        except Exception as exc:
+            self.emit("tool.result", path, {"id": call_id, "name": name, "error": str(exc)})
+            raise RunError(f"tool {name} of {server} failed: {exc}") from None
+        self.emit("tool.result", path, {"id": call_id, "name": name, "output": output})
+        return output
+
     async def close(self) -> None:
         """Release what the run holds (its tool servers)."""
         if self._tool_servers is not None:

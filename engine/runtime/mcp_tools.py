@@ -96,6 +96,16 @@ class ToolServers:
                 tools[listed.name] = _tool(server, listed)
         return tools
 
+    async def call(self, key: str, name: str, arguments: dict[str, Any]) -> Any:
+        """Call one tool of server ``key`` directly (a pipeline's ``tool`` stage), within its timeout."""
+        server = await self._server(key)
+        if not any(t.name == name for t in server.tools) or not _allowed(name, server.spec.tools, None, None):
+            raise RunError(f"tool server {key} has no tool {name}")
+        try:
+            return await asyncio.wait_for(server.call(name, arguments), server.timeout)
+        except TimeoutError:
+            raise RunError(f"{name} timed out after {server.timeout:g}s") from None
+
     async def start_eager(self) -> None:
         """Start the servers with ``startup: eager`` now, so that a broken one fails the run early."""
         for key, spec in self.ctx.graph.tool_servers.items():

@@ -106,3 +106,39 @@ print(json.dumps({{"code": code, "heavy": heavy}}), file=sys.stderr)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     report = json.loads(done.stderr.strip().splitlines()[-1])
     assert report == {"code": 0, "heavy": []}, done.stderr
+
+
+async def test_context_call_tool_for_pipeline_tool_stages(store, tmp_path):
+    """RunContext.call_tool: what a pipeline's ``tool`` stage uses to call an MCP tool directly."""
+    from datetime import UTC, datetime
+
+    from helpers import apply
+
+    from agentform.engine.events import EventWriter
+    from agentform.engine.runtime.context import RunContext
+    from agentform.engine.runtime.runner import load_graph
+    from agentform.engine.store.base import RunRecord
+    from agentform.specs import ResourceKey
+
+    root = project(tmp_path / "m", {"agents": {"solo": [{"content": "x"}]}},
+                   [_calc(), agent("solo", tools=[{"toolServer": "calc"}])])
+    apply(store, root, tmp_path)
+    graph, revision = load_graph(store, ResourceKey("Agent", "default", "solo"))
+    store.create_run(RunRecord(id="r1", target="agent/default/solo", status="running", revision=revision,
+                               created_at=0.0))
+    stream = EventWriter.for_store(store).open("r1")
+    ctx = RunContext(run_id="r1", graph=graph, started_at=datetime.now(UTC), stream=stream, home=tmp_path,
+                     store=store)
+    try:
+        assert await ctx.call_tool("default/calc", "add", {"a": 1, "b": 2}, "p/sum") == 3
+        try:
+            await ctx.call_tool("default/calc", "boom", {"text": "x"}, "p/boom")
+        except Exception as exc:
+            assert "tool boom of default/calc failed" in str(exc)
+        else:
+            raise AssertionError("boom did not fail")
+    finally:
+        await ctx.close()
+    await stream.durable()
+    events = [(e.type, e.path) for e in store.read_events("r1")]
+    assert events == [("tool.call", "p/sum"), ("tool.result", "p/sum"), ("tool.call", "p/boom"), ("tool.result", "p/boom")]
