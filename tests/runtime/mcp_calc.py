@@ -38,5 +38,21 @@ def last_stored() -> str:
     return f"{row[0]} {row[1]}"
 
 
+def http_app(token: str):
+    """The server over streamable HTTP, refusing requests without ``Authorization: Bearer <token>``."""
+    app = server.streamable_http_app()
+
+    async def guarded(scope, receive, send):
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            if headers.get(b"authorization") != f"Bearer {token}".encode():
+                await send({"type": "http.response.start", "status": 401, "headers": []})
+                await send({"type": "http.response.body", "body": b"unauthorized"})
+                return
+        await app(scope, receive, send)
+
+    return guarded
+
+
 if __name__ == "__main__":
     server.run()

@@ -142,3 +142,42 @@ async def test_context_call_tool_for_pipeline_tool_stages(store, tmp_path):
     await stream.durable()
     events = [(e.type, e.path) for e in store.read_events("r1")]
     assert events == [("tool.call", "p/sum"), ("tool.result", "p/sum"), ("tool.call", "p/boom"), ("tool.result", "p/boom")]
+
+
+def test_streamable_http_server_with_a_secret_header(store, tmp_path, monkeypatch):
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from mcp_calc import http_app
+
+    token = "tok-very-secret-42"
+    monkeypatch.setenv("CALC_TOKEN", token)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(http_app(token), host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:  # observable state: uvicorn says it is listening
+            assert time.monotonic() < deadline, "the MCP HTTP server did not start"
+            time.sleep(0.02)
+        script = {"agents": {"solo": [{"toolCalls": [{"name": "add", "arguments": {"a": 40, "b": 2}}]},
+                                      {"content": "done"}]}}
+        root = project(tmp_path / "m", script, [
+            manifest("Secret", "calc-token", {"fromEnv": "CALC_TOKEN"}),
+            manifest("ToolServer", "calc", {"transport": "http", "url": f"http://127.0.0.1:{port}/mcp",
+                                            "headers": {"Authorization": {"secretRef": "calc-token",
+                                                                          "format": "Bearer {}"}}}),
+            agent("solo", tools=[{"toolServer": "calc"}])])
+        result, events = run(store, tmp_path, root, "agent/solo")
+        assert result.status == "succeeded", result.error
+        assert of(events, "tool.result")[0].data["output"] == 42
+        assert all(token not in json.dumps(e.data) for e in events)
+    finally:
+        server.should_exit = True
+        thread.join(10)
