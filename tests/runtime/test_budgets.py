@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from helpers import agent, manifest, of, project, run, team
 
 from agentform.engine.errors import RunError
+
+from .helpers import agent, manifest, of, project, run, team
 
 
 def _exceeded(events):
@@ -87,9 +88,9 @@ def test_unknown_price_under_max_cost_is_refused_up_front(store, tmp_path):
     (root / "all.yaml").write_text("---\n".join([
         manifest("Model", "m", {"model": "openai/no-such-model-xyz", "baseUrl": "http://127.0.0.1:9"}),
         agent("solo", budget={"maxCostUsd": 1.0})]))
-    from helpers import apply
-
     from agentform.engine.runtime import runner
+
+    from .helpers import apply
 
     apply(store, root, tmp_path)
     with pytest.raises(RunError, match="no known price"):

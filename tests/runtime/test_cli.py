@@ -10,7 +10,8 @@ import sys
 import time
 
 import pytest
-from helpers import EXAMPLES, agent, apply, project, team
+
+from .helpers import EXAMPLES, agent, apply, project, team
 
 CLI = [sys.executable, "-c", "from agentform.api.cli import main; main()"]
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from helpers import apply, write_tree
-from openai_stub import OpenAIStub
 
 from agentform.engine.runtime import runner
 from agentform.engine.store import open_store
+
+from .helpers import apply, write_tree
+from .openai_stub import OpenAIStub
 
 KEY = "sk-test-very-secret-123"
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import agent, manifest, of, project, run
-
 from agentform.engine.store import open_store
+
+from .helpers import agent, manifest, of, project, run
 
 HERE = Path(__file__).parent
 
@@ -67,10 +67,10 @@ def test_a_server_that_does_not_start_fails_the_run(store, tmp_path):
 
 
 def test_builtin_tools_are_refused_up_front(store, tmp_path):
-    from helpers import apply
-
     from agentform.engine.errors import RunError
     from agentform.engine.runtime import runner
+
+    from .helpers import apply
 
     root = project(tmp_path / "m", {"agents": {"solo": [{"content": "x"}]}}, [
         manifest("Workspace", "room", {"backend": "local", "sandbox": "none"}),
@@ -112,13 +112,13 @@ async def test_context_call_tool_for_pipeline_tool_stages(store, tmp_path):
     """RunContext.call_tool: what a pipeline's ``tool`` stage uses to call an MCP tool directly."""
     from datetime import UTC, datetime
 
-    from helpers import apply
-
     from agentform.engine.events import EventWriter
     from agentform.engine.runtime.context import RunContext
     from agentform.engine.runtime.runner import load_graph
     from agentform.engine.store.base import RunRecord
     from agentform.specs import ResourceKey
+
+    from .helpers import apply
 
     root = project(tmp_path / "m", {"agents": {"solo": [{"content": "x"}]}},
                    [_calc(), agent("solo", tools=[{"toolServer": "calc"}])])
@@ -150,7 +150,8 @@ def test_streamable_http_server_with_a_secret_header(store, tmp_path, monkeypatc
     import time
 
     import uvicorn
-    from mcp_calc import http_app
+
+    from .mcp_calc import http_app
 
     token = "tok-very-secret-42"
     monkeypatch.setenv("CALC_TOKEN", token)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from helpers import EXAMPLES, agent, apply, of, project, run, team
-
 from agentform.engine.api import Engine
 from agentform.engine.events import EVENT_TYPES
+
+from .helpers import EXAMPLES, agent, apply, of, project, run, team
 
 
 def test_events_of_a_team_run(store, tmp_path):
@@ -103,10 +103,10 @@ async def test_thread_history_reaches_the_model(tmp_path):
     """The third turn's request carries the earlier turns (checked on the wire with the litellm stub)."""
     import os
 
-    from helpers import manifest
-    from openai_stub import OpenAIStub
-
     from agentform.engine.store import open_store
+
+    from .helpers import manifest
+    from .openai_stub import OpenAIStub
 
     with OpenAIStub() as stub:
         root = tmp_path / "m"
@@ -158,9 +158,9 @@ async def test_engine_follows_a_live_run(store, tmp_path):
 
 
 def test_a_resumed_run_keeps_its_totals_and_continues_its_stream(store, tmp_path):
-    from helpers import manifest
-
     from agentform.engine.runtime.approvals import resolve_approval
+
+    from .helpers import manifest
 
     script = {"agents": {"w": [{"content": "draft", "usage": {"input": 10, "output": 5}},
                                {"content": "final", "usage": {"input": 20, "output": 7}}]}}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from helpers import EXAMPLES, agent, apply, of, project, run, team
-
 from agentform.engine.runtime import runner
+
+from .helpers import EXAMPLES, agent, apply, of, project, run, team
 
 
 def test_company_hierarchy_runs_and_specialists_overlap(store, tmp_path):
