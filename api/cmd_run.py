@@ -167,9 +167,28 @@ def execute(store: Any, target: str, *, home: Path, input: Any = None, params: d
     return result, interrupted
 
 
+def dump(data: Any, output: str) -> None:
+    """Data as ``-o json`` or ``-o yaml``."""
+    if output == "yaml":
+        from ruamel.yaml import YAML
+
+        yaml = YAML(typ="safe", pure=True)
+        yaml.default_flow_style = False
+        yaml.dump(json.loads(json.dumps(data, default=str)), sys.stdout)
+    else:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _check_output(output: str | None, allowed: tuple[str, ...] = ("json", "yaml")) -> None:
+    if output is not None and output not in allowed:
+        from agentform.engine.errors import UsageError
+
+        raise UsageError(f"-o takes {' or '.join(allowed)} (got '{output}')")
+
+
 def print_result(result: Any, output: str | None) -> None:
-    if output == "json":
-        typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
+    if output in ("json", "yaml"):
+        dump(result.to_dict(), output)
         return
     if result.status == "succeeded":
         value = result.output
@@ -192,11 +211,12 @@ def run_cmd(
     thread: str = typer.Option(None, "--thread", help="Continue this conversation thread."),
     detach: bool = typer.Option(False, "--detach", help="Queue the run for a worker (not available yet)."),
     ci: bool = typer.Option(False, "--ci", help="Plain lines instead of the live view."),
-    output: str = typer.Option(None, "-o", "--output", help="json: print the result as data."),
+    output: str = typer.Option(None, "-o", "--output", help="json | yaml: print the result as data."),
 ) -> None:
     """Start a run and follow it to the end (exit 0 succeeded, 1 failed, 3 waiting, 4 cancelled, 130 Ctrl-C)."""
     from agentform.engine.errors import UsageError
 
+    _check_output(output)
     if detach:
         raise UsageError("--detach needs `agentform worker`, which is not available yet; run in the foreground")
     options = globals_of(ctx)
@@ -204,7 +224,7 @@ def run_cmd(
     try:
         result, interrupted = execute(store, _target(target, namespace), home=options.home,
                                       input=_read_input(input), params=_params(param), thread=thread,
-                                      plain=_use_plain(ci) or output == "json")
+                                      plain=_use_plain(ci) or output is not None)
         print_result(result, output)
     finally:
         store.close()
@@ -217,11 +237,12 @@ def runs_cmd(
     limit: int = typer.Option(50, "--limit", help="How many of the newest runs."),
     thread: str = typer.Option(None, "--thread", help="Only the runs of this thread."),
     status: str = typer.Option(None, "--status", help="Only runs with this status."),
-    output: str = typer.Option(None, "-o", "--output", help="json"),
+    output: str = typer.Option(None, "-o", "--output", help="json | yaml"),
 ) -> None:
     """List runs: id, target, status, revision, tokens, cost, duration."""
     from agentform.engine.runtime.liveness import display_status
 
+    _check_output(output)
     options = globals_of(ctx)
     store = options.open_store()
     try:
@@ -233,8 +254,8 @@ def runs_cmd(
              "tokens": r.tokens_in + r.tokens_out, "tokens_in": r.tokens_in, "tokens_out": r.tokens_out,
              "cost_usd": r.cost_usd, "duration_s": _duration(r, now), "thread": r.thread,
              "created_at": r.created_at, "owner": r.owner} for r in runs]
-    if output == "json":
-        typer.echo(json.dumps(rows, indent=2))
+    if output is not None:
+        dump(rows, output)
         return
     header = ("ID", "TARGET", "STATUS", "REV", "TOKENS", "COST", "DURATION")
     table = [header] + [(r["id"], r["target"], r["status"], str(r["revision"]), str(r["tokens"]),
@@ -266,6 +287,7 @@ def logs_cmd(
     from agentform.engine.errors import UsageError
     from agentform.specs import parse_duration
 
+    _check_output(output, ("jsonl",))
     cutoff = None
     if since:
         try:
