@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from typing import Any
 
-from .runner import HEARTBEAT_S
+from .runner import HEARTBEAT_S, hostname
 
 # A run whose heartbeat is this old (and whose owner is on another host) is taken as dead.
 STALE_AFTER_S = max(30.0, HEARTBEAT_S * 5)
@@ -18,7 +17,7 @@ def owner_alive(run: Any, now: float | None = None) -> bool:
     if not run.owner:
         return True
     host, _, pid = run.owner.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
+    if host == hostname() and pid.isdigit():
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:

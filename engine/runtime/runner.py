@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +29,18 @@ HEARTBEAT_S = float(os.environ.get("AGENTFORM_HEARTBEAT", "2"))
 _graph_cache: dict[tuple[int, ResourceKey, int], Graph] = {}
 
 
+def hostname() -> str:
+    """This machine's name (``os.uname``: no socket import on the run path)."""
+    try:
+        return os.uname().nodename
+    except AttributeError:  # not a Unix
+        import socket
+
+        return socket.gethostname()
+
+
 def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{hostname()}:{os.getpid()}"
 
 
 def parse_target(target: str) -> ResourceKey:
