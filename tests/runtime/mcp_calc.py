@@ -31,6 +31,12 @@ def slow(seconds: float) -> str:
 
 
 @server.tool()
+def crash() -> str:
+    """The server process dies mid-call."""
+    os._exit(1)
+
+
+@server.tool()
 def last_stored() -> str:
     """The type of the newest event in the engine's store (is the tool.call durable yet?)."""
     with sqlite3.connect(os.environ["CALC_DB"]) as db:

@@ -182,3 +182,14 @@ def test_streamable_http_server_with_a_secret_header(store, tmp_path, monkeypatc
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def test_a_crashed_server_is_a_tool_error(store, tmp_path):
+    script = {"agents": {"solo": [{"toolCalls": [{"name": "crash", "arguments": {}}]},
+                                  {"toolCalls": [{"name": "add", "arguments": {"a": 1, "b": 1}}]},
+                                  {"content": "carried on"}]}}
+    root = project(tmp_path / "m", script, [_calc(timeout="20s"), agent("solo", tools=[{"toolServer": "calc"}])])
+    result, events = run(store, tmp_path, root, "agent/solo")
+    assert result.status == "succeeded" and result.output == "carried on", result.error
+    first, second = of(events, "tool.result")
+    assert "error" in first.data and "error" in second.data
