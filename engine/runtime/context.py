@@ -1,8 +1,9 @@
 """What executors of a run get: the graph, the stream, budgets, and calls into agents, teams, pipelines.
 
 One ``RunContext`` per run execution (a fresh run or a resume). The agent loop, teams and
-P's pipeline executor all reach the outside world only through it: events go through
-``emit``, nested targets through ``call_target``, pipeline steps through ``charge_step``.
+the pipeline executor reach the outside world only through it: events go through ``emit``,
+nested targets through ``call_target``, pipeline steps through ``charge_step``, MCP tools
+through ``tool_servers()`` / ``call_tool``; ``close`` releases what the run holds.
 """
 
 from __future__ import annotations
