@@ -37,7 +37,7 @@ def transfer_tool(member: str) -> str:
 
 
 class _Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ModelNode(_Node):

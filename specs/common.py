@@ -34,6 +34,8 @@ class SpecModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
+        # Build validators on first use: a run validates a few kinds, not all fifty models.
+        defer_build=True,
     )
 
 

@@ -20,7 +20,7 @@ from .workspace import WorkspaceSpec
 class Resource(BaseModel):
     """A manifest document; one subclass per kind."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
 
     api_version: Literal["agentform.dev/v1alpha1"] = Field(alias="apiVersion")
     kind: str
