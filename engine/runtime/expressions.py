@@ -6,14 +6,17 @@ module only decides what a pipeline's templates see and how their values are use
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from typing import Any
 
-from jinja2.exceptions import TemplateError as _JinjaError
+from jinja2 import Undefined
 
 from agentform.engine import templates
+from agentform.engine.templates import render
+
+__all__ = ["as_text", "evaluate", "render", "render_value", "status_functions", "truthy",
+           "uses_status_function"]
 
 # GitHub Actions: a `when` that calls one of these decides for itself whether the stage
 # runs after a failed or skipped need; any other `when` implies success().
@@ -35,72 +38,25 @@ def status_functions(need_statuses: list[str]) -> dict[str, Any]:
     }
 
 
+def evaluate(expression: str, context: dict[str, Any]) -> Any:
+    """``templates.evaluate``, except that an undefined result is an error here, not a value.
+
+    A compiled expression returns StrictUndefined for ``text.missing`` instead of raising;
+    used later (``when``, an event's data) it would fail outside any error handling.
+    """
+    value = templates.evaluate(expression, context)
+    if isinstance(value, Undefined):
+        raise templates.TemplateError(
+            f"expression error in '{expression}': undefined name: {value._undefined_message}")
+    return value
+
+
 def render_value(source: str, context: dict[str, Any]) -> Any:
     """A lone ``{{ expr }}`` gives its native value (data stays data); else rendered text."""
     match = _SINGLE_EXPRESSION.match(source)
     if match and "{{" not in match["body"] and "{%" not in source and "{#" not in source:
         return evaluate(source, context)
     return render(source, context)
-
-
-# Adapter: ``templates.render``/``evaluate`` compile their source on every call, which was
-# most of a pipeline's per-stage cost (bench/pipeline.py). Until they cache compiled
-# templates themselves, these keep one compiled template per source and render it under
-# the same sandbox, work budget, output cap and error messages.
-_ERRORS = (_JinjaError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError)
-
-
-@functools.lru_cache(maxsize=2048)
-def _template(source: str) -> Any:
-    return templates.environment().from_string(source)
-
-
-@functools.lru_cache(maxsize=2048)
-def _expression(expression: str) -> Any:
-    return templates.environment().compile_expression(
-        templates.strip_wrapper(expression), undefined_to_none=False)
-
-
-def render(source: str, context: dict[str, Any]) -> str:
-    """``templates.render`` with the compiled template cached per source."""
-    if "{" not in source:
-        return source
-    try:
-        template = _template(source)
-    except _ERRORS:
-        return templates.render(source, context)  # raises the sandbox's own syntax error
-    limit = templates.MAX_CHARS
-    token = templates._work.set(templates._Work(templates.MAX_ITERATIONS, limit))
-    try:
-        parts, total = [], 0
-        for chunk in template.generate(**context):
-            total += len(chunk)
-            if total > limit:
-                raise templates.TemplateError(f"template output too large (over {limit} characters)")
-            parts.append(chunk)
-        return "".join(parts)
-    except templates.TemplateError:
-        raise
-    except _ERRORS as exc:
-        raise templates.TemplateError(f"template error: {templates._explain(exc)}") from exc
-    finally:
-        templates._work.reset(token)
-
-
-def evaluate(expression: str, context: dict[str, Any]) -> Any:
-    """``templates.evaluate`` with the compiled expression cached per source."""
-    try:
-        compiled = _expression(expression)
-    except _ERRORS:
-        return templates.evaluate(expression, context)
-    token = templates._work.set(templates._Work(templates.MAX_ITERATIONS, templates.MAX_CHARS))
-    try:
-        return compiled(**context)
-    except _ERRORS as exc:
-        raise templates.TemplateError(
-            f"expression error in '{expression}': {templates._explain(exc)}") from exc
-    finally:
-        templates._work.reset(token)
 
 
 def as_text(value: Any) -> str:

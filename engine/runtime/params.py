@@ -21,7 +21,6 @@ _FALSE = {"false", "no", "off", "0"}
 
 def coerce_params(node: PipelineNode, raw: dict[str, Any], input_text: str | None) -> dict[str, Any]:
     """Every declared param with its typed value; UsageError naming the param otherwise."""
-    check_runnable(node)
     declared = node.spec.params
     given = dict(raw or {})
     what = f"pipeline '{node.name}'"
@@ -102,24 +101,27 @@ def convert(name: str, param: Param, value: Any, what: str) -> Any:
 
 
 def check_runnable(node: PipelineNode, graph: Graph | None = None) -> None:
-    """Refuse, before anything runs, a pipeline (or a nested one) that has a tool stage."""
+    """Refuse, before anything runs, a pipeline (or a nested one) whose tool stage names a tool
+    server its stored graph does not hold (nothing could run it); tool stages themselves run."""
+    if graph is None:
+        return
     pending, seen = [node], set()
     while pending:
         current = pending.pop()
-        if current.name in seen:
+        if (current.namespace, current.name) in seen:
             continue
-        seen.add(current.name)
+        seen.add((current.namespace, current.name))
         for stage in current.spec.stages:
-            if stage.tool is not None:
+            edge = current.targets.get(stage.name)
+            if stage.tool is not None and (edge is None or edge.target not in graph.tool_servers):
                 raise RunError(
-                    f"pipeline '{current.name}' stage '{stage.name}' calls tool "
-                    f"'{stage.tool.name}' directly; tool stages validate but cannot run yet "
-                    "(they need MCP tool servers): nothing was run"
+                    f"pipeline '{current.name}' stage '{stage.name}' calls tool '{stage.tool.name}' "
+                    "of a tool server that is not part of this run's revision; apply again: "
+                    "nothing was run"
                 )
-        if graph is not None:
-            for edge in current.targets.values():
-                if edge.kind == "pipeline" and edge.target in graph.pipelines:
-                    pending.append(graph.pipelines[edge.target])
+        for edge in current.targets.values():
+            if edge.kind == "pipeline" and edge.target in graph.pipelines:
+                pending.append(graph.pipelines[edge.target])
 
 
 def _declared(declared: dict[str, Param]) -> str:

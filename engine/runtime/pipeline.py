@@ -1,4 +1,5 @@
-"""The pipeline executor: a DAG of stages with when, routes (bounded loops), forEach, approvals.
+"""The pipeline executor: a DAG of stages with when, routes (bounded loops), forEach, approvals,
+and tool stages (a direct call of an MCP tool through the run's tool servers).
 
 Scheduling follows GitHub Actions: every stage whose needs are done starts at once (bounded
 by the pipeline's ``maxParallel``); a stage after a failed or skipped need is skipped unless
@@ -220,6 +221,8 @@ class PipelineRun:
                 return Outcome(FAILED, error=f"approval message: {exc}"), False
             return approval_stage(spec, path, message, self.history, self.ctx.emit, self.clock), False
         async with self.slots:
+            if spec.tool is not None:
+                return await self._call_tool(state, path, item, context), False
             return await self._call(state, path, item, context), False
 
     async def _call(self, state: StageState, path: str, item: Any, context: dict) -> Outcome:
@@ -249,6 +252,22 @@ class PipelineRun:
         except BudgetExceeded as exc:
             return Outcome(FAILED, error=str(exc), fatal=_spans_this_pipeline(exc))
         except AgentformError as exc:
+            return Outcome(FAILED, error=str(exc))
+        return Outcome(SUCCEEDED, output)
+
+    async def _call_tool(self, state: StageState, path: str, item: Any, context: dict) -> Outcome:
+        """Call the stage's MCP tool with its rendered arguments; its result is the stage's output."""
+        call = state.spec.tool
+        try:
+            arguments = render_arguments(call.arguments, context)
+        except RunError as exc:
+            self._started(state, path, item)
+            return Outcome(FAILED, error=str(exc))
+        self._started(state, path, item, tool=call.name, arguments=arguments)
+        server = self.node.targets[state.spec.name].target
+        try:
+            output = await self.ctx.call_tool(server, call.name, arguments, path)
+        except AgentformError as exc:  # the tool's own error, a dead server, a timeout
             return Outcome(FAILED, error=str(exc))
         return Outcome(SUCCEEDED, output)
 
@@ -315,6 +334,20 @@ class PipelineRun:
             self.ctx.emit("stage.failed", path, {
                 "stage": name, "error": outcome.error, "continueOnError": state.spec.continue_on_error,
             })
+
+
+def render_arguments(value: Any, context: dict[str, Any], where: str = "arguments") -> Any:
+    """A tool stage's arguments with every string rendered (a lone ``{{ expr }}`` keeps its type)."""
+    if isinstance(value, str):
+        try:
+            return render_value(value, context)
+        except RunError as exc:
+            raise RunError(f"{where}: {exc}") from exc
+    if isinstance(value, dict):
+        return {k: render_arguments(v, context, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_arguments(v, context, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
 
 
 def _spans_this_pipeline(exc: BudgetExceeded) -> bool:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from agentform.engine.errors import RunError
-
 from .helpers import apply, index_of, max_in_flight, run, stream, write_project
 
 
@@ -108,22 +104,6 @@ def test_max_steps_spans_the_pipeline(store, tmp_path):
     assert exceeded and exceeded[0].data["budget"] == "maxSteps" and exceeded[0].data["limit"] == 2
     assert not [e for e in events if e.type == "stage.started" and e.path == "p/three"]
     assert [e.path for e in events if e.type == "stage.completed"] == ["p/one", "p/two"]
-
-
-def test_tool_stage_is_refused_before_the_run_starts(store, tmp_path):
-    toolserver = ("apiVersion: agentform.dev/v1alpha1\nkind: ToolServer\nmetadata: {name: git}\n"
-                  "spec: {transport: stdio, command: [mcp-server-git]}\n")
-    pipe = {"stages": [
-        {"name": "first", "agent": "worker"},
-        {"name": "status", "needs": ["first"],
-         "tool": {"toolServer": "git", "name": "git_status", "arguments": {"repo_path": "."}}},
-    ]}
-    folder = write_project(tmp_path / "m", script={"worker": [{"content": "ok"}]}, agents=["worker"],
-                           pipelines={"p": pipe}, extra=[toolserver])
-    apply(store, folder, tmp_path / "home")
-    with pytest.raises(RunError, match=r"stage 'status'.*tool.*nothing was run"):
-        run(store, "pipeline/p", tmp_path / "home")
-    assert store.list_runs() == []  # no partial execution: not even a run record
 
 
 def test_pipeline_max_parallel_bounds_stages_in_flight(store, tmp_path):
