@@ -109,3 +109,20 @@ def test_output_and_inputs_keep_data_as_data(store, tmp_path):
     events = stream(store, result.id)
     assert events[index_of(events, "stage.started", "p/count")].data["input"] == {"k": "v"}
     assert index_of(events, "stage.skipped", "p/gate") > 0
+
+
+def test_undefined_lone_expression_fails_the_stage_not_the_engine(store, tmp_path):
+    # `{{ params.zone.missing }}` compiles to a StrictUndefined value rather than an error;
+    # as a `when` or a stage input it must fail that stage with the name, like any template error.
+    pipe = {"params": {"zone": {"type": "string", "default": "UTC"}}, "stages": [
+        {"name": "gate", "agent": "worker", "when": "{{ params.zone.missing }}", "continueOnError": True},
+        {"name": "feed", "agent": "worker", "input": "{{ params.zone.missing }}"},
+    ]}
+    folder = write_project(tmp_path / "m", script={"worker": [{"content": "ok"}]}, agents=["worker"],
+                           pipelines={"p": pipe})
+    apply(store, folder, tmp_path / "home")
+    result = run(store, "pipeline/p", tmp_path / "home")
+    assert result.status == "failed" and "stage 'feed'" in result.error and "missing" in result.error
+    failed = {e.path: e.data["error"] for e in stream(store, result.id) if e.type == "stage.failed"}
+    assert failed["p/gate"].startswith("when: ") and "missing" in failed["p/gate"]
+    assert failed["p/feed"].startswith("input: ") and "missing" in failed["p/feed"]
