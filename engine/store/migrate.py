@@ -79,19 +79,18 @@ def split_sqlite(script: str) -> list[str]:
     return statements
 
 
-def _up_to_date(dialect: str, conn: Any, upto: int | None) -> bool:
+def _up_to_date_sqlite(conn: sqlite3.Connection, upto: int | None) -> bool:
     """The common case, checked without taking the write lock: nothing to apply."""
-    exists = ("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-              if dialect == "sqlite" else "SELECT to_regclass('schema_migrations')")
-    if conn.execute(exists).fetchone() in (None, (None,)):
+    exists = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    if conn.execute(exists).fetchone() is None:
         return False
     applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    return not _pending(dialect, applied, upto)
+    return not _pending("sqlite", applied, upto)
 
 
 def migrate_sqlite(conn: sqlite3.Connection, upto: int | None = None) -> list[int]:
     """Apply pending migrations in one IMMEDIATE transaction; returns the versions applied."""
-    if _up_to_date("sqlite", conn, upto):
+    if _up_to_date_sqlite(conn, upto):
         return []
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -117,22 +116,70 @@ def migrate_postgres(conn: Any, schema: str, lock_key: tuple[int, int], upto: in
     """Create ``schema`` if needed and apply pending migrations under an advisory lock.
 
     ``conn`` is a psycopg connection (not autocommit) whose search_path is ``schema``.
+    A failing statement raises StoreError naming that statement (never the
+    "transaction is aborted" error of a later one).
     """
     from psycopg import sql
 
+    run = _PgSteps(conn, schema)
     with conn.transaction():
-        if _up_to_date("postgres", conn, upto):
+        if _up_to_date_pg(run, upto):
             return []
-        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", lock_key)
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        conn.execute(_CREATE_TABLE.format(real="DOUBLE PRECISION"))
-        applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        run("take the migration lock", "SELECT pg_advisory_xact_lock(%s, %s)", lock_key)
+        _create_schema(run, sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        run("create schema_migrations", _CREATE_TABLE.format(real="DOUBLE PRECISION"))
+        applied = {row[0] for row in run("read schema_migrations", "SELECT version FROM schema_migrations")}
         done = []
         for migration in _pending("postgres", applied, upto):
-            conn.execute(migration.sql)
-            conn.execute(
+            run(f"migration {migration.version:04d}_{migration.name}", migration.sql)
+            run(f"record migration {migration.version:04d}",
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
-                (migration.version, migration.name, time.time()),
-            )
+                (migration.version, migration.name, time.time()))
             done.append(migration.version)
     return done
+
+
+class _PgSteps:
+    """Runs one migration statement; a psycopg error becomes a StoreError naming the step."""
+
+    def __init__(self, conn: Any, schema: str):
+        self.conn, self.schema = conn, schema
+
+    def __call__(self, step: str, query: Any, params: Any = None) -> Any:
+        import psycopg
+
+        try:
+            return self.conn.execute(query, params)
+        except psycopg.Error as exc:
+            detail = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+            raise StoreError(f"migrating schema {self.schema!r}: {step} failed: "
+                             f"{detail} (SQLSTATE {exc.sqlstate})") from exc
+
+
+def _up_to_date_pg(run: _PgSteps, upto: int | None) -> bool:
+    """The common case, checked without the lock: the table exists and nothing is pending.
+
+    A store being created by another process is invisible here until it commits, so this
+    reads either nothing (and we take the lock) or a complete, committed set of migrations.
+    """
+    if run("look up schema_migrations", "SELECT to_regclass('schema_migrations')").fetchone()[0] is None:
+        return False
+    applied = {row[0] for row in run("read schema_migrations", "SELECT version FROM schema_migrations")}
+    return not _pending("postgres", applied, upto)
+
+
+def _create_schema(run: _PgSteps, statement: Any) -> None:
+    """CREATE SCHEMA IF NOT EXISTS, tolerating a schema created at the same moment elsewhere.
+
+    Concurrent IF NOT EXISTS can still fail on pg_namespace's unique index when the creator
+    does not hold our lock (an admin, another tool); the schema then exists, which is all
+    we need, so that one error is rolled back to a savepoint and ignored.
+    """
+    from psycopg import errors
+
+    try:
+        with run.conn.transaction():
+            run("create the schema", statement)
+    except StoreError as exc:
+        if not isinstance(exc.__cause__, (errors.UniqueViolation, errors.DuplicateSchema)):
+            raise

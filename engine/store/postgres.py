@@ -85,9 +85,9 @@ class PostgresStore(SqlStore):
                 if schema is None:
                     schema = conn.execute("SELECT current_schema()").fetchone()[0]
                     if schema is None:
-                        raise StoreError(f"{self.url}: no schema to use; add ?schema=NAME to the URL")
+                        raise StoreError("no schema to use; add ?schema=NAME to the URL")
                 migrate_postgres(conn, schema, (MIGRATE_LOCK, _schema_key(schema)))
-        except psycopg.Error as exc:
+        except (psycopg.Error, StoreError) as exc:   # StoreError: migrate names the failing step
             raise StoreError(f"cannot open the state store {self.url}: {exc}") from exc
         self.schema = schema
         self._channel = f"agentform_events_{_schema_key(schema):08x}"

@@ -6,6 +6,8 @@ Commands print one line per step, so the parent waits for observable state:
   wait URL RUN          print "ready" (no events yet), wait for events, print their seqs
   open URL              open (migrate) the store, print "opened"
   append URL RUN N      append events 1..N to RUN in batches of 10, print "appended"
+  open-lines            print "ready", then open each URL read from stdin (one a line) and
+                        print "opened" or "failed <error>"; the parent's line is the start gun
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import sys
 def main() -> None:
     from agentform.engine.store import open_store
 
+    if sys.argv[1:] == ["open-lines"]:
+        open_lines(open_store)
+        return
     command, url, *args = sys.argv[1:]
     store = open_store(url)
     if command == "open":
@@ -43,6 +48,17 @@ def main() -> None:
         events = store.wait_for_events(args[0], 0, timeout=60)
         print(json.dumps([e.seq for e in events]), flush=True)
     store.close()
+
+
+def open_lines(open_store) -> None:
+    print("ready", flush=True)
+    for line in sys.stdin:
+        try:
+            open_store(line.strip()).close()
+        except Exception as exc:   # reported to the parent, which fails the test with it
+            print("failed", type(exc).__name__, str(exc).replace("\n", " | "), flush=True)
+        else:
+            print("opened", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,13 @@ import time
 
 import psycopg
 import pytest
-from .store_procs import Child
 
 from agentform.engine.errors import NotFound, StoreError
 from agentform.engine.store import open_store
 from agentform.engine.store.base import Event, RunRecord
 from agentform.engine.store.postgres import parse_pg_url
+
+from .store_procs import Child
 
 
 def new_run(store, run_id: str) -> None:

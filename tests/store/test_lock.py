@@ -8,10 +8,11 @@ import sqlite3
 import threading
 
 import pytest
-from .store_procs import Child
 
 from agentform.engine.errors import LockHeld
 from agentform.engine.store.sqlite import SqliteStore
+
+from .store_procs import Child
 
 ALICE = "alice@build-7 pid 123 since 12:00:01"
 

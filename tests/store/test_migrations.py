@@ -6,11 +6,13 @@ import sqlite3
 
 import psycopg
 import pytest
+
 from agentform.engine.errors import StoreError
 from agentform.engine.store import open_store
 from agentform.engine.store.migrate import load_migrations, migrate_postgres, migrate_sqlite
 from agentform.engine.store.postgres import parse_pg_url
 from agentform.engine.store.sqlite import SqliteStore
+
 from .store_procs import Child
 
 
