@@ -7,6 +7,7 @@ writes the same URL to every child, so the opens race for real (round after roun
 from __future__ import annotations
 
 import secrets
+import time
 
 import psycopg
 import pytest
@@ -94,3 +95,27 @@ def test_failing_migration_names_its_statement_not_the_aborted_transaction(pg_st
         assert "migration 0001_broken failed" in message and "no_such_column" in message
         assert "aborted" not in message
         assert conn.execute("SELECT to_regclass(%s)", (f"{schema}.ok_first",)).fetchone() == (None,)   # rolled back
+
+
+def _backend_waiting_on(conn: psycopg.Connection, query_prefix: str) -> bool:
+    return conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND query LIKE %s", (query_prefix + "%",)).fetchone()[0] > 0
+
+
+def test_schema_created_at_the_same_moment_outside_agentform(pg_store_url):
+    """Concurrent CREATE SCHEMA IF NOT EXISTS fails on pg_namespace's unique index; the open must not."""
+    conninfo, schema = parse_pg_url(pg_store_url)
+    with psycopg.connect(conninfo) as outsider, psycopg.connect(conninfo, autocommit=True) as monitor:
+        outsider.execute(f'CREATE SCHEMA "{schema}"')           # not committed yet
+        child = Child("open", pg_store_url)
+        try:
+            while not _backend_waiting_on(monitor, "CREATE SCHEMA IF NOT EXISTS"):
+                assert child.proc.poll() is None, child.proc.stderr.read()
+                time.sleep(0.01)                                  # polling observable state
+            outsider.commit()
+            child.expect("opened")
+            assert child.finish() == 0
+        finally:
+            child.kill()
+    assert _recorded(pg_store_url) == [m.version for m in load_migrations("postgres")]
