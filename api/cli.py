@@ -76,16 +76,19 @@ def main(argv: list[str] | None = None) -> None:
 
     from agentform.engine.errors import AgentformError
 
+    # typer >= 0.29 vendors click as typer._click and raises its own exception classes.
+    exit_types, abort_types, click_errors = _click_exception_types(click)
+
     _register_commands()
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("AGENTFORM_DEBUG") == "1"
     try:
         result = app(args=args, prog_name="agentform", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except exit_types as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except abort_types:
         sys.exit(130)
-    except click.ClickException as exc:
+    except click_errors as exc:
         # Usage errors exit 1: 2 means "changes" for plan.
         exc.show()
         sys.exit(1)
@@ -104,6 +107,20 @@ def main(argv: list[str] | None = None) -> None:
         _print_error(exc, unexpected=True)
         sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _click_exception_types(click) -> tuple[tuple, tuple, tuple]:
+    """(exit, abort, usage-error) exception classes of click and of typer's vendored copy."""
+    exits, aborts, errors = [click.exceptions.Exit], [click.exceptions.Abort], [click.ClickException]
+    try:
+        from typer import exceptions as typer_exceptions
+        from typer._click import exceptions as vendored
+    except ImportError:
+        return tuple(exits), tuple(aborts), tuple(errors)
+    exits += [getattr(typer_exceptions, "Exit", click.exceptions.Exit)]
+    aborts += [getattr(typer_exceptions, "Abort", click.exceptions.Abort)]
+    errors += [vendored.ClickException]
+    return tuple(exits), tuple(aborts), tuple(errors)
 
 
 def _print_error(exc: BaseException, unexpected: bool = False) -> None:

@@ -14,11 +14,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentform.specs.agent import AgentSpec
+from agentform.specs.knowledge import KnowledgeBaseSpec
 from agentform.specs.model import ModelSpec
 from agentform.specs.pipeline import PipelineSpec
 from agentform.specs.toolserver import ToolServerSpec
 from agentform.specs.workspace import WorkspaceSpec
-from agentform.specs.knowledge import KnowledgeBaseSpec
 
 TRANSFER_BACK = "transfer_back"
 MAX_TOOL_NAME = 64

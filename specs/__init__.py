@@ -1,6 +1,15 @@
 """Manifests as typed, pure data: one pydantic model per kind (CONTRACT section 1)."""
 
-from .common import API_GROUP, API_VERSION, Budget, Duration, Quantity, Ref, SecretRef, parse_duration
+from .common import (
+    API_GROUP,
+    API_VERSION,
+    Budget,
+    Duration,
+    Quantity,
+    Ref,
+    SecretRef,
+    parse_duration,
+)
 from .kinds import (
     KINDS,
     Agent,
