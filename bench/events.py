@@ -118,18 +118,10 @@ def main() -> int:
     if base == "skip":
         print("postgresql skipped (AGENTFORM_TEST_PG=skip)")
         return 0
-    import psycopg
+    from _pg import temporary_schema
 
-    schema = f"bench_{secrets.token_hex(4)}"
-    sep = "&" if "?" in base else "?"
-    try:
-        measure("postgresql", f"{base}{sep}schema={schema}")
-    finally:
-        try:
-            with psycopg.connect(base, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        except psycopg.Error as exc:
-            print(f"postgresql: could not drop schema {schema}: {exc}", file=sys.stderr)
+    with temporary_schema(base) as url:
+        measure("postgresql", url)
     return 0
 
 

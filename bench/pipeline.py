@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -104,18 +103,11 @@ def main() -> int:
         if base == "skip":
             print("postgresql skipped (AGENTFORM_TEST_PG=skip)")
             return 0
-        import psycopg
 
-        schema = f"bench_{secrets.token_hex(4)}"
-        sep = "&" if "?" in base else "?"
-        try:
-            measure("postgresql", f"{base}{sep}schema={schema}", Path(tmp) / "pg-home", manifests)
-        finally:
-            try:
-                with psycopg.connect(base, autocommit=True) as conn:
-                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            except psycopg.Error as exc:
-                print(f"postgresql: could not drop schema {schema}: {exc}", file=sys.stderr)
+        from _pg import temporary_schema
+
+        with temporary_schema(base) as url:
+            measure("postgresql", url, Path(tmp) / "pg-home", manifests)
     return 0
 
 
