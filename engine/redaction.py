@@ -1,0 +1,106 @@
+"""Redaction: the one choke point that every byte the engine writes passes.
+
+Every secret value resolved in this process (``engine/secrets.py`` registers it the moment
+it is read) is added to one process-wide ``Redactor``, together with its common encodings
+(JSON-escaped, URL-encoded, base64 and base64url at each of the three byte alignments, so
+that a value embedded after any prefix is still found). Writers call ``redact_text`` on
+text and ``redact_data`` on JSON-like data before anything leaves the process: event data
+before it is queued, run-record updates, log files the engine writes, CLI output, error
+messages. Redaction applies to the full text, before any cutting or reformatting.
+
+A value shorter than ``MIN_SECRET_LEN`` cannot be redacted safely (it would match ordinary
+text): such a Secret is ``Ready=False`` (``ValueTooShort``) and refused at use, so it never
+gets here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+MASK = "***"
+MIN_SECRET_LEN = 8
+
+
+def encoded_forms(value: str) -> set[str]:
+    """``value`` and the forms in which it commonly reappears in text."""
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+             quote(value, safe=""), quote_plus(value, safe="")}
+    raw = value.encode()
+    for pad in range(3):
+        # Base64 groups 3 bytes into 4 characters: after a prefix of 0, 1 or 2 bytes the value
+        # shows as a different string. Keep the characters made only of the value's bits.
+        start = -(-8 * pad // 6)
+        end = 8 * (pad + len(raw)) // 6
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            inner = encode(b"\0" * pad + raw).decode()[start:end]
+            if len(inner) >= MIN_SECRET_LEN:
+                forms.add(inner)
+    return {f for f in forms if len(f) >= MIN_SECRET_LEN}
+
+
+class Redactor:
+    """The secret values known to this process and one compiled pattern over all their forms."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+        self.longest = 0   # the longest form: how much of a delta stream to hold back
+
+    def add(self, value: str) -> None:
+        """Redact ``value`` (and its encodings) from now on in everything this process writes."""
+        if not value or len(value) < MIN_SECRET_LEN or value in self._values:
+            return
+        with self._lock:
+            self._values.add(value)
+            self._forms |= encoded_forms(value)
+            ordered = sorted(self._forms, key=len, reverse=True)
+            self.longest = len(ordered[0])
+            self._pattern = re.compile("|".join(map(re.escape, ordered)))
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+    def text(self, text: str) -> str:
+        pattern = self._pattern
+        if pattern is None or len(text) < MIN_SECRET_LEN:
+            return text
+        return pattern.sub(MASK, text)
+
+    def data(self, value: Any) -> Any:
+        """A copy of JSON-like ``value`` with every string (keys too) redacted; the same object when
+        nothing changes or nothing is registered."""
+        if self._pattern is None:
+            return value
+        return self._walk(value)
+
+    def _walk(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            out = {self._walk(k) if isinstance(k, str) else k: self._walk(v) for k, v in value.items()}
+            return out
+        if isinstance(value, (list, tuple)):
+            return [self._walk(v) for v in value]
+        return value
+
+
+REDACTOR = Redactor()
+
+
+def register(value: str) -> None:
+    REDACTOR.add(value)
+
+
+def redact_text(text: str) -> str:
+    return REDACTOR.text(text)
+
+
+def redact_data(value: Any) -> Any:
+    return REDACTOR.data(value)
