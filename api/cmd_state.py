@@ -33,7 +33,8 @@ def plan_cmd(
     ctx: typer.Context,
     path: Path = typer.Argument(Path("."), help="Manifest folder or file."),
     prune: bool = typer.Option(False, "--prune", help="Plan deleting resources no longer in the manifests."),
-    out: Path = typer.Option(None, "--out", help="Save the plan; `apply FILE` applies exactly it."),
+    out: Path = typer.Option(None, "--out", help="Save the plan, signed for this store; `apply FILE` applies "
+                             "exactly it. Prints its digest (and creates the store's plan key if missing)."),
     fmt: str = typer.Option("text", "--format", help="text | markdown | github"),
     output: str = typer.Option(None, "-o", "--output", help="json: the plan as data."),
     app_name: str = typer.Option(None, "--app", help="App the manifests belong to (default: the folder's name)."),
@@ -42,7 +43,7 @@ def plan_cmd(
     from agentform.api import state_views as views
     from agentform.engine.desired import from_manifest_set
     from agentform.engine.plan import make_plan
-    from agentform.engine.planfile import save_plan
+    from agentform.engine.planfile import PLAN_KEY, save_plan
     from agentform.engine.reconcile import default_app, load_valid
 
     _check_choice(fmt, FORMATS, "--format")
@@ -52,17 +53,22 @@ def plan_cmd(
     try:
         plan = make_plan(from_manifest_set(manifests), store, app_name or default_app(path),
                          prune=prune, home=globals_of(ctx).home)
+        key = store.hmac_key(PLAN_KEY) if out is not None else None
     finally:
         store.close()
-    if out is not None:
-        save_plan(plan, out, root=path.resolve(), failed_files=list(manifests.failed_files))
+    digest = None
+    if key is not None:
+        digest = save_plan(plan, out, root=path.resolve(), failed_files=list(manifests.failed_files), key=key)
     if output == "json":
-        typer.echo(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps({**plan.to_dict(), "digest": digest}, indent=2, ensure_ascii=False))
     else:
         render = {"text": views.plan_text, "markdown": views.plan_markdown, "github": views.plan_github}[fmt]
         _echo_plan(render(plan), color=fmt == "text" and sys.stdout.isatty())
         if out is not None and fmt == "text":
-            typer.echo(f"Saved the plan to {out}; `agentform apply {out}` applies exactly it.")
+            typer.echo(f"Saved the plan to {out}; `agentform apply {out} --expect-digest {digest}` "
+                       "applies exactly it.")
+    if digest is not None:
+        typer.echo(f"plan digest: {digest}", err=True)
     if plan.of("delete") and not plan.desired:
         typer.echo(f"warning: this deletes every resource of app '{plan.app}'; apply refuses it "
                    "without --prune-all", err=True)
@@ -93,6 +99,9 @@ def apply_cmd(
     prune_all: bool = typer.Option(False, "--prune-all", help="Allow a prune that deletes every resource of the app."),
     app_name: str = typer.Option(None, "--app", help="App the manifests belong to (default: the folder's name)."),
     lock_timeout: str = typer.Option("0s", "--lock-timeout", help="Wait this long for another apply (e.g. 30s)."),
+    expect_digest: str = typer.Option(None, "--expect-digest", metavar="DIGEST",
+                                      help="With a plan file: refuse it unless its digest is this one "
+                                           "(as `plan --out` printed it)."),
 ) -> int:
     """Reconcile: provision, compile, record a revision. Exit 0, or 1 when anything failed."""
     from agentform.engine.plan import display_name
@@ -102,7 +111,8 @@ def apply_cmd(
     store = options.open_store()
     try:
         result = apply_path(store, path, home=options.home, app=app_name, prune=prune or prune_all,
-                            prune_all=prune_all, lock_timeout=_seconds(lock_timeout))
+                            prune_all=prune_all, lock_timeout=_seconds(lock_timeout),
+                            expect_digest=expect_digest)
     finally:
         store.close()
     if result.no_changes:

@@ -7,6 +7,7 @@
     ├── StoreError            the state store cannot be opened, migrated or written
     │   └── LockHeld          another apply holds the lock (names the holder)
     ├── PlanStale             a saved plan no longer matches the store
+    ├── PlanDigestMismatch    a saved plan was edited, made for another store, or not the expected one
     └── RunError              a run cannot start or failed (budget, script, template)
         └── BudgetExceeded    a budget ran out (names the budget and its holder)
 """
@@ -73,6 +74,10 @@ class LockHeld(StoreError):
 
 
 class PlanStale(AgentformError):
+    pass
+
+
+class PlanDigestMismatch(AgentformError):
     pass
 
 

@@ -20,7 +20,7 @@ from agentform.engine.desired import Desired, from_manifest_set
 from agentform.engine.errors import AgentformError, ManifestError, UsageError
 from agentform.engine.hashing import digest
 from agentform.engine.plan import Plan, display_name, make_plan
-from agentform.engine.planfile import check_fresh, is_plan_file, load_plan
+from agentform.engine.planfile import PLAN_KEY, check_fresh, is_plan_file, load_plan
 from agentform.engine.store.base import AppliedResource, Condition, RevisionRecord, Store
 from agentform.operators.base import OperatorContext, condition, failed, operator_for
 from agentform.specs import ResourceKey
@@ -84,15 +84,20 @@ def load_valid(path: Path):
 
 
 def apply_path(store: Store, path: Path | str, *, home: Path, app: str | None = None, prune: bool = False,
-               prune_all: bool = False, lock_timeout: float = 0.0,
+               prune_all: bool = False, lock_timeout: float = 0.0, expect_digest: str | None = None,
                clock: Callable[[], float] = time.time) -> ApplyResult:
-    """Apply the manifests under ``path`` (or a saved plan file) to ``store``."""
+    """Apply the manifests under ``path`` (or a saved plan file, checked against ``expect_digest``)."""
     path = Path(path)
+    plan_file = is_plan_file(path)
+    if expect_digest is not None and not plan_file:
+        raise UsageError(f"--expect-digest checks a plan file saved by `plan --out`; {path} is not one")
     author = author_name()
     holder = f"{author}@{socket.gethostname()} (pid {os.getpid()}, apply {path})"
     with store.apply_lock(holder, timeout=lock_timeout):
-        if is_plan_file(path):
-            saved = load_plan(path)
+        # The first apply creates the key that signs plan files (CONTRACT section 8).
+        key = store.hmac_key(PLAN_KEY)
+        if plan_file:
+            saved = load_plan(path, key=key, expect_digest=expect_digest)
             plan = make_plan(saved.desired, store, saved.app, prune=saved.prune, home=home)
             check_fresh(saved, plan, path)
             root, failed_files = Path(saved.root or path.parent), saved.failed_files

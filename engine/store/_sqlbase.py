@@ -200,6 +200,23 @@ class SqlStore:
             row = cur.execute(self._q(sql + " ORDER BY revision DESC LIMIT 1"), args).fetchone()
         return None if row is None or row[0] is None else self._dec(row[0])
 
+    def hmac_key(self, name: str) -> bytes:
+        """The store's secret key ``name``, created (32 random bytes) by whoever asks first."""
+        import secrets
+        import time
+
+        with self._read() as cur:
+            row = cur.execute(self._q("SELECT value FROM store_keys WHERE name = ?"), (name,)).fetchone()
+        if row is not None:
+            return bytes.fromhex(row[0])
+        # Insert-if-absent then read: two processes asking at once both read the one winner.
+        with self._write() as cur:
+            cur.execute(self._q("INSERT INTO store_keys (name, value, created_at) VALUES (?, ?, ?) "
+                                "ON CONFLICT (name) DO NOTHING"),
+                        (name, secrets.token_hex(32), time.time()))
+            row = cur.execute(self._q("SELECT value FROM store_keys WHERE name = ?"), (name,)).fetchone()
+        return bytes.fromhex(row[0])
+
     # -- runs ----------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:
         with self._write() as cur:

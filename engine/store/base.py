@@ -138,6 +138,9 @@ class Store(Protocol):
     def get_graph(self, key: ResourceKey, revision: int | None = None) -> dict[str, Any] | None:
         """The graph compiled for ``key`` at ``revision`` (the newest at or before it; None = latest)."""
         ...
+    def hmac_key(self, name: str) -> bytes:
+        """The store's secret key ``name`` (created race-free on first use; e.g. ``plan``)."""
+        ...
     def apply_lock(self, holder: str, timeout: float = 0.0) -> AbstractContextManager[None]:
         """Exclusive apply lock; raises LockHeld naming the holder when not had within ``timeout``."""
         ...
