@@ -107,8 +107,14 @@ def migrate_sqlite(conn: sqlite3.Connection, upto: int | None = None) -> list[in
             done.append(migration.version)
         conn.execute("COMMIT")
         return done
-    except BaseException:
-        conn.execute("ROLLBACK")
+    except BaseException as exc:
+        # SQLite may have ended the transaction itself (a full disk): a ROLLBACK would then
+        # fail with "no transaction is active" and hide the error that matters.
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as rollback_error:
+                exc.add_note(f"the rollback failed too: {rollback_error}")
         raise
 
 

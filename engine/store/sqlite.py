@@ -87,23 +87,34 @@ class SqliteStore(SqlStore):
             try:
                 cur.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreError(f"state store {self.path} is busy: {exc}") from exc
+                raise self._failure(exc) from exc
             try:
                 yield cur
             except sqlite3.Error as exc:
-                cur.execute("ROLLBACK")
-                raise StoreError(f"state store {self.path}: {exc}") from exc
-            except BaseException:
-                cur.execute("ROLLBACK")
+                _rollback(self._writer, exc)
+                raise self._failure(exc) from exc
+            except BaseException as exc:
+                _rollback(self._writer, exc)
                 raise
             else:
                 try:
                     cur.execute("COMMIT")
                 except sqlite3.Error as exc:
-                    cur.execute("ROLLBACK")
-                    raise StoreError(f"state store {self.path}: {exc}") from exc
+                    _rollback(self._writer, exc)
+                    raise self._failure(exc) from exc
         with self._appended:
             self._appended.notify_all()
+
+    def _failure(self, exc: sqlite3.Error) -> StoreError:
+        """The StoreError for a failed write: SQLite's own text first, then what to do about it."""
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF   # the primary code of an extended one
+        if code == sqlite3.SQLITE_FULL:
+            hint = f"; free space on the disk that holds {self.path.parent} (what was committed before is intact)"
+        elif code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            hint = f" (another writer held the write lock for over {BUSY_TIMEOUT_S:g} s)"
+        else:
+            hint = ""
+        return StoreError(f"state store {self.path}: {exc}{hint}")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Cursor]:
@@ -174,6 +185,21 @@ class SqliteStore(SqlStore):
                 (holder, host, pid, _process_start(pid), token, time.time()),
             )
         return None
+
+
+def _rollback(conn: sqlite3.Connection, cause: BaseException) -> None:
+    """Roll back what is still open without ever hiding ``cause``.
+
+    SQLite ends the transaction by itself on some errors (a full disk, an I/O error): a
+    ROLLBACK then fails with "no transaction is active", and raising that would replace
+    the error that matters. A rollback that fails for another reason rides along as a note.
+    """
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        cause.add_note(f"the rollback failed too: {exc}")
 
 
 def _process_start(pid: int) -> str:
