@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentform.engine.errors import StoreError
+from agentform.engine.redaction import REDACTOR
 from agentform.engine.store.base import Event
 
 EVENT_TYPES = frozenset({
@@ -55,6 +56,10 @@ class RunStream:
 
     def emit(self, type: str, path: str, data: dict[str, Any], **updates: Any) -> Event:
         """Queue one event (and optional run-record updates that ride the same batch)."""
+        if REDACTOR.pattern is not None:  # a secret is in play: nothing leaves unredacted
+            data = REDACTOR.data(data)
+            if updates:
+                updates = REDACTOR.data(updates)
         writer = self._writer
         with writer._lock:
             self.seq += 1
@@ -80,6 +85,8 @@ class RunStream:
 
     def update(self, **fields: Any) -> None:
         """Run-record fields to write with the next batch."""
+        if REDACTOR.pattern is not None:
+            fields = REDACTOR.data(fields)
         with self._writer._lock:
             self._updates.update(fields)
             self._writer._dirty[self] = None

@@ -6,7 +6,9 @@ it is read) is added to one process-wide ``Redactor``, together with its common 
 that a value embedded after any prefix is still found). Writers call ``redact_text`` on
 text and ``redact_data`` on JSON-like data before anything leaves the process: event data
 before it is queued, run-record updates, log files the engine writes, CLI output, error
-messages. Redaction applies to the full text, before any cutting or reformatting.
+messages. Redaction applies to the full text, before any cutting or reformatting. A
+streamed message passes ``DeltaHold``, which keeps back the tail of a delta stream that
+could be the start of a secret until the next chunk (or the end) shows what follows.
 
 A value shorter than ``MIN_SECRET_LEN`` cannot be redacted safely (it would match ordinary
 text): such a Secret is ``Ready=False`` (``ValueTooShort``) and refused at use, so it never
@@ -49,7 +51,9 @@ class Redactor:
     def __init__(self) -> None:
         self._values: set[str] = set()
         self._forms: set[str] = set()
-        self._pattern: re.Pattern[str] | None = None
+        # None while nothing is registered: writers test it inline, so that the common case
+        # (no secret in play) costs one attribute read.
+        self.pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
         self.longest = 0   # the longest form: how much of a delta stream to hold back
 
@@ -62,21 +66,26 @@ class Redactor:
             self._forms |= encoded_forms(value)
             ordered = sorted(self._forms, key=len, reverse=True)
             self.longest = len(ordered[0])
-            self._pattern = re.compile("|".join(map(re.escape, ordered)))
+            self.pattern = re.compile("|".join(map(re.escape, ordered)))
+
+    def clear(self) -> None:
+        """Forget every value (tests: one test's secrets must not change the next one's stream)."""
+        with self._lock:
+            self._values, self._forms, self.pattern, self.longest = set(), set(), None, 0
 
     def __bool__(self) -> bool:
-        return self._pattern is not None
+        return self.pattern is not None
 
     def text(self, text: str) -> str:
-        pattern = self._pattern
+        pattern = self.pattern
         if pattern is None or len(text) < MIN_SECRET_LEN:
             return text
-        return pattern.sub(MASK, text)
+        return pattern.sub(MASK, text)  # CPython returns ``text`` itself when nothing matched
 
     def data(self, value: Any) -> Any:
-        """A copy of JSON-like ``value`` with every string (keys too) redacted; the same object when
-        nothing changes or nothing is registered."""
-        if self._pattern is None:
+        """JSON-like ``value`` with every string (keys too) redacted: the same object when nothing
+        changes or nothing is registered, else a copy of the containers that changed."""
+        if self.pattern is None:
             return value
         return self._walk(value)
 
@@ -84,11 +93,54 @@ class Redactor:
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            out = {self._walk(k) if isinstance(k, str) else k: self._walk(v) for k, v in value.items()}
-            return out
+            changed = False
+            out = {}
+            for k, v in value.items():
+                k2 = self.text(k) if isinstance(k, str) else k
+                v2 = self._walk(v)
+                changed = changed or k2 is not k or v2 is not v
+                out[k2] = v2
+            return out if changed else value
         if isinstance(value, (list, tuple)):
-            return [self._walk(v) for v in value]
+            items = [self._walk(v) for v in value]
+            if all(a is b for a, b in zip(items, value, strict=True)):
+                return value
+            return tuple(items) if isinstance(value, tuple) else items
         return value
+
+
+class DeltaHold:
+    """One delta stream's tail, held back until a secret split across chunks can be redacted.
+
+    A secret cut in two (``sk-ca`` + ``nary...``) matches in neither chunk. ``feed`` returns
+    what can be written now: everything but the last ``REDACTOR.longest - 1`` characters,
+    redacted together with what was held. A secret that starts in the released part ends
+    inside the text seen so far, so it was whole when redacted. ``flush`` releases the rest
+    when the message completes. Nothing registered: every chunk passes at once, untouched.
+    """
+
+    __slots__ = ("_held", "_redactor")
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self._held = ""
+        self._redactor = redactor or REDACTOR
+
+    def feed(self, chunk: str) -> str:
+        redactor = self._redactor
+        if redactor.pattern is None and not self._held:
+            return chunk
+        text = redactor.text(self._held + chunk)
+        keep = max(redactor.longest - 1, 0)
+        if len(text) <= keep:
+            self._held = text
+            return ""
+        cut = len(text) - keep
+        self._held = text[cut:]
+        return text[:cut]
+
+    def flush(self) -> str:
+        text, self._held = self._held, ""
+        return self._redactor.text(text) if text else text
 
 
 REDACTOR = Redactor()

@@ -1,8 +1,10 @@
 """Secrets: where a value comes from, checked at apply and resolved at the moment of use.
 
-A Secret's value is never stored. ``apply`` only checks its source (``check_source``);
-runs resolve it when they need it (``resolve``/``resolve_ref``) and pass every resolved
-value to ``redact`` before writing text anywhere.
+A Secret's value is never stored. ``apply`` only checks its source (``check_source``: the
+value is there and at least ``MIN_SECRET_LEN`` characters long); runs resolve it when they
+need it (``resolve``/``resolve_ref``). Every value read, at apply or at use, is registered
+with the process-wide redactor (``engine/redaction.py``) the moment it is read, so nothing
+this process writes afterwards can carry it.
 
 Sealed values (``afs1:``) are HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305) ciphertexts
 for the engine's key pair under ``<home>/keys/``, with the Secret's ``namespace/name`` as
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agentform.engine.errors import RunError
+from agentform.engine.redaction import MIN_SECRET_LEN, redact_text, register
 from agentform.specs.secret import SEALED_PREFIX
 
 KEY_DIR = "keys"
@@ -65,15 +68,20 @@ class SourceCheck:
 
 
 def check_source(source: SecretSource, *, home: Path) -> SourceCheck:
-    """Is the value there? Never returns or records the value itself."""
+    """Is the value there, and long enough to redact? Never returns or records the value itself."""
     if source.from_env is not None:
         if source.from_env in os.environ:
-            return SourceCheck(True, "SourceFound", f"environment variable {source.from_env} is set")
+            return _length_check(source, os.environ[source.from_env]) or SourceCheck(
+                True, "SourceFound", f"environment variable {source.from_env} is set")
         return SourceCheck(False, "SourceNotFound", f"environment variable {source.from_env} is not set")
     if source.from_file is not None:
         path = Path(source.from_file)
         if path.is_file() and os.access(path, os.R_OK):
-            return SourceCheck(True, "SourceFound", f"file {path} is readable")
+            try:
+                value = _read_file(path)
+            except (OSError, UnicodeDecodeError) as exc:
+                return SourceCheck(False, "SourceNotFound", f"file {path} cannot be read: {exc}")
+            return _length_check(source, value) or SourceCheck(True, "SourceFound", f"file {path} is readable")
         return SourceCheck(False, "SourceNotFound", f"file {path} does not exist or is not readable")
     assert source.sealed is not None
     try:
@@ -85,14 +93,40 @@ def check_source(source: SecretSource, *, home: Path) -> SourceCheck:
                            f"no engine key at {private_key_path(home)}; run 'agentform secret keygen' "
                            "or copy the key that sealed this value")
     try:
-        unseal(source.sealed, home=home, namespace=source.namespace, name=source.name)
+        value = unseal(source.sealed, home=home, namespace=source.namespace, name=source.name)
     except RunError as exc:
         return SourceCheck(False, "DecryptFailed", str(exc))
-    return SourceCheck(True, "SourceFound", "sealed value decrypts with the engine key")
+    return _length_check(source, value) or SourceCheck(True, "SourceFound",
+                                                       "sealed value decrypts with the engine key")
+
+
+def _length_check(source: SecretSource, value: str | None) -> SourceCheck | None:
+    """ValueTooShort for a value that cannot be redacted safely; None (and the value registered,
+    so that whatever this process writes next is redacted) otherwise."""
+    if value is None:
+        return None
+    if len(value) < MIN_SECRET_LEN:
+        return SourceCheck(False, "ValueTooShort", _too_short(source, len(value)))
+    register(value)
+    return None
+
+
+def _too_short(source: SecretSource, length: int) -> str:
+    return (f"secret {source.label}: its value has {length} characters; at least {MIN_SECRET_LEN} are "
+            "needed to redact it safely from everything the engine writes: use a longer value")
 
 
 def resolve(source: SecretSource, *, home: Path) -> str:
-    """The secret's value now; RunError (never containing the value) when unavailable."""
+    """The secret's value now, registered with the redactor before anyone can write it; RunError
+    (never containing the value) when unavailable or too short to redact."""
+    value = _read(source, home=home)
+    if len(value) < MIN_SECRET_LEN:
+        raise RunError(_too_short(source, len(value)) + " (reason ValueTooShort)")
+    register(value)
+    return value
+
+
+def _read(source: SecretSource, *, home: Path) -> str:
     if source.from_env is not None:
         value = os.environ.get(source.from_env)
         if value is None:
@@ -100,11 +134,17 @@ def resolve(source: SecretSource, *, home: Path) -> str:
         return value
     if source.from_file is not None:
         try:
-            return Path(source.from_file).read_text(encoding="utf-8").rstrip("\r\n")
+            return _read_file(Path(source.from_file))
         except OSError as exc:
             raise RunError(f"secret {source.label}: cannot read {source.from_file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise RunError(f"secret {source.label}: {source.from_file} is not UTF-8 text") from None
     assert source.sealed is not None
     return unseal(source.sealed, home=home, namespace=source.namespace, name=source.name)
+
+
+def _read_file(path: Path) -> str:
+    return path.read_text(encoding="utf-8").rstrip("\r\n")
 
 
 def resolve_ref(ref: Any, *, namespace: str, secrets: Mapping[str, Mapping[str, Any]], home: Path) -> str:
@@ -118,11 +158,15 @@ def resolve_ref(ref: Any, *, namespace: str, secrets: Mapping[str, Mapping[str, 
     return ref.format.replace("{}", value) if ref.format else value
 
 
-def redact(text: str, values: Iterable[str], mask: str = "***") -> str:
-    """``text`` with every occurrence of each secret value replaced by ``mask`` (longest first)."""
-    for value in sorted({v for v in values if v and len(v) >= 3}, key=len, reverse=True):
-        text = text.replace(value, mask)
-    return text
+def redact(text: str, values: Iterable[str] = (), mask: str = "***") -> str:
+    """Compatibility wrapper over the process-wide redactor (``engine.redaction.redact_text``).
+
+    ``values`` are registered (they were resolved through ``resolve`` and are already known);
+    ``mask`` is ignored: every writer masks the same way.
+    """
+    for value in values:
+        register(value)
+    return redact_text(text)
 
 
 # -- sealing ------------------------------------------------------------------------------------

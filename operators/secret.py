@@ -1,6 +1,8 @@
 """Secret operator: checks that the source is there (env var, file, decryptable sealed value).
 
-The value is never read into the store: only whether it can be had, and why not.
+The value is read only to check it (``ValueTooShort`` under 8 characters: it could not be
+redacted safely) and registered with the redactor, so whatever apply writes next is
+redacted too; the store records only whether it can be had, and why not.
 """
 
 from __future__ import annotations

@@ -87,6 +87,16 @@ def store_url(request, tmp_path):
     return make_pg_url(request.getfixturevalue("pg_url"))
 
 
+@pytest.fixture(autouse=True)
+def _forget_secrets():
+    """Secret values register with a process-wide redactor: forget them after each test, so that
+    one test's secrets do not change how the next test's stream is cut."""
+    yield
+    from agentform.engine.redaction import REDACTOR
+
+    REDACTOR.clear()
+
+
 @pytest.fixture
 def store(store_url):
     """The store at ``store_url``, opened (migrated) and closed after the test."""

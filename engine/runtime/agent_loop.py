@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from agentform.engine.errors import BudgetExceeded, RunError, StoreError
+from agentform.engine.redaction import DeltaHold
 
 from . import budget as budgets
 from .context import RunWaiting
@@ -66,13 +67,23 @@ async def _loop(ctx: RunContext, node: Any, task: str, path: str, tools: dict[st
     keep = not _is_scripted(model)
     schemas = [t.schema() for t in tools.values()] if tools and keep else []
 
+    hold = DeltaHold()   # a secret split across chunks is redacted whole (engine/redaction.py)
+
     def on_delta(text: str) -> None:
-        emit("message.delta", path, {"text": text})
+        text = hold.feed(text)
+        if text:
+            emit("message.delta", path, {"text": text})
 
     schema_retry = False
     while True:
         ctx.check_turn()
-        reply: ModelReply = await model.complete(messages, schemas, agent=name, path=path, on_delta=on_delta)
+        try:
+            reply: ModelReply = await model.complete(messages, schemas, agent=name, path=path,
+                                                     on_delta=on_delta)
+        finally:
+            rest = hold.flush()
+            if rest:
+                emit("message.delta", path, {"text": rest})
         _record_reply(ctx, reply, name, path)
         if reply.tool_calls:
             if keep:

@@ -19,6 +19,7 @@ from agentform.engine.errors import NotFound, RunError, UsageError
 from agentform.engine.events import EventWriter, OnEvent
 from agentform.engine.graph import Graph, node_key
 from agentform.engine.ids import new_run_id
+from agentform.engine.redaction import REDACTOR
 from agentform.engine.store.base import Event, RunRecord
 from agentform.specs import ResourceKey, kind_from_word
 
@@ -109,7 +110,8 @@ async def start_run_async(store: Any, target: str, *, input: Any = None, params:
     preflight(graph)
     now = time.time()
     run = RunRecord(id=run_id or new_run_id(now), target=target_text(key), status="running",
-                    revision=revision, created_at=now, thread=thread, input=input, params=params,
+                    revision=revision, created_at=now, thread=thread, input=REDACTOR.data(input),
+                    params=REDACTOR.data(params),
                     owner=owner_id(), heartbeat_at=now, started_at=now)
     writer = EventWriter.for_store(store)
     writer.create_run(run)  # written by the writer thread, just before the run's first events
@@ -188,6 +190,9 @@ async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params
         beat.stop()
     if status == "succeeded" and beat.cancel_seen:
         status, error = "cancelled", "cancelled"
+    if REDACTOR.pattern is not None:
+        # The RunResult leaves the engine too (to the CLI, the API, a parent): the same text as the stream.
+        output, error = REDACTOR.data(output), REDACTOR.text(error) if error else error
     now = time.time()
     fields: dict[str, Any] = {"status": status, "heartbeat_at": now}
     if status == "succeeded":

@@ -18,10 +18,10 @@ from agentform.specs.model import ModelSpec
 
 
 def test_env_and_file_sources_are_checked_and_resolved(tmp_path, monkeypatch):
-    monkeypatch.setenv("AF_TOKEN", "tok-123")
+    monkeypatch.setenv("AF_TOKEN", "tok-12345")
     env = secrets.SecretSource("default", "a", from_env="AF_TOKEN")
     assert secrets.check_source(env, home=tmp_path).ok
-    assert secrets.resolve(env, home=tmp_path) == "tok-123"
+    assert secrets.resolve(env, home=tmp_path) == "tok-12345"
     missing = secrets.SecretSource("default", "b", from_file=str(tmp_path / "nope"))
     check = secrets.check_source(missing, home=tmp_path)
     assert (check.ok, check.reason) == (False, "SourceNotFound")

@@ -14,6 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from agentform.engine.prices import price_of
+from agentform.engine.redaction import redact_text
 from agentform.specs.model import SCRIPTED
 
 from . import ModelError, ModelReply, OnDelta, ToolCall
@@ -76,11 +77,10 @@ class LitellmModel:
 
     async def _with_retries(self, node: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
                             on_delta: OnDelta | None) -> ModelReply:
-        secrets: list[str] = []
         attempt = 0
         while True:
             try:
-                return await self._call(node, messages, tools, on_delta, secrets)
+                return await self._call(node, messages, tools, on_delta)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - provider errors of every shape
@@ -88,7 +88,7 @@ class LitellmModel:
 
                 if isinstance(exc, RunError):  # e.g. the API key's Secret is not available
                     raise ModelError(f"{node.namespace}/{node.name}: {exc}") from None
-                message = _describe(exc, secrets)
+                message = _describe(exc)
                 if attempt >= node.spec.retries or not retryable(exc):
                     raise ModelError(f"{node.namespace}/{node.name} ({node.spec.model}): {message}"
                                      + (f" after {attempt + 1} attempts" if attempt else "")) from None
@@ -96,7 +96,7 @@ class LitellmModel:
                 attempt += 1
 
     async def _call(self, node: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
-                    on_delta: OnDelta | None, secrets: list[str]) -> ModelReply:
+                    on_delta: OnDelta | None) -> ModelReply:
         litellm = litellm_module()
         spec = node.spec
         kwargs: dict[str, Any] = {**spec.params, "model": spec.model, "messages": messages, "stream": True,
@@ -110,10 +110,9 @@ class LitellmModel:
         if spec.api_key is not None:
             from agentform.engine.secrets import resolve_ref
 
-            value = resolve_ref(spec.api_key, namespace=node.namespace, secrets=self.ctx.graph.secrets,
-                                home=self.ctx.home)
-            secrets.append(value)
-            kwargs["api_key"] = value
+            # resolve_ref registers the key with the redactor before the provider can echo it
+            kwargs["api_key"] = resolve_ref(spec.api_key, namespace=node.namespace,
+                                            secrets=self.ctx.graph.secrets, home=self.ctx.home)
         stream = await litellm.acompletion(**kwargs)
         text: list[str] = []
         calls: dict[int, dict[str, Any]] = {}
@@ -156,11 +155,12 @@ def _arguments(raw: str) -> Any:
         return raw  # the loop tells the model its arguments were not JSON
 
 
-def _describe(exc: BaseException, secrets: list[str]) -> str:
-    """An error's message with secrets redacted, shortened to one line."""
-    from agentform.engine.secrets import redact
+def _describe(exc: BaseException) -> str:
+    """An error's message with secrets redacted, shortened to one line.
 
+    Redaction comes first, on the full text: cut at 500 characters, a key would leave a
+    prefix behind; with its whitespace collapsed, a key holding spaces would no longer match.
+    """
     status = getattr(exc, "status_code", None)
-    text = " ".join(str(exc).split())[:500]
-    text = redact(text, secrets)
+    text = " ".join(redact_text(str(exc)).split())[:500]
     return f"{type(exc).__name__}{f' ({status})' if status else ''}: {text}"
