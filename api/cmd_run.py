@@ -22,7 +22,7 @@ SIGNIFICANT = frozenset({
     "run.started", "run.queued", "run.waiting", "run.completed", "run.failed", "run.cancelled",
     "stage.started", "stage.completed", "stage.failed", "stage.skipped", "agent.started",
     "agent.completed", "agent.failed", "tool.call", "tool.result", "handoff", "approval.requested",
-    "approval.resolved", "budget.exceeded", "workspace.changed",
+    "approval.resolved", "budget.exceeded", "workspace.changed", "toolserver.started", "toolserver.ready",
 })
 
 
@@ -51,6 +51,11 @@ def describe(event: Any) -> str:
         detail = f"{d.get('from')} -> {d.get('to')}: {_short(d.get('reason') or d.get('summary') or '', 70)}"
     elif t == "budget.exceeded":
         detail = f"{d.get('budget')} of {d.get('holder')}: used {d.get('used')} of {d.get('limit')}"
+    elif t == "toolserver.started":
+        detail = f"{d.get('server')} starting"
+    elif t == "toolserver.ready":
+        tools = d.get("tools") or []
+        detail = f"{d.get('server')} ready, {len(tools)} tools: {_short(', '.join(tools), 70)}"
     elif t == "message.completed":
         detail = f"{d.get('agent')}: {_short(d.get('content') or [c['name'] for c in d.get('tool_calls', [])], 80)}"
     elif t == "message.delta":

@@ -1,4 +1,5 @@
-"""The live terminal view of ``run``: the agent tree with status, tool calls in flight, tokens, cost.
+"""The live terminal view of ``run``: the agent tree with status, tool calls in flight, tokens, cost,
+and the run's tool servers while they start (a stdio server can take seconds).
 
 Fed by the run's ``on_event`` callback (same thread as the run), drawn by rich's ``Live``
 a few times a second; only imported when stdout is a terminal.
@@ -37,6 +38,7 @@ class LiveView:
         self.status = "starting"
         self.tokens = 0
         self.cost = 0.0
+        self.servers: dict[str, str] = {}   # tool server key -> "starting" | "ready, N tools"
         self.console = Console(stderr=True)
         self._live = Live(console=self.console, refresh_per_second=8, transient=False,
                           get_renderable=self.render)
@@ -75,6 +77,10 @@ class LiveView:
             self.cost += d.get("cost_usd", 0.0)
         elif t == "budget.exceeded":
             self.nodes.setdefault(path, _Node()).note = f"budget {d.get('budget')} exceeded"
+        elif t == "toolserver.started":
+            self.servers[str(d.get("server", ""))] = "starting"
+        elif t == "toolserver.ready":
+            self.servers[str(d.get("server", ""))] = f"ready, {len(d.get('tools') or [])} tools"
 
     def render(self) -> Any:
         head = Text.assemble((f"{self.target} ", "bold"), (f"run {self.run_id} ", "dim"),
@@ -96,4 +102,8 @@ class LiveView:
             if node.note:
                 label.append(f"  {node.note}", "red")
             branches[path] = parent.add(label)
-        return Group(tree)
+        servers = []
+        for key, state in list(self.servers.items()):
+            mark, style = _MARKS["running" if state == "starting" else "completed"]
+            servers.append(Text.assemble((f"{mark} ", style), (f"tool server {key} ", "bold"), (state, "dim")))
+        return Group(tree, *servers)

@@ -79,6 +79,7 @@ class _Compiler:
         self.teams: dict[str, TeamNode] = {}
         self.pipelines: dict[str, PipelineNode] = {}
         self.tool_servers: dict[str, Any] = {}
+        self.tool_server_dirs: dict[str, str] = {}
         self.workspaces: dict[str, Any] = {}
         self.knowledge: dict[str, Any] = {}
         self.secrets: dict[str, dict[str, Any]] = {}
@@ -92,6 +93,7 @@ class _Compiler:
             kind=resource.kind, root=node_key(ns, name),  # type: ignore[arg-type]
             models=_sorted(self.models), agents=_sorted(self.agents), teams=_sorted(self.teams),
             pipelines=_sorted(self.pipelines), tool_servers=_sorted(self.tool_servers),
+            tool_server_dirs=_sorted(self.tool_server_dirs),
             workspaces=_sorted(self.workspaces), knowledge=_sorted(self.knowledge),
             secrets=_sorted(self.secrets),
         )
@@ -126,8 +128,12 @@ class _Compiler:
     def _tool_server(self, ns: str, name: str, by: str) -> str:
         key = node_key(ns, name)
         if key not in self.tool_servers:
-            spec = self.index.get("ToolServer", ns, name, needed_by=by).spec  # type: ignore[attr-defined]
+            res = self.index.get("ToolServer", ns, name, needed_by=by)
+            spec = res.spec  # type: ignore[attr-defined]
             self.tool_servers[key] = spec
+            folder = self.index.resolved.get(res.key, {}).get("folder")
+            if folder:
+                self.tool_server_dirs[key] = folder
             for value in (*spec.env.values(), *spec.headers.values()):
                 if isinstance(value, SecretRef):
                     self._secret_ref(value, ns, f"ToolServer {key}")

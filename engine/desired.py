@@ -57,6 +57,9 @@ def resolve_extras(resource: Resource, base_dir: Path | None) -> dict[str, Any]:
         if not path.is_absolute() and base_dir is not None:
             path = (base_dir / path).resolve()
         extras["fromFile"] = str(path)
+    elif resource.kind == "ToolServer" and spec.transport == "stdio" and base_dir is not None:
+        # A stdio server runs in its manifest's folder, whatever the current directory of the run.
+        extras["folder"] = str(base_dir.resolve())
     return extras
 
 

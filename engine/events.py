@@ -25,7 +25,7 @@ EVENT_TYPES = frozenset({
     "run.cancelled", "stage.started", "stage.completed", "agent.started", "agent.completed",
     "message.delta", "message.completed", "tool.call", "tool.result", "handoff",
     "approval.requested", "approval.resolved", "budget.exceeded", "usage", "checkpoint",
-    "agent.failed", "stage.failed", "workspace.changed",
+    "agent.failed", "stage.failed", "workspace.changed", "toolserver.started", "toolserver.ready",
 })
 TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled", "run.waiting"})
 

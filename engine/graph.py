@@ -101,6 +101,11 @@ class Graph(_Node):
     teams: dict[str, TeamNode] = Field(default_factory=dict)
     pipelines: dict[str, PipelineNode] = Field(default_factory=dict)
     tool_servers: dict[str, ToolServerSpec] = Field(default_factory=dict)
+    tool_server_dirs: dict[str, str] = Field(
+        default_factory=dict,
+        description="the absolute folder of each stdio tool server's manifest (pinned at apply): "
+        "its working directory, against which a relative command[0] resolves",
+    )
     workspaces: dict[str, WorkspaceSpec] = Field(default_factory=dict)
     knowledge: dict[str, KnowledgeBaseSpec] = Field(default_factory=dict)
     secrets: dict[str, dict[str, Any]] = Field(

@@ -3,17 +3,24 @@ shared by the run's agents, closed when the run ends.
 
 Each server gets an owner task that enters the MCP client and leaves it (anyio needs both
 in one task); tool calls from any agent go through that client. Secrets in ``env`` and
-``headers`` are resolved when the server starts and redacted from every error. A server's
-stderr goes to ``<home>/logs/toolservers/<namespace>-<name>.log``. mcp is imported here only.
+``headers`` are resolved when the server starts; every tool result (text, structured
+content, errors) passes the process redactor in full before the engine sees it. A stdio
+server's stderr goes through a redacting pipe into
+``<home>/logs/toolservers/<namespace>-<name>.log`` (mcp_stderr.py); a server that does not
+start is reported with the last lines of that stderr and the log's path. A stdio server runs
+in its manifest's folder (pinned at apply), so relative paths in ``command`` mean the same
+from any current directory. ``toolserver.started`` and ``toolserver.ready`` (run-level
+events) show a slow start as it happens. mcp is imported here only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from agentform.engine.errors import RunError
+from agentform.engine.redaction import redact_data, redact_text
 from agentform.specs import parse_duration
 
 from .tools import Tool
@@ -35,40 +42,64 @@ class _Server:
         self.timeout = parse_duration(spec.timeout)
         self.client: Any = None
         self.tools: list[Any] = []
-        self.secrets: list[str] = []
+        self.stderr: Any = None          # StderrLog of a stdio server
+        self.cwd: str | None = None      # where a stdio server runs
         self.ready = asyncio.Event()
         self.stop = asyncio.Event()
         self.error: BaseException | None = None
+        self.failed: str | None = None
         self.task: asyncio.Task | None = None
 
-    async def own(self, transport: Any) -> None:
+    async def own(self, transport: Any, on_ready: Any) -> None:
         """The owner task: connect, list the tools, wait until the run ends, disconnect."""
         from mcp import Client
 
         try:
             async with Client(transport) as client:
+                self._spawned()
                 self.client = client
                 self.tools = list((await client.list_tools()).tools)
+                on_ready(self)
                 self.ready.set()
                 await self.stop.wait()
         except BaseException as exc:  # noqa: BLE001 - reported to every caller of this server
+            self._spawned()
             self.error = exc
             self.ready.set()
             if isinstance(exc, asyncio.CancelledError):
                 raise
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> Any:
-        from agentform.engine.secrets import redact
+    def _spawned(self) -> None:
+        if self.stderr is not None:
+            self.stderr.spawned()
 
-        result = await self.client.call_tool(name, arguments)  # the loop applies ``timeout``
+    async def call(self, name: str, arguments: dict[str, Any]) -> Any:
+        try:
+            result = await self.client.call_tool(name, arguments)  # the loop applies ``timeout``
+        except Exception as exc:  # noqa: BLE001 - a crashed server or a protocol error: the model's to read
+            where = f" (server stderr: {self.stderr.path})" if self.stderr is not None else ""
+            raise RunError(redact_text(_describe(exc)) + where) from None
         texts = [getattr(block, "text", "") for block in result.content]
-        text = redact("\n".join(t for t in texts if t), self.secrets)
+        text = redact_text("\n".join(t for t in texts if t))
         if result.is_error:
             raise ToolFailed(text or f"{name} reported an error")
         data = result.structured_content
         if isinstance(data, dict) and list(data) == ["result"]:
-            return data["result"]  # how MCP servers wrap a plain return value
-        return text if data is None else data
+            return redact_data(data["result"])  # how MCP servers wrap a plain return value
+        return text if data is None else redact_data(data)
+
+    async def failure(self) -> str:
+        """Why the server did not start: the error, the end of its stderr, where its log is."""
+        detail = redact_text(_describe(self.error))
+        if self.cwd is not None:
+            detail += f" (started in {self.cwd})"
+        if self.stderr is None:
+            return detail
+        await self.stderr.drained()
+        lines = self.stderr.last_lines()
+        if lines:
+            detail += "; its stderr ends with:\n" + "\n".join(f"  {line}" for line in lines)
+        return f"{detail}\nfull stderr log: {self.stderr.path}"
 
 
 class ToolServers:
@@ -120,15 +151,24 @@ class ToolServers:
                 if spec is None:
                     raise RunError(f"tool server {key} is not part of this run's revision")
                 server = self._servers[key] = _Server(key, spec)
-                transport = self._transport(server)
-                server.task = asyncio.get_running_loop().create_task(server.own(transport))
+                self.ctx.emit("toolserver.started", "", {"server": key})
+                try:
+                    transport = self._transport(server)
+                except BaseException as exc:
+                    server.error = exc
+                    server.ready.set()
+                    raise
+                server.task = asyncio.get_running_loop().create_task(server.own(transport, self._ready))
         await server.ready.wait()
         if server.error is not None:
-            from agentform.engine.secrets import redact
-
-            detail = redact(_describe(server.error), server.secrets)
-            raise RunError(f"tool server {key} did not start: {detail}")
+            if server.failed is None:  # drained once: every caller gets the same message
+                server.failed = f"tool server {key} did not start: {await server.failure()}"
+            raise RunError(server.failed)
         return server
+
+    def _ready(self, server: _Server) -> None:
+        names = [t.name for t in server.tools if _allowed(t.name, server.spec.tools, None, None)]
+        self.ctx.emit("toolserver.ready", "", {"server": server.key, "tools": names})
 
     def _transport(self, server: _Server) -> Any:
         spec, (namespace, _) = server.spec, server.key.split("/", 1)
@@ -137,13 +177,16 @@ class ToolServers:
         if spec.transport == "stdio":
             from mcp.client.stdio import StdioServerParameters, stdio_client
 
+            from .mcp_stderr import StderrLog
+
             argv = [self._render(part) for part in spec.command]
-            log_dir = self.ctx.home / "logs" / "toolservers"
-            log_dir.mkdir(parents=True, exist_ok=True)
-            errlog = open(log_dir / f"{server.key.replace('/', '-')}.log", "a", encoding="utf-8")  # noqa: SIM115
-            self._close_later(errlog)
-            return stdio_client(StdioServerParameters(command=argv[0], args=argv[1:], env=values or None),
-                                errlog=errlog)
+            folder = self.ctx.graph.tool_server_dirs.get(server.key)
+            argv[0] = _command_in(argv[0], folder)
+            server.cwd = folder
+            log = self.ctx.home / "logs" / "toolservers" / f"{server.key.replace('/', '-')}.log"
+            server.stderr = StderrLog(log, f"--- run {self.ctx.run_id}: starting {server.key}")
+            return stdio_client(StdioServerParameters(command=argv[0], args=argv[1:], env=values or None,
+                                                      cwd=folder), errlog=server.stderr.writer)
         if spec.transport == "sse":
             from mcp.client.sse import sse_client
 
@@ -161,8 +204,10 @@ class ToolServers:
             return value
         from agentform.engine.secrets import resolve_ref
 
+        from agentform.engine.redaction import register
+
         secret = resolve_ref(value, namespace=namespace, secrets=self.ctx.graph.secrets, home=self.ctx.home)
-        server.secrets.append(secret)
+        register(secret)  # before the server can print or return it
         return secret
 
     def _render(self, part: str) -> str:
@@ -171,9 +216,6 @@ class ToolServers:
         from agentform.engine.templates import render
 
         return render(part, {"workspace": {"path": ""}, "run": {"id": self.ctx.run_id}})
-
-    def _close_later(self, handle: Any) -> None:
-        self._files = [*getattr(self, "_files", []), handle]
 
     async def close(self) -> None:
         """Stop every server of the run (their owner tasks leave the MCP clients)."""
@@ -186,9 +228,11 @@ class ToolServers:
                 if not task.done():
                     task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        for handle in getattr(self, "_files", []):
-            with contextlib.suppress(OSError):
-                handle.close()
+        # The servers have exited: wait until their last stderr lines are in the logs, so that a
+        # finished run's logs are complete.
+        logs = [s.stderr.drained() for s in self._servers.values() if s.stderr is not None]
+        if logs:
+            await asyncio.gather(*logs)
 
 
 def _allowed(name: str, server_filter: Any, allow: list[str] | None, deny: list[str] | None) -> bool:
@@ -209,6 +253,14 @@ def _tool(server: _Server, listed: Any) -> Tool:
 
     return Tool(listed.name, listed.description or listed.name, schema, run, "external",
                 tuple(schema.get("required", ())), timeout=server.timeout)
+
+
+def _command_in(command: str, folder: str | None) -> str:
+    """A relative ``command[0]`` with a ``/`` (``tools/server.py``, ``./bin/srv``) names a file of
+    the manifest's folder; a bare name (``uvx``, ``python``) is looked up on PATH as usual."""
+    if folder is None or "/" not in command or os.path.isabs(command):
+        return command
+    return os.path.join(folder, command)
 
 
 def _describe(exc: BaseException) -> str:
