@@ -245,12 +245,13 @@ def runs_cmd(
     output: str = typer.Option(None, "-o", "--output", help="json | yaml"),
 ) -> None:
     """List runs: id, target, status, revision, tokens, cost, duration."""
-    from agentform.engine.runtime.liveness import display_status
+    from agentform.engine.runtime.liveness import display_status, observe_deadlines
 
     _check_output(output)
     options = globals_of(ctx)
     store = options.open_store()
     try:
+        observe_deadlines(store)   # a passed approval deadline fails its run before it is listed
         runs = store.list_runs(limit=limit, thread=thread, status=status)
     finally:
         store.close()

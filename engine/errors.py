@@ -5,7 +5,8 @@
     ├── UsageError            a command was called wrongly (bad flag value, unknown kind)
     ├── NotFound              a named resource, run or revision does not exist
     ├── StoreError            the state store cannot be opened, migrated or written
-    │   └── LockHeld          another apply holds the lock (names the holder)
+    │   ├── LockHeld          another apply holds the lock (names the holder)
+    │   └── RunTakenOver      another process owns the run now (its owner epoch moved on)
     ├── PlanStale             a saved plan no longer matches the store
     ├── PlanDigestMismatch    a saved plan was edited, made for another store, or not the expected one
     └── RunError              a run cannot start or failed (budget, script, template)
@@ -71,6 +72,15 @@ class LockHeld(StoreError):
     def __init__(self, holder: str):
         self.holder = holder
         super().__init__(f"another apply is in progress (lock held by {holder}); retry, or pass --lock-timeout")
+
+
+class RunTakenOver(StoreError):
+    """The run's owner epoch is not the one expected: the loser of a takeover, or a fenced writer."""
+
+    def __init__(self, run_id: str, owner: str | None, status: str, epoch: int, message: str | None = None):
+        self.run_id, self.owner, self.status, self.epoch = run_id, owner, status, epoch
+        super().__init__(message or f"run {run_id} is already being continued by {owner or 'another process'}"
+                         + ("" if status in ("running", "waiting") else f" (it is {status} now)"))
 
 
 class PlanStale(AgentformError):

@@ -6,6 +6,11 @@ waiting) and writes it with ``store.append_events`` in one transaction, together
 runs' record updates (totals, ``last_seq``, status). ``await stream.durable()`` waits until
 everything emitted so far is committed: the agent loop uses it before a tool call with an
 external side effect, and the runner before it returns.
+
+Each append carries the stream's owner ``epoch``: the store writes a run's events only
+while the run's epoch is still that number, so a process whose run was taken over writes
+nothing more. A stream whose write failed stops for good: none of its later events is
+batched again, and its next ``emit`` raises the stored error (its executor stops there).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from agentform.engine.redaction import REDACTOR
 from agentform.engine.store.base import Event
 
 EVENT_TYPES = frozenset({
-    "run.started", "run.queued", "stage.skipped", "run.waiting", "run.completed", "run.failed",
+    "run.started", "run.queued", "run.resumed", "stage.skipped", "run.waiting", "run.completed", "run.failed",
     "run.cancelled", "stage.started", "stage.completed", "agent.started", "agent.completed",
     "message.delta", "message.completed", "tool.call", "tool.result", "handoff",
     "approval.requested", "approval.resolved", "budget.exceeded", "usage", "checkpoint",
@@ -36,12 +41,14 @@ _new_event = object.__new__
 class RunStream:
     """One run's side of the writer: seq assignment, totals, pending record updates."""
 
-    __slots__ = ("run_id", "seq", "durable_seq", "tokens_in", "tokens_out", "cost_usd", "error",
-                 "_writer", "_updates", "_waiters", "_on_event", "_clock")
+    __slots__ = ("run_id", "seq", "durable_seq", "tokens_in", "tokens_out", "cost_usd", "error", "epoch",
+                 "_writer", "_pending", "_updates", "_waiters", "_on_event", "_clock")
 
     def __init__(self, writer: EventWriter, run_id: str, last_seq: int, on_event: OnEvent | None,
-                 clock: Callable[[], float]):
+                 clock: Callable[[], float], epoch: int | None = None):
         self.run_id = run_id
+        self.epoch = epoch   # the owner epoch this process writes under (None: unchecked)
+        self._pending: list[Event] = []
         self.seq = last_seq
         self.durable_seq = last_seq
         self.tokens_in = 0
@@ -56,6 +63,8 @@ class RunStream:
 
     def emit(self, type: str, path: str, data: dict[str, Any], **updates: Any) -> Event:
         """Queue one event (and optional run-record updates that ride the same batch)."""
+        if self.error is not None:   # a stream whose write failed stops: its executor stops here
+            self._raise_if_failed()
         if REDACTOR.pattern is not None:  # a secret is in play: nothing leaves unredacted
             data = REDACTOR.data(data)
             if updates:
@@ -67,7 +76,7 @@ class RunStream:
             event = _new_event(Event)
             event.__dict__.update(run_id=self.run_id, seq=self.seq, ts=self._clock(), type=type,
                                   path=path, data=data)
-            writer._pending.append(event)
+            self._pending.append(event)
             if updates:
                 self._updates.update(updates)
             writer._dirty[self] = None
@@ -95,8 +104,9 @@ class RunStream:
 
     async def durable(self) -> None:
         """Wait until every event emitted so far is committed (raises StoreError if the write failed)."""
+        self._raise_if_failed()
         target = self.seq
-        if self.durable_seq >= target and self.error is None:
+        if self.durable_seq >= target:
             return
         if self._writer.commit_inline() and (self.durable_seq >= target or self.error is not None):
             self._raise_if_failed()
@@ -116,8 +126,12 @@ class RunStream:
         self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
-        if self.error is not None:
-            raise StoreError(f"events of run {self.run_id} could not be written: {self.error}")
+        error = self.error
+        if error is None:
+            return
+        if isinstance(error, StoreError):   # typed already (RunTakenOver, a full disk...): keep its type
+            raise error
+        raise StoreError(f"events of run {self.run_id} could not be written: {error}") from error
 
     def flush_sync(self, timeout: float = 30.0) -> None:
         """Block until everything emitted is committed (for code outside an event loop)."""
@@ -151,7 +165,6 @@ class EventWriter:
         self._wake = threading.Event()
         self._committed = threading.Condition()
         self._commit_lock = threading.Lock()
-        self._pending: list[Event] = []
         self._creates: list[Any] = []
         self._sleeping = True
         self._urgent = False
@@ -169,26 +182,31 @@ class EventWriter:
             return writer
 
     def open(self, run_id: str, last_seq: int = 0, on_event: OnEvent | None = None,
-             clock: Callable[[], float] = time.time) -> RunStream:
-        return RunStream(self, run_id, last_seq, on_event, clock)
+             clock: Callable[[], float] = time.time, epoch: int | None = None) -> RunStream:
+        """A stream continuing ``run_id`` after ``last_seq``, written under owner ``epoch``."""
+        return RunStream(self, run_id, last_seq, on_event, clock, epoch)
 
-    def _take(self) -> tuple[list[Event], dict[str, dict[str, Any]], list[tuple[RunStream, int]]]:
+    def _take(self) -> tuple[list[tuple[RunStream, int, list[Event], dict[str, Any] | None]], list[Any]]:
+        """Each dirty stream's events and record fields (None: a stopped stream), and the new runs."""
         with self._lock:
-            batch, self._pending = self._pending, []
-            streams = [(stream, stream.seq) for stream in self._dirty]
-            updates: dict[str, dict[str, Any]] = {}
-            for stream, seq in streams:
-                fields = stream._updates
-                stream._updates = {}
-                fields.update(tokens_in=stream.tokens_in, tokens_out=stream.tokens_out,
-                              cost_usd=round(stream.cost_usd, 10), last_seq=seq)
-                updates[stream.run_id] = fields
+            parts = []
+            for stream in self._dirty:
+                events, stream._pending = stream._pending, []
+                fields, stream._updates = stream._updates, {}
+                if stream.error is None:
+                    fields.update(tokens_in=stream.tokens_in, tokens_out=stream.tokens_out,
+                                  cost_usd=round(stream.cost_usd, 10), last_seq=stream.seq)
+                    parts.append((stream, stream.seq, events, fields))
+                else:
+                    # A stream whose write failed has a gap (or lost its run): nothing of it
+                    # is written again, its waiters only learn the error.
+                    parts.append((stream, stream.seq, [], None))
             self._dirty = {}
             creates, self._creates = self._creates, []
-            if not batch and not updates and not creates:
+            if not parts and not creates:
                 self._sleeping = True
                 self._wake.clear()
-            return batch, updates, streams, creates
+            return parts, creates
 
     def create_run(self, run: Any) -> None:
         """Record a new run in the writer's next transaction batch (before its first events)."""
@@ -225,48 +243,58 @@ class EventWriter:
         return True
 
     def _commit_once(self) -> None:
-        batch, updates, streams, creates = self._take()
-        if not batch and not updates and not creates:
+        parts, creates = self._take()
+        if not parts and not creates:
             return
-        failed: dict[str, BaseException] = {}
+        failed: dict[RunStream, BaseException] = {}
+        not_created: dict[str, BaseException] = {}
         for run in creates:
             try:
                 self.store.create_run(run)
             except Exception as exc:  # noqa: BLE001 - reported to that run's waiters
-                failed[run.id] = exc
-        if failed:
-            batch = [e for e in batch if e.run_id not in failed]
-            updates = {k: v for k, v in updates.items() if k not in failed}
-        try:
-            self.store.append_events(batch, run_updates=updates)
-        except Exception as exc:  # noqa: BLE001 - one run's bad write must not sink the others
-            if len(updates) <= 1:
-                failed.update(dict.fromkeys(updates, exc))
+                not_created[run.id] = exc
+        live = []
+        for part in parts:
+            if part[3] is None:
+                continue
+            if part[0].run_id in not_created:
+                failed[part[0]] = not_created[part[0].run_id]
             else:
-                failed.update(self._append_each(batch, updates))
-        self._release(streams, failed)
-
-    def _append_each(self, batch: list[Event], updates: dict[str, dict[str, Any]]) -> dict[str, BaseException]:
-        """Append a failed batch again run by run, to find which runs' writes fail."""
-        by_run: dict[str, list[Event]] = {run_id: [] for run_id in updates}
-        for event in batch:
-            by_run.setdefault(event.run_id, []).append(event)
-        failed = {}
-        for run_id, events in by_run.items():
+                live.append(part)
+        if live:
+            batch = live[0][2] if len(live) == 1 else [e for part in live for e in part[2]]
+            updates = {part[0].run_id: part[3] for part in live}
+            epochs = {part[0].run_id: part[0].epoch for part in live if part[0].epoch is not None}
             try:
-                self.store.append_events(events, run_updates={run_id: updates.get(run_id, {})})
-            except Exception as exc:  # noqa: BLE001 - reported to that run's waiters
-                failed[run_id] = exc
+                self.store.append_events(batch, run_updates=updates, epochs=epochs)
+            except Exception as exc:  # noqa: BLE001 - one run's bad write must not sink the others
+                if len(live) == 1:
+                    failed[live[0][0]] = exc
+                else:
+                    failed.update(self._append_each(live))
+        self._release(parts, failed)
+
+    def _append_each(self, live: list[tuple[RunStream, int, list[Event], dict[str, Any] | None]],
+                     ) -> dict[RunStream, BaseException]:
+        """Append a failed batch again stream by stream, to find which streams' writes fail."""
+        failed = {}
+        for stream, _, events, fields in live:
+            epochs = {stream.run_id: stream.epoch} if stream.epoch is not None else None
+            try:
+                self.store.append_events(events, run_updates={stream.run_id: fields}, epochs=epochs)
+            except Exception as exc:  # noqa: BLE001 - reported to that stream's waiters
+                failed[stream] = exc
         return failed
 
-    def _release(self, streams: list[tuple[RunStream, int]], failed: dict[str, BaseException]) -> None:
+    def _release(self, parts: list[tuple[RunStream, int, list[Event], dict[str, Any] | None]],
+                 failed: dict[RunStream, BaseException]) -> None:
         ready = []
         with self._lock:
-            for stream, seq in streams:
-                error = failed.get(stream.run_id)
+            for stream, seq, _, _ in parts:
+                error = failed.get(stream)
                 if error is not None:
                     stream.error = stream.error or error   # its stream has a gap now: stop it
-                else:
+                elif stream.error is None:
                     stream.durable_seq = max(stream.durable_seq, seq)
                 keep = []
                 for target, loop, future in stream._waiters:

@@ -1,8 +1,14 @@
 """Approval stages: ask (``approval.requested``), park the run, and answer it later.
 
 Nothing stays alive while a run waits. ``resolve_approval`` (``agentform approve``, any
-process, any time later) appends ``approval.resolved`` and resumes the run, whose
-pipeline executor rebuilds its state from the stream and finds the decision there.
+process, any time later) takes the run over (one compare-and-set of its status and owner
+epoch, with ``approval.resolved`` in the same transaction) and resumes it; its pipeline
+executor rebuilds its state from the stream and finds the decision there. Of two answers
+at the same moment one wins; the other gets RunTakenOver naming the winner.
+
+A parked run records its earliest approval expiry (``deadline_at``). Whoever first sees
+that deadline passed (``runs``, ``approve``, a resume) records the timeout through the
+same compare-and-set (``expire_waiting_run``): the run fails without anyone answering.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agentform.engine.errors import UsageError
+from agentform.engine.errors import RunTakenOver, UsageError
 from agentform.engine.runtime.pipeline_state import (
     FAILED,
     SUCCEEDED,
@@ -85,7 +91,10 @@ def resolve_approval(
     from agentform.engine.runtime import runner
 
     run = store.get_run(run_id)
+    now = clock()
     if run.status != "waiting":
+        if run.status in ("running", "queued"):
+            runner.check_resumable(run, now)   # a live owner: RunTakenOver names it
         raise UsageError(f"run {run.id} is not waiting for an approval (it is {run.status})")
     pending = pending_approvals(store.read_events(run.id))
     if stage is not None:
@@ -95,13 +104,52 @@ def resolve_approval(
     if not pending:
         raise UsageError(f"run {run.id} has no pending approval")
     request = pending[0]
-    extra: list[tuple[str, str, dict]] = []
-    if clock() <= _epoch(request.data.get("expiresAt")):
-        extra.append(("approval.resolved", request.path, {
-            "stage": request.data.get("stage"), "approved": approve, "by": by, "message": message,
-        }))
-    # An expired approval gets no answer recorded: the resumed run finds it expired and fails.
-    return runner.resume_run(store, run.id, home=home, extra_events=extra, on_event=on_event)
+    if now > _epoch(request.data.get("expiresAt")) or (run.deadline_at is not None and now > run.deadline_at):
+        # A late answer is not recorded: the deadline is, and the run fails.
+        record = expire_waiting_run(store, run, now)
+        if record.status in ("running", "waiting"):
+            raise RunTakenOver(record.id, record.owner, record.status, record.owner_epoch)
+        return runner.expired_result(record)
+    extra = [("approval.resolved", request.path, {
+        "stage": request.data.get("stage"), "approved": approve, "by": by, "message": message,
+    })]
+    return runner.resume_run(store, run.id, home=home, extra_events=extra, on_event=on_event, expect=run)
+
+
+def deadline_of(events: list[Any]) -> float | None:
+    """The earliest expiry among the approvals still pending after ``events`` (None: none)."""
+    expiries = [_epoch(e.data.get("expiresAt")) for e in pending_approvals(events)]
+    finite = [t for t in expiries if t != float("inf")]
+    return min(finite) if finite else None
+
+
+def expire_waiting_run(store: Any, run: Any, now: float) -> Any:
+    """Record that ``run`` (waiting, as read) passed its approval deadline: ``run.resumed``,
+    ``stage.failed`` at the expired approval and ``run.failed``, status failed, in one
+    takeover. Returns the record as it is now (another process's, if it acted first)."""
+    from agentform.engine.runtime import runner
+
+    expired = [e for e in pending_approvals(store.read_events(run.id))
+               if _epoch(e.data.get("expiresAt")) < now]
+    if not expired:
+        return run
+    request = min(expired, key=lambda e: _epoch(e.data.get("expiresAt")))
+    stage = request.data.get("stage") or request.path.rsplit("/", 1)[-1]
+    parts = request.path.split("/")
+    pipeline = parts[-2] if len(parts) > 1 else ""
+    reason = (f"the approval expired at {request.data.get('expiresAt')} "
+              f"(timeout {request.data.get('timeout')}) before it was answered")
+    error = f"stage '{stage}' of pipeline '{pipeline}' timed out: {reason}"
+    events = [
+        ("run.resumed", "", {"previousOwner": run.owner, "previousStatus": run.status, "reason": "deadline"}),
+        ("stage.failed", request.path, {"stage": stage, "error": reason}),
+        ("run.failed", "", {"error": error, "reason": "timeout"}),
+    ]
+    try:
+        return runner.take_over(store, run, now=now, events=events, status="failed", error=error,
+                                finished_at=now, deadline_at=_epoch(request.data.get("expiresAt")))
+    except RunTakenOver:
+        return store.get_run(run.id)
 
 
 def _names_stage(event: Any, stage: str) -> bool:

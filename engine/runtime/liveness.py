@@ -1,4 +1,9 @@
-"""Is a run's owning process still there? ``running`` with a dead owner is shown as failed."""
+"""Is a run's owning process still there, and has a waiting run's deadline passed?
+
+``running`` with a dead owner is shown as failed. A waiting run whose approval deadline
+has passed is failed for real by the first process that notices (``observe_deadlines``,
+called by ``runs``): nobody has to act for a timeout to show.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +35,23 @@ def owner_alive(run: Any, now: float | None = None) -> bool:
 
 
 def display_status(run: Any, now: float | None = None) -> str:
-    """The status to show: ``failed (owner died)`` for a running run whose owner is gone."""
+    """The status to show: ``failed (owner died)`` for a running run whose owner is gone,
+    ``failed (timed out)`` for a run whose approval deadline passed."""
     if run.status == "running" and not owner_alive(run, now):
         return "failed (owner died)"
+    if run.status == "failed" and run.deadline_at is not None:   # only an expiry leaves it set
+        return "failed (timed out)"
     return run.status
+
+
+def observe_deadlines(store: Any, now: float | None = None, limit: int = 1000) -> list[Any]:
+    """Record the timeout of every waiting run whose approval deadline has passed; the records
+    changed. Cheap when nothing expired: one indexed query, no stream read."""
+    from .approvals import expire_waiting_run
+
+    now = time.time() if now is None else now
+    changed = []
+    for run in store.list_runs(limit=limit, status="waiting"):
+        if run.deadline_at is not None and run.deadline_at < now:
+            changed.append(expire_waiting_run(store, run, now))
+    return changed

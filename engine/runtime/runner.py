@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agentform.engine.errors import NotFound, RunError, UsageError
+from agentform.engine.errors import NotFound, RunError, RunTakenOver, UsageError
 from agentform.engine.events import EventWriter, OnEvent
 from agentform.engine.graph import Graph, node_key
 from agentform.engine.ids import new_run_id
@@ -112,11 +112,11 @@ async def start_run_async(store: Any, target: str, *, input: Any = None, params:
     run = RunRecord(id=run_id or new_run_id(now), target=target_text(key), status="running",
                     revision=revision, created_at=now, thread=thread, input=REDACTOR.data(input),
                     params=REDACTOR.data(params),
-                    owner=owner_id(), heartbeat_at=now, started_at=now)
+                    owner=owner_id(), heartbeat_at=now, started_at=now, owner_epoch=1)
     writer = EventWriter.for_store(store)
     writer.create_run(run)  # written by the writer thread, just before the run's first events
     history_msgs, cursors = ([], {}) if thread is None else thread_state(store, thread, run.id)
-    stream = writer.open(run.id, 0, on_event)
+    stream = writer.open(run.id, 0, on_event, epoch=run.owner_epoch)
     ctx = RunContext(run_id=run.id, graph=graph, started_at=datetime.fromtimestamp(now, UTC),
                      stream=stream, home=home, store=store, thread_messages=history_msgs,
                      script_cursors=cursors)
@@ -125,26 +125,64 @@ async def start_run_async(store: Any, target: str, *, input: Any = None, params:
     return await _execute(ctx, stream, key, input, params, run.started_at or now)
 
 
-async def resume_run_async(store: Any, run_id: str, *, home: Path,
-                           extra_events: list[tuple[str, str, dict]] | tuple = (),
-                           on_event: OnEvent | None = None) -> RunResult:
-    """Continue a run: append ``extra_events``, then re-execute its target with ``ctx.history`` set."""
-    run = store.get_run(run_id)
+RESUMABLE = frozenset({"waiting", "queued"})
+
+
+def check_resumable(run: RunRecord, now: float | None = None) -> None:
+    """Refuse to continue a run that is finished, or that a live process is executing."""
+    from .liveness import owner_alive
+
     if run.status in ("succeeded", "failed", "cancelled"):
         raise RunError(f"run {run.id} is {run.status}; only a waiting or interrupted run can be resumed")
+    if run.status == "running" and owner_alive(run, now):
+        raise RunTakenOver(run.id, run.owner, run.status, run.owner_epoch)
+
+
+def take_over(store: Any, run: RunRecord, *, now: float, events: list[tuple[str, str, dict]] | tuple = (),
+              **fields: Any) -> RunRecord:
+    """Make this process the owner of ``run`` as it was read (its status and epoch), appending
+    ``events`` in the same transaction; RunTakenOver names the winner when another process was first."""
+    if REDACTOR.pattern is not None:
+        events = [(t, p, REDACTOR.data(d)) for t, p, d in events]
+    return store.take_over_run(run.id, expect_status={run.status}, expect_epoch=run.owner_epoch,
+                               owner=owner_id(), now=now, events=events, **fields)
+
+
+async def resume_run_async(store: Any, run_id: str, *, home: Path,
+                           extra_events: list[tuple[str, str, dict]] | tuple = (),
+                           on_event: OnEvent | None = None, expect: RunRecord | None = None) -> RunResult:
+    """Continue a run: take it over (``run.resumed`` and ``extra_events`` appended with the
+    takeover), then re-execute its target with ``ctx.history`` set.
+
+    ``expect``: the record as the caller read it when it decided to continue (approve checks
+    the pending approval on it); the takeover fails if the run changed since.
+    """
+    run = expect or store.get_run(run_id)
+    now = time.time()
+    if run.status == "waiting" and run.deadline_at is not None and run.deadline_at < now:
+        from .approvals import expire_waiting_run
+
+        run = expire_waiting_run(store, run, now)
+        if run.status in ("running", "waiting"):   # someone else continued it first
+            raise RunTakenOver(run.id, run.owner, run.status, run.owner_epoch)
+        return expired_result(run)
+    check_resumable(run, now)
     kind, namespace, name = run.target.split("/")
     key = ResourceKey(kind_from_word(kind) or kind, namespace, name)
     graph, _ = load_graph(store, key, run.revision)
     preflight(graph)
+    before = run.last_seq
+    run = take_over(store, run, now=now, events=[
+        ("run.resumed", "", {"previousOwner": run.owner, "previousStatus": run.status}), *extra_events,
+    ], status="running", error=None, deadline_at=None)
     history = store.read_events(run.id)
-    last_seq = history[-1].seq if history else 0
-    stream = EventWriter.for_store(store).open(run.id, last_seq, on_event)
+    stream = EventWriter.for_store(store).open(run.id, run.last_seq, on_event, epoch=run.owner_epoch)
+    if on_event is not None:
+        for event in history:
+            if event.seq > before:
+                on_event(event)
     # Totals continue from the record: what earlier executions spent stays counted.
     stream.add_usage(run.tokens_in, run.tokens_out, run.cost_usd)
-    now = time.time()
-    for type_, path, data in extra_events:
-        history.append(stream.emit(type_, path, data))
-    stream.update(status="running", owner=owner_id(), heartbeat_at=now, error=None)
     cursors = script_cursors(history)
     thread_msgs, thread_cursors = ([], {}) if run.thread is None else thread_state(store, run.thread, run.id)
     for k, v in thread_cursors.items():
@@ -156,6 +194,12 @@ async def resume_run_async(store: Any, run_id: str, *, home: Path,
     return await _execute(ctx, stream, key, run.input, run.params, run.started_at or now)
 
 
+def expired_result(run: RunRecord) -> RunResult:
+    """The result of a continuation that found the run's approval deadline passed."""
+    return RunResult(id=run.id, status=run.status, output=run.output, error=run.error, tokens_in=run.tokens_in,
+                     tokens_out=run.tokens_out, cost_usd=run.cost_usd, exit_code=EXIT_CODES[run.status])
+
+
 def start_run(store: Any, target: str, *, input: Any = None, params: dict | None = None,
               thread: str | None = None, home: Path, on_event: OnEvent | None = None) -> RunResult:
     """Synchronous ``start_run_async`` (not from inside a running event loop)."""
@@ -164,10 +208,10 @@ def start_run(store: Any, target: str, *, input: Any = None, params: dict | None
 
 
 def resume_run(store: Any, run_id: str, *, home: Path, extra_events: list[tuple[str, str, dict]] | tuple = (),
-               on_event: OnEvent | None = None) -> RunResult:
+               on_event: OnEvent | None = None, expect: RunRecord | None = None) -> RunResult:
     """Synchronous ``resume_run_async`` (not from inside a running event loop)."""
     return asyncio.run(resume_run_async(store, run_id, home=home, extra_events=extra_events,
-                                        on_event=on_event))
+                                        on_event=on_event, expect=expect))
 
 
 async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params: dict,
@@ -190,6 +234,15 @@ async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params
         beat.stop()
     if status == "succeeded" and beat.cancel_seen:
         status, error = "cancelled", "cancelled"
+    if beat.taken is not None and stream.error is None:
+        taken = beat.taken
+        stream.error = RunTakenOver(ctx.run_id, taken.owner, taken.status, taken.owner_epoch, (
+            f"run {ctx.run_id} was taken over by {taken.owner or 'another process'} while this "
+            "process executed it; it stopped here"))
+    if stream.error is not None:
+        # Fenced (or its write failed): the run is no longer ours to end; write nothing more.
+        stream.close()
+        stream._raise_if_failed()
     if REDACTOR.pattern is not None:
         # The RunResult leaves the engine too (to the CLI, the API, a parent): the same text as the stream.
         output, error = REDACTOR.data(output), REDACTOR.text(error) if error else error
@@ -198,7 +251,10 @@ async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params
     if status == "succeeded":
         stream.emit("run.completed", "", {"output": output}, output=output, finished_at=now, **fields)
     elif status == "waiting":
-        stream.emit("run.waiting", "", extra, **fields)
+        deadline = await _deadline(ctx, stream)
+        if deadline is not None:
+            extra["expiresAt"] = _iso(deadline)
+        stream.emit("run.waiting", "", extra, deadline_at=deadline, **fields)
     elif status == "cancelled":
         stream.emit("run.cancelled", "", {"reason": error}, error=error, finished_at=now, **fields)
     else:
@@ -208,6 +264,21 @@ async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params
     return RunResult(id=ctx.run_id, status=status, output=output, error=error,
                      tokens_in=stream.tokens_in, tokens_out=stream.tokens_out,
                      cost_usd=round(stream.cost_usd, 10), exit_code=EXIT_CODES[status])
+
+
+async def _deadline(ctx: RunContext, stream) -> float | None:
+    """The earliest expiry of the approvals the parked run waits for (recorded as ``deadline_at``
+    so that whoever lists runs sees a passed deadline without reading the stream)."""
+    from .approvals import deadline_of
+
+    await stream.durable()
+    last = ctx.history[-1].seq if ctx.history else 0
+    recent = await asyncio.to_thread(ctx.store.read_events, ctx.run_id, last)
+    return deadline_of([*ctx.history, *recent])
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
 async def _dispatch(ctx: RunContext, key: ResourceKey, input: Any, params: dict) -> Any:
@@ -230,6 +301,7 @@ class _Heartbeat:
         self.ctx, self.stream, self.task = ctx, stream, task
         self.loop = asyncio.get_running_loop()
         self.cancel_seen = False
+        self.taken: RunRecord | None = None   # the record as another process's takeover left it
         self.stopped = False
         self.handle = self.loop.call_later(HEARTBEAT_S, self._beat)
 
@@ -243,10 +315,17 @@ class _Heartbeat:
     def _checked(self, check: asyncio.Future) -> None:
         if self.stopped or self.task.done():
             return
-        if not check.cancelled() and check.exception() is None and check.result().status == "cancelled":
-            self.cancel_seen = True
-            self.task.cancel()
-            return
+        if not check.cancelled() and check.exception() is None:
+            record = check.result()
+            epoch = self.stream.epoch
+            if epoch is not None and record.owner_epoch != epoch:
+                self.taken = record   # fenced already: stop before the next side effect
+                self.task.cancel()
+                return
+            if record.status == "cancelled":
+                self.cancel_seen = True
+                self.task.cancel()
+                return
         self.handle = self.loop.call_later(HEARTBEAT_S, self._beat)
 
     def stop(self) -> None:
@@ -293,18 +372,27 @@ def thread_state(store: Any, thread: str, exclude: str) -> tuple[list[dict], dic
 
 
 def cancel_run(store: Any, run_id: str) -> tuple[RunRecord, bool]:
-    """Cancel a run. A live owner is asked through the store (it stops on its next heartbeat and
-    records ``run.cancelled``); otherwise the cancellation is recorded here. Returns (run, asked_owner)."""
+    """Cancel a run. A live owner is asked through the store (a compare-and-set of the status
+    at its epoch: it stops on its next heartbeat and records ``run.cancelled``); otherwise this
+    process takes the run over and records the cancellation. Returns (run, asked_owner)."""
     from .liveness import owner_alive
 
     run = store.get_run(run_id)
-    if run.status in ("succeeded", "failed", "cancelled") and run.finished_at is not None:
-        raise RunError(f"run {run.id} already {run.status}")
-    if run.status == "running" and owner_alive(run):
-        store.update_run(run.id, status="cancelled")
-        return store.get_run(run.id), True
-    now = time.time()
-    event = Event(run.id, run.last_seq + 1, now, "run.cancelled", "", {"reason": "cancelled", "by": owner_id()})
-    store.append_events([event], run_updates={run.id: {
-        "status": "cancelled", "error": "cancelled", "finished_at": now}})
-    return store.get_run(run.id), False
+    for _ in range(3):   # a race lost to another takeover: look again, once or twice
+        if run.status in ("succeeded", "failed", "cancelled") and run.finished_at is not None:
+            raise RunError(f"run {run.id} already {run.status}")
+        now = time.time()
+        try:
+            if run.status == "cancelled" and owner_alive(run, now):
+                return run, True   # asked already; its owner has not stopped yet
+            if run.status == "running" and owner_alive(run, now):
+                return store.set_run_if(run.id, expect_status={"running"}, expect_epoch=run.owner_epoch,
+                                        status="cancelled"), True
+            events = [("run.cancelled", "", {"reason": "cancelled", "by": owner_id()})]
+            if run.status in RESUMABLE:   # its last segment ended: this one starts and ends here
+                events.insert(0, ("run.resumed", "", {"previousOwner": run.owner, "previousStatus": run.status}))
+            return take_over(store, run, now=now, events=events, status="cancelled", error="cancelled",
+                             finished_at=now), False
+        except RunTakenOver:
+            run = store.get_run(run.id)
+    raise RunTakenOver(run.id, run.owner, run.status, run.owner_epoch)

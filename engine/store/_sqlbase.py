@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from agentform.engine.errors import NotFound, StoreError, UsageError
+from agentform.engine.errors import NotFound, RunTakenOver, StoreError, UsageError
 from agentform.specs import ResourceKey
 
 from .base import AppliedResource, Condition, Event, RevisionRecord, RunRecord
@@ -230,20 +230,87 @@ class SqlStore:
         except self._integrity as exc:
             raise StoreError(f"run {run.id} already exists") from exc
 
-    def _set_run(self, cur: Any, run_id: str, fields: dict[str, Any], expect_last_seq: int | None = None) -> int:
-        """UPDATE one run (only while its last_seq is ``expect_last_seq``, when given); the row count."""
+    def _assignments(self, fields: dict[str, Any]) -> tuple[str, list[Any]]:
         names = list(fields)
-        bad = [n for n in names if n not in RUN_FIELDS or n == "id"]
+        bad = [n for n in names if n not in RUN_FIELDS or n in ("id", "owner_epoch")]
         if bad:
             raise StoreError(f"unknown run field(s): {', '.join(bad)}")
         values = [self._enc(fields[n]) if n in RUN_JSON else fields[n] for n in names]
-        assign = ", ".join(f"{n} = ?" for n in names)
-        if expect_last_seq is None:
-            cur.execute(self._q(f"UPDATE runs SET {assign} WHERE id = ?"), (*values, run_id))
-        else:
-            cur.execute(self._q(f"UPDATE runs SET {assign} WHERE id = ? AND last_seq = ?"),
-                        (*values, run_id, expect_last_seq))
+        return ", ".join(f"{n} = ?" for n in names), values
+
+    def _set_run(self, cur: Any, run_id: str, fields: dict[str, Any], expect_last_seq: int | None = None,
+                 expect_epoch: int | None = None) -> int:
+        """UPDATE one run (only while its last_seq / owner_epoch are the expected ones, when given); the row count."""
+        assign, values = self._assignments(fields)
+        where, args = "id = ?", [run_id]
+        if expect_last_seq is not None:
+            where += " AND last_seq = ?"
+            args.append(expect_last_seq)
+        if expect_epoch is not None:
+            where += " AND owner_epoch = ?"
+            args.append(expect_epoch)
+        cur.execute(self._q(f"UPDATE runs SET {assign} WHERE {where}"), (*values, *args))
         return cur.rowcount
+
+    def take_over_run(
+        self,
+        run_id: str,
+        *,
+        expect_status: Iterable[str],
+        expect_epoch: int,
+        owner: str,
+        now: float,
+        events: Iterable[tuple[str, str, dict[str, Any]]] = (),
+        **fields: Any,
+    ) -> RunRecord:
+        """Become the run's owner in one conditional UPDATE (see the Store protocol); the new record."""
+        fields = {"status": "running", **fields, "owner": owner, "heartbeat_at": now}
+        fields.pop("last_seq", None)
+        assign, values = self._assignments(fields)
+        statuses = sorted(expect_status)
+        marks = ", ".join("?" * len(statuses))
+        events = list(events)
+        dump = self._json
+        with self._write() as cur:
+            # Status, owner and epoch in ONE statement: of two racing takeovers one matches.
+            row = cur.execute(self._q(
+                f"UPDATE runs SET {assign}, owner_epoch = owner_epoch + 1 "
+                f"WHERE id = ? AND owner_epoch = ? AND status IN ({marks}) RETURNING {RUN_COLS}"
+            ), (*values, run_id, expect_epoch, *statuses)).fetchone()
+            if row is None:
+                raise self._taken(cur, run_id)
+            record = self._run(row)
+            if events:
+                first = record.last_seq + 1
+                rows = [(run_id, first + i, now, t, p, dump(d)) for i, (t, p, d) in enumerate(events)]
+                record.last_seq = first + len(rows) - 1
+                cur.execute(self._q("UPDATE runs SET last_seq = ? WHERE id = ?"), (record.last_seq, run_id))
+                try:
+                    self._insert_events(cur, rows)
+                except self._integrity as exc:
+                    raise StoreError(f"duplicate event seq for run {run_id}") from exc
+                self._notify(cur, [run_id])
+        return record
+
+    def set_run_if(self, run_id: str, *, expect_status: Iterable[str], expect_epoch: int, **fields: Any) -> RunRecord:
+        """Update a run only while its status and epoch are the expected ones; the new record."""
+        assign, values = self._assignments(fields)
+        statuses = sorted(expect_status)
+        marks = ", ".join("?" * len(statuses))
+        with self._write() as cur:
+            row = cur.execute(self._q(
+                f"UPDATE runs SET {assign} WHERE id = ? AND owner_epoch = ? AND status IN ({marks}) "
+                f"RETURNING {RUN_COLS}"), (*values, run_id, expect_epoch, *statuses)).fetchone()
+            if row is None:
+                raise self._taken(cur, run_id)
+        return self._run(row)
+
+    def _taken(self, cur: Any, run_id: str) -> Exception:
+        """Why a conditional update of ``run_id`` matched nothing: NotFound or RunTakenOver."""
+        row = cur.execute(self._q("SELECT owner, status, owner_epoch FROM runs WHERE id = ?"), (run_id,)).fetchone()
+        if row is None:
+            return NotFound(f"run {run_id} not found (see `agentform runs`)")
+        return RunTakenOver(run_id, row[0], row[1], row[2])
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         if not fields:
@@ -314,12 +381,14 @@ class SqlStore:
         events: list[Event],
         run_updates: dict[str, dict[str, Any]] | None = None,
         new_runs: Iterable[RunRecord] = (),
+        epochs: dict[str, int] | None = None,
     ) -> None:
         """Append a batch (group commit) in one transaction; seq must continue each run's stream.
 
         ``new_runs`` are created first, in the same transaction. Each run's ``last_seq``
         becomes its last appended seq (``last_seq`` in ``run_updates`` is ignored: the store
-        keeps it), then ``run_updates`` are applied.
+        keeps it), then ``run_updates`` are applied. A run in ``epochs`` is written only
+        while its owner epoch is that number (RunTakenOver otherwise: its writer was fenced).
         """
         run_updates = {run_id: {k: v for k, v in fields.items() if k != "last_seq"}
                        for run_id, fields in (run_updates or {}).items()}
@@ -340,8 +409,9 @@ class SqlStore:
                 if run_id in lasts:
                     fields["last_seq"] = lasts[run_id]
                     expect = firsts[run_id] - 1
-                if self._set_run(cur, run_id, fields, expect) == 0:
-                    self._reject(cur, run_id, firsts.get(run_id))
+                epoch = epochs.get(run_id) if epochs else None
+                if self._set_run(cur, run_id, fields, expect, epoch) == 0:
+                    self._reject(cur, run_id, firsts.get(run_id), epoch)
             if rows:
                 try:
                     self._insert_events(cur, rows)
@@ -349,10 +419,15 @@ class SqlStore:
                     raise StoreError(f"duplicate event seq for run(s) {', '.join(firsts)}") from exc
                 self._notify(cur, lasts)
 
-    def _reject(self, cur: Any, run_id: str, first: int | None) -> None:
-        row = cur.execute(self._q("SELECT last_seq FROM runs WHERE id = ?"), (run_id,)).fetchone()
+    def _reject(self, cur: Any, run_id: str, first: int | None, epoch: int | None = None) -> None:
+        row = cur.execute(self._q("SELECT last_seq, owner_epoch, owner, status FROM runs WHERE id = ?"),
+                          (run_id,)).fetchone()
         if row is None:
             raise StoreError(f"cannot append to run {run_id}: no such run")
+        if epoch is not None and row[1] != epoch:
+            raise RunTakenOver(run_id, row[2], row[3], row[1], (
+                f"run {run_id} was taken over by {row[2] or 'another process'} (owner epoch {row[1]}, "
+                f"this writer's is {epoch}): its events from here on are not written"))
         raise StoreError(f"run {run_id}: event seq {first} does not continue the stream "
                          f"(last stored seq is {row[0]})")
 

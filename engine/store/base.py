@@ -20,6 +20,11 @@ Semantics every backend keeps (tests/store/ checks them on both):
 - ``delete_runs(ids)`` (added for ``gc``) deletes runs and their events; ``claim_run``
   (added for ``worker``) hands each queued run to exactly one worker.
 - ``update_run`` raises NotFound for an unknown run, StoreError for an unknown field.
+- One owner per run: ``take_over_run`` is one conditional UPDATE (expected status and
+  ``owner_epoch``; sets status, owner, heartbeat and ``owner_epoch + 1``), optionally with
+  events appended in the same transaction; the loser gets RunTakenOver naming the owner.
+  ``append_events(..., epochs={run: n})`` appends only while the run's epoch is n (else
+  RunTakenOver for the batch: the writer retries run by run, so only that run fails).
 - JSON values: NaN/Infinity raise ValueError (before anything is written); PostgreSQL's
   JSONB cannot hold NUL characters, so a NUL in a string reads back as U+FFFD there.
 - ``wait_for_events`` sees appends from any process: SQLite polls every 25 ms (at once for
@@ -93,6 +98,8 @@ class RunRecord:
     tokens_out: int = 0
     cost_usd: float = 0.0
     last_seq: int = 0
+    owner_epoch: int = 0             # bumped by every takeover; appends check it (fencing)
+    deadline_at: float | None = None  # a waiting run: its earliest approval expiry
 
 
 @dataclass(frozen=True)
@@ -157,10 +164,32 @@ class Store(Protocol):
         events: list[Event],
         run_updates: dict[str, dict[str, Any]] | None = None,
         new_runs: Iterable[RunRecord] = (),
+        epochs: dict[str, int] | None = None,
     ) -> None:
         """Append a batch (group commit) in one transaction; seq must continue each run's stream.
 
-        ``new_runs`` (added) are created in the same transaction, before the events."""
+        ``new_runs`` (added) are created in the same transaction, before the events; a run
+        in ``epochs`` is written only while its ``owner_epoch`` is that number."""
+        ...
+    def take_over_run(
+        self,
+        run_id: str,
+        *,
+        expect_status: Iterable[str],
+        expect_epoch: int,
+        owner: str,
+        now: float,
+        events: Iterable[tuple[str, str, dict[str, Any]]] = (),
+        **fields: Any,
+    ) -> RunRecord:
+        """Become the run's owner: one conditional UPDATE (status in ``expect_status`` and epoch
+        ``expect_epoch``) that sets ``owner``, ``heartbeat_at=now``, ``status`` (default running),
+        ``fields`` and bumps the epoch; ``events`` (type, path, data) follow in the same
+        transaction under the new epoch. RunTakenOver (naming the owner) when the check fails."""
+        ...
+    def set_run_if(self, run_id: str, *, expect_status: Iterable[str], expect_epoch: int, **fields: Any) -> RunRecord:
+        """Update a run only while its status and epoch are the expected ones (a request to the
+        current owner, e.g. cancel: the epoch stays); RunTakenOver otherwise."""
         ...
     def read_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[Event]: ...
     def wait_for_events(self, run_id: str, after: int, timeout: float) -> list[Event]:
