@@ -8,7 +8,8 @@ agent invocations, 14 model calls, an ideal critical path of 5 model latencies. 
 runs it through ``Engine.run`` with the scripted model, every event persisted. Printed:
 
 1. engine overhead per agent invocation (zero-latency model), SQLite and PostgreSQL:
-   median wall time of a run / 11, and its CPU time;
+   median wall time of a run / 11, and its CPU time; on SQLite also without and with a
+   secret registered with the redactor (alternating runs), the redaction choke point's cost;
 2. wall time of one run with 100 ms model latency, against the ideal 500 ms;
 3. 200 concurrent runs in one process (a fresh child process): runs/s and peak RSS;
 4. events appended per second through the engine's group-commit writer (SQLite);
@@ -111,6 +112,30 @@ async def overhead(engine, reps: int) -> dict:
     cpu = statistics.median(t[1] for t in timings) * 1000
     return {"ms_per_invocation": round(wall / INVOCATIONS, 3), "ms_per_run": round(wall, 2),
             "cpu_ms_per_invocation": round(cpu / INVOCATIONS, 3), "events_per_run": events}
+
+
+async def redaction_cost(engine, reps: int) -> dict:
+    """Per-invocation overhead without and with a registered secret, alternating run by run in one
+    process (the same engine, store and warm caches): what the redaction choke point costs."""
+    from agentform.engine.redaction import REDACTOR
+
+    for _ in range(WARMUP):
+        await _one(engine)
+    off, on = [], []
+    try:
+        for _ in range(reps):
+            REDACTOR.clear()
+            off.append(await _one(engine))
+            REDACTOR.add("sk-bench-" + "0123456789abcdef" * 2)
+            on.append(await _one(engine))
+    finally:
+        REDACTOR.clear()
+
+    def per_invocation(timings: list, i: int) -> float:
+        return round(statistics.median(t[i] for t in timings) * 1000 / INVOCATIONS, 3)
+
+    return {"without_ms": per_invocation(off, 0), "with_ms": per_invocation(on, 0),
+            "without_cpu_ms": per_invocation(off, 1), "with_cpu_ms": per_invocation(on, 1)}
 
 
 async def latency(engine, reps: int) -> float:
@@ -236,6 +261,7 @@ def main() -> None:
         tmp = Path(tmp_dir)
         engine = engine_for(tmp / "sqlite", 0)
         figures["sqlite"] = asyncio.run(overhead(engine, reps))
+        figures["redaction"] = asyncio.run(redaction_cost(engine, reps))
         engine.close()
         url = pg_schema_url()
         if url:
@@ -264,6 +290,9 @@ def report(f: dict) -> str:
             lines.append(f"  overhead {backend:<8}: {o['ms_per_invocation']:.3f} ms/invocation "
                          f"({o['ms_per_run']:.2f} ms/run, CPU {o['cpu_ms_per_invocation']:.3f} ms/inv, "
                          f"{o['events_per_run']} events/run)")
+    r = f["redaction"]
+    lines.append(f"  redaction        : {r['without_ms']:.3f} -> {r['with_ms']:.3f} ms/invocation with a secret "
+                 f"registered (CPU {r['without_cpu_ms']:.3f} -> {r['with_cpu_ms']:.3f}; SQLite, same run)")
     lat = f["latency100_ms"]
     lines.append(f"  100 ms latency   : {lat:.1f} ms (ideal {IDEAL_MS}; +{(lat / IDEAL_MS - 1) * 100:.1f} %)")
     c = f["concurrent"]
