@@ -5,7 +5,13 @@ from __future__ import annotations
 from agentform.engine.errors import Diagnostic
 from agentform.engine.loader import LoadedManifest, ManifestSet
 
-from .graphs import check_nesting_cycles, check_pipeline, check_tool_names, check_workspaces
+from .graphs import (
+    check_manager_not_member,
+    check_nesting_cycles,
+    check_pipeline,
+    check_tool_names,
+    check_workspaces,
+)
 from .params import check_params
 from .references import check_references
 from .scripts import check_scripts
@@ -32,7 +38,7 @@ def check_output_schema(m: LoadedManifest) -> list[Diagnostic]:
 _PER_KIND = {
     "Agent": (check_agent, check_output_schema),
     "ToolServer": (check_toolserver,),
-    "Team": (check_tool_names,),
+    "Team": (check_tool_names, check_manager_not_member),
     "Pipeline": (check_pipeline, check_pipeline_templates, check_params),
 }
 

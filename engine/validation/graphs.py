@@ -160,6 +160,23 @@ def check_tool_names(m: LoadedManifest) -> list[Diagnostic]:
     return out
 
 
+def check_manager_not_member(m: LoadedManifest) -> list[Diagnostic]:
+    """A team's manager is not one of its own members: it would be offered a call or a handoff to itself."""
+    spec = m.resource.spec  # type: ignore[attr-defined]
+    manager = spec.manager.resolve(m.namespace)
+    out = []
+    for i, member in enumerate(spec.members):
+        if member.agent is None or member.agent.resolve(m.namespace) != manager:
+            continue
+        mode = member.mode or spec.mode
+        tool = ask_tool(manager[1]) if mode == "orchestrate" else transfer_tool(manager[1])
+        out.append(m.diag(
+            f"agent '{manager[1]}' is this team's manager and cannot also be its member "
+            f"(it would get '{tool}', a call to itself); remove it from members, or name another manager",
+            *ref_path(m, ("spec", "members", i, "agent"))))
+    return out
+
+
 def check_workspaces(ms: ManifestSet) -> list[Diagnostic]:
     """A workspace belongs to one Team or Pipeline."""
     owners: dict[tuple[str, str], LoadedManifest] = {}

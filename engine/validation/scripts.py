@@ -7,6 +7,7 @@ from agentform.engine.loader import ManifestSet, display_path, load_script_docum
 from agentform.specs import Script
 from agentform.specs.model import SCRIPTED
 
+from .script_tools import ToolCallCheck
 from .suggest import did_you_mean
 
 
@@ -14,6 +15,7 @@ def check_scripts(ms: ManifestSet) -> list[Diagnostic]:
     """Each scripted Model's script exists (relative to its manifest) and is valid."""
     out: list[Diagnostic] = []
     checked: set[tuple] = set()
+    tool_calls = ToolCallCheck(ms)
     for m in ms.of_kind("Model"):
         spec = m.resource.spec  # type: ignore[attr-defined]
         if spec.model != SCRIPTED or not spec.script:
@@ -34,10 +36,14 @@ def check_scripts(ms: ManifestSet) -> list[Diagnostic]:
             out.extend(exc.diagnostics)
             continue
         agents = sorted(k.name for k in ms.claimed if k.kind == "Agent" and k.namespace == m.namespace)
-        for key in script.agents:
+        for key, turns in script.agents.items():
             agent = Script.agent_of(key)
             if agent not in agents:
                 line, col = locate_in(doc, ("agents", key), True)
                 out.append(Diagnostic(shown, line, col, f"script key '{key}': no Agent '{agent}' in "
                                       f"namespace '{m.namespace}'{did_you_mean(agent, agents)}"))
+                continue
+            for i, j, _name, message in tool_calls(path, agent, turns):
+                line, col = locate_in(doc, ("agents", key, i, "toolCalls", j, "name"))
+                out.append(Diagnostic(shown, line, col, f"script key '{key}': {message}"))
     return out

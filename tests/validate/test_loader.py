@@ -104,8 +104,9 @@ CLEAN = {
         "  tools: [{toolServer: git, allow: [git_log]}, {builtin: workspace}, {knowledge: docs}]\n"
         "  output: {schema: {type: object, properties: {sources: {type: array}}}}",
         HEADER + "kind: Agent\nmetadata: {name: per-source-writer}\nspec: {model: fast}",
+        HEADER + "kind: Agent\nmetadata: {name: billing}\nspec: {model: fast}",
         HEADER + "kind: Team\nmetadata: {name: crew}\nspec:\n  manager: lead\n  members:\n"
-        "    - agent: per-source-writer\n    - {agent: lead, mode: delegate}\n  workspace: room",
+        "    - agent: per-source-writer\n    - {agent: billing, mode: delegate}\n  workspace: room",
         HEADER + "kind: Team\nmetadata: {name: outer}\nspec: {manager: lead, members: [{team: crew}]}",
         HEADER + "kind: Pipeline\nmetadata: {name: flow}\nspec:\n  params:\n    topic: {type: string}\n"
         "  workspace: desk\n  stages:\n"
@@ -131,7 +132,7 @@ def test_a_clean_tree_of_every_kind(tree):
 def test_validate_path_result(tmp_path):
     write_tree(tmp_path, CLEAN)
     ms = validate_path(tmp_path)
-    assert ms.ok and len(ms.manifests) == 12 and ms.manifest_files == 1
+    assert ms.ok and len(ms.manifests) == 13 and ms.manifest_files == 1
     assert ms.skipped and ms.skipped[0].endswith("s.yaml")
 
 
