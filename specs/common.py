@@ -180,7 +180,9 @@ class Budget(SpecModel):
     max_tokens: int | None = Field(strict=True, default=None, ge=1)
     max_cost_usd: float | None = Field(default=None, ge=0)
     timeout: DurationStr | None = None
-    max_steps: int | None = Field(strict=True, default=None, ge=1)
+    max_steps: int | None = Field(strict=True, default=None, ge=1, description=(
+        "an Agent: tool calls per invocation; a Team: member calls (ask_*, transfer_to_*) per team "
+        "call, nested teams' included; a Pipeline: stage runs, loop visits and forEach items"))
 
 
 class Metadata(SpecModel):

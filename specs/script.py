@@ -35,11 +35,12 @@ class Turn(SpecModel):
 
 
 class Script(SpecModel):
-    """Keys are agent names or path suffixes such as ``summarize[2]/summarizer``."""
+    """Keys are agent names or path suffixes such as ``summarize[2]/summarizer``; ``worker#2``
+    addresses only the second call of ``worker`` within one parent, ``worker`` every call."""
 
     agents: dict[str, list[Turn]]
 
     @staticmethod
     def agent_of(key: str) -> str:
-        """The agent name a script key addresses (the last path segment)."""
-        return key.rsplit("/", 1)[-1]
+        """The agent name a script key addresses (the last path segment, without a ``#n`` visit)."""
+        return key.rsplit("/", 1)[-1].split("#", 1)[0]

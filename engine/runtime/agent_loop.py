@@ -75,6 +75,7 @@ async def _loop(ctx: RunContext, node: Any, task: str, path: str, tools: dict[st
             emit("message.delta", path, {"text": text})
 
     schema_retry = False
+    visits: dict[str, int] = {}   # member tool -> calls so far in this invocation (paths member#n)
     while True:
         ctx.check_turn()
         try:
@@ -86,9 +87,11 @@ async def _loop(ctx: RunContext, node: Any, task: str, path: str, tools: dict[st
                 emit("message.delta", path, {"text": rest})
         _record_reply(ctx, reply, name, path)
         if reply.tool_calls:
+            ctx.charge_calls(reply.tool_calls, tools)
             if keep:
                 messages.append(_assistant_message(reply))
-            back = await _run_tools(ctx, reply.tool_calls, tools, path, max_parallel, messages if keep else None)
+            back = await _run_tools(ctx, reply.tool_calls, tools, path, max_parallel, messages if keep else None,
+                                    visits)
             if back is not None:
                 return back
             continue
@@ -140,7 +143,7 @@ def _assistant_message(reply: ModelReply) -> dict[str, Any]:
 
 
 async def _run_tools(ctx: RunContext, calls: list[ToolCall], tools: dict[str, Tool], path: str,
-                     max_parallel: int, messages: list[dict[str, Any]] | None) -> Any:
+                     max_parallel: int, messages: list[dict[str, Any]] | None, visits: dict[str, int]) -> Any:
     """Run one turn's tool calls concurrently (at most ``max_parallel`` at once); None unless transferred back."""
     turn = {"transfer": False, "back": None}
     # What a delegate is handed: the conversation before this turn, without our instructions.
@@ -148,15 +151,15 @@ async def _run_tools(ctx: RunContext, calls: list[ToolCall], tools: dict[str, To
         if messages and any(c.name.startswith("transfer_to_") for c in calls) else []
     mine = budgets.current.get()
     if len(calls) == 1:
-        results = [await _call_tool(ctx, calls[0], tools, path, turn, conversation, mine)]
+        results = [await _call_tool(ctx, calls[0], tools, path, turn, conversation, mine, visits)]
     else:
         gate = asyncio.Semaphore(max_parallel) if len(calls) > max_parallel else None
 
         async def one(call: ToolCall) -> str:
             if gate is None:
-                return await _call_tool(ctx, call, tools, path, turn, conversation, mine)
+                return await _call_tool(ctx, call, tools, path, turn, conversation, mine, visits)
             async with gate:
-                return await _call_tool(ctx, call, tools, path, turn, conversation, mine)
+                return await _call_tool(ctx, call, tools, path, turn, conversation, mine, visits)
 
         results = await _all(one(call) for call in calls)
     if messages is not None:
@@ -166,7 +169,7 @@ async def _run_tools(ctx: RunContext, calls: list[ToolCall], tools: dict[str, To
 
 
 async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], path: str, turn: dict,
-                     conversation: list[dict[str, Any]], mine: budgets.Scope | None) -> str:
+                     conversation: list[dict[str, Any]], mine: budgets.Scope | None, visits: dict[str, int]) -> str:
     emit = ctx.emit
     emit("tool.call", path, {"id": call.id, "name": call.name, "arguments": call.arguments})
     tool = tools.get(call.name)
@@ -186,8 +189,14 @@ async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], pa
                 await ctx.durable()  # the call is on record before its side effect
                 output = await asyncio.wait_for(tool.run(ctx, path, call.arguments, conversation),
                                                 tool.timeout or ctx.limits.tool_timeout)
-            else:
+            elif tool.kind == "back":
                 output = await tool.run(ctx, path, call.arguments, conversation)
+            else:
+                # Numbered before the first await: the turn's calls start in the order the
+                # model gave them (as the one-transfer check above relies on), so member#n
+                # is the n-th call of that member in this invocation.
+                visit = visits[call.name] = visits.get(call.name, 0) + 1
+                output = await tool.run(ctx, path, call.arguments, conversation, visit)
         except _FATAL:
             raise
         except BudgetExceeded as exc:

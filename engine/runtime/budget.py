@@ -5,6 +5,10 @@ call ⊃ agent invocation ...) carried in a context variable, so concurrent memb
 see their own chain. Usage is charged to every scope of the chain after each model reply;
 the first scope over a limit raises ``BudgetExceeded`` (``budget.exceeded`` is emitted once
 per scope). ``timeout`` is enforced by the caller with ``asyncio.timeout(scope.timeout)``.
+
+What ``maxSteps`` counts depends on the holder: an agent's, the tool calls of that
+invocation; a team's, the member calls (``ask_*``, ``transfer_to_*``) made within the team
+call, its nested teams' included; a pipeline's, stage runs, loop visits and forEach items.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ _LIMITS = (("max_turns", "maxTurns", "turns"), ("max_tokens", "maxTokens", "toke
 class Scope:
     """Spending under one budget holder (an agent invocation, a team call, a pipeline, the run)."""
 
-    __slots__ = ("holder", "path", "parent", "limits", "timeout", "turns", "tokens", "cost_usd", "steps",
-                 "exceeded", "depth")
+    __slots__ = ("holder", "kind", "path", "parent", "limits", "timeout", "turns", "tokens", "cost_usd",
+                 "steps", "max_steps", "exceeded", "depth")
 
     def __init__(self, holder: str, budget: Any, parent: Scope | None, path: str = ""):
         self.holder = holder
+        self.kind = holder.split("/", 1)[0]   # agent | team | pipeline: what a step is here
         self.path = path
         self.parent = parent
         self.depth = 0 if parent is None else parent.depth + 1
@@ -45,6 +50,7 @@ class Scope:
         self.tokens = 0
         self.cost_usd = 0.0
         self.steps = 0
+        self.max_steps: int | None = getattr(budget, "max_steps", None)
         self.exceeded: str | None = None
 
     def chain(self):
@@ -125,15 +131,35 @@ def check_turn(emit: Emit) -> None:
 
 
 def charge_step(emit: Emit) -> None:
-    """Count one pipeline step against every enclosing scope that has ``maxSteps``."""
+    """Count one pipeline step (a stage run, visit or item) against every enclosing pipeline's ``maxSteps``."""
+    _count_steps(current.get(), "pipeline", 1, emit)
+
+
+def charge_calls(emit: Emit, calls: int, member_calls: int) -> None:
+    """Count one model reply's tool calls against the agent's ``maxSteps`` and its member calls
+    against every enclosing team's; raise before any of them runs when that goes over a limit."""
     crossed = None
-    for s in current.get().chain() if current.get() is not None else ():
-        s.steps += 1
-        for name, _used_attr, limit in s.limits:
-            if name == "maxSteps" and s.steps > limit:
-                crossed = (s, (name, limit, s.steps))
+    if calls:
+        crossed = _count_steps(agent_scope.get(), "agent", calls, None)
+    if member_calls:
+        crossed = _count_steps(current.get(), "team", member_calls, None) or crossed
     if crossed is not None:
         raise _exceeded(crossed[0], crossed[1], emit)
+
+
+def _count_steps(scope: Scope | None, kind: str, n: int, emit: Emit | None):
+    """Add ``n`` steps to the scopes of ``kind`` in the chain from ``scope``; the outermost
+    crossing, raised when ``emit`` is given, else returned."""
+    crossed = None
+    while scope is not None:
+        if scope.kind == kind:
+            scope.steps += n
+            if scope.max_steps is not None and scope.steps > scope.max_steps:
+                crossed = (scope, ("maxSteps", scope.max_steps, scope.steps))
+        scope = scope.parent
+    if crossed is not None and emit is not None:
+        raise _exceeded(crossed[0], crossed[1], emit)
+    return crossed
 
 
 def timeout_error(scope: Scope, emit: Emit) -> BudgetExceeded:

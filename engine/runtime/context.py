@@ -50,6 +50,11 @@ def join_path(parent: str, name: str) -> str:
     return f"{parent}/{name}" if parent else name
 
 
+def visit_name(name: str, visit: int) -> str:
+    """A path segment for the ``visit``-th call of ``name`` within one parent: ``name``, ``name#2``, ..."""
+    return name if visit <= 1 else f"{name}#{visit}"
+
+
 @dataclass
 class Limits:
     """Process-wide knobs of the agent loop (overridable in tests)."""
@@ -93,18 +98,21 @@ class RunContext:
 
     # -- nested targets ---------------------------------------------------------------------------
     async def call_target(self, kind: Literal["agent", "team", "pipeline"], key: str, task: Any,
-                          parent_path: str) -> Any:
-        """Run an agent, team or pipeline of this graph to completion and return its output."""
+                          parent_path: str, visit: int = 1) -> Any:
+        """Run an agent, team or pipeline of this graph to completion and return its output;
+        ``visit`` > 1 names the n-th call of an agent or team within one parent (``name#n``)."""
         if kind == "agent":
             node = self.graph.agents.get(key)
             if node is None:
                 raise RunError(f"agent {key} is not part of this run's graph")
-            return await _executors().run_agent(self, key, _task_text(task), join_path(parent_path, node.name))
+            return await _executors().run_agent(self, key, _task_text(task),
+                                                join_path(parent_path, visit_name(node.name, visit)))
         if kind == "team":
             node = self.graph.teams.get(key)
             if node is None:
                 raise RunError(f"team {key} is not part of this run's graph")
-            return await _executors().run_team(self, key, _task_text(task), join_path(parent_path, node.name))
+            return await _executors().run_team(self, key, _task_text(task),
+                                               join_path(parent_path, visit_name(node.name, visit)))
         if kind == "pipeline":
             return await self.run_pipeline(key, task, parent_path)
         raise RunError(f"cannot call a {kind!r}")
@@ -166,6 +174,16 @@ class RunContext:
     def charge_step(self, path: str) -> None:
         """Count a pipeline step against every enclosing ``maxSteps`` (raises BudgetExceeded)."""
         budgets.charge_step(self.emit)
+
+    def charge_calls(self, calls: list[Any], tools: dict[str, Any]) -> None:
+        """Count one reply's tool calls against the agent's ``maxSteps`` and its member calls
+        (``ask_*``, ``transfer_to_*``) against the enclosing teams' (raises BudgetExceeded)."""
+        members = 0
+        for call in calls:
+            tool = tools.get(call.name)
+            if tool is not None and tool.kind in ("ask", "transfer"):
+                members += 1
+        budgets.charge_calls(self.emit, len(calls), members)
 
     def budget_of(self, raw: dict[str, Any] | None) -> Any:
         """A team's budget (kept as plain data in the graph) as a Budget."""

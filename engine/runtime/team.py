@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from agentform.engine.graph import MemberEdge
 
 from .agent_loop import run_agent
-from .context import join_path
+from .context import join_path, visit_name
 from .tools import back_tool, team_tools
 
 if TYPE_CHECKING:
@@ -37,9 +37,10 @@ async def run_team(ctx: RunContext, key: str, task: str, path: str, *,
 
 
 async def delegate_to(ctx: RunContext, edge: MemberEdge, reason: str, conversation: list[dict[str, Any]],
-                      manager_path: str) -> Any:
-    """Hand the conversation to a delegate member; returns its summary or final answer."""
-    path = join_path(manager_path, edge.name)
+                      manager_path: str, visit: int = 1) -> Any:
+    """Hand the conversation to a delegate member (its ``visit``-th activation in this manager
+    invocation runs at ``member#visit``); returns its summary or final answer."""
+    path = join_path(manager_path, visit_name(edge.name, visit))
     manager = _speaker(manager_path)
     ctx.emit("handoff", manager_path, {"from": manager, "to": edge.name, "reason": reason})
     handed = [*conversation, {"role": "user", "content": f"(handed over to you: {reason})"}]
@@ -54,4 +55,5 @@ async def delegate_to(ctx: RunContext, edge: MemberEdge, reason: str, conversati
 
 
 def _speaker(path: str) -> str:
-    return path.rsplit("/", 1)[-1]
+    # handoff data name agents and teams; which call it was is in the event's path
+    return path.rsplit("/", 1)[-1].split("#", 1)[0]

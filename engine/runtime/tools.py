@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 # run(ctx, caller path, arguments, conversation) -> output; ``conversation`` is what a
 # delegate is handed (the caller's messages before this turn, without its instructions).
-Runner = Callable[[Any, str, dict[str, Any], list[dict[str, Any]]], Awaitable[Any]]
+# Member tools (ask, transfer) take a fifth argument: which call of that member this is
+# within the caller's invocation (1, 2, ...), so the n-th runs at ``<caller>/<member>#n``.
+Runner = Callable[..., Awaitable[Any]]
 
 
 @dataclass(slots=True)
@@ -123,16 +125,17 @@ def team_tools(graph: Graph, team_key: str) -> dict[str, Tool]:
         if edge.mode == "orchestrate":
             kind = "agent" if edge.kind == "Agent" else "team"
 
-            async def ask(ctx: RunContext, path: str, args: dict, conversation: list,
+            async def ask(ctx: RunContext, path: str, args: dict, conversation: list, visit: int,
                           _kind=kind, _target=edge.target) -> Any:
-                return await ctx.call_target(_kind, _target, args["task"], path)
+                return await ctx.call_target(_kind, _target, args["task"], path, visit)
 
             tools[edge.tool] = Tool(edge.tool, f"Ask {edge.name} to do a task and wait for its answer. {about}",
                                     _text_param("task", "what to do, with everything it needs to know"),
                                     ask, "ask", ("task",))
         else:
-            async def transfer(ctx: RunContext, path: str, args: dict, conversation: list, _edge=edge) -> Any:
-                return await delegate_to(ctx, _edge, args["reason"], conversation, path)
+            async def transfer(ctx: RunContext, path: str, args: dict, conversation: list, visit: int,
+                               _edge=edge) -> Any:
+                return await delegate_to(ctx, _edge, args["reason"], conversation, path, visit)
 
             tools[edge.tool] = Tool(edge.tool, f"Hand the conversation over to {edge.name}. {about}",
                                     _text_param("reason", "why you hand over, and what is expected"),

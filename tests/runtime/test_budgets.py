@@ -96,3 +96,65 @@ def test_unknown_price_under_max_cost_is_refused_up_front(store, tmp_path):
     with pytest.raises(RunError, match="no known price"):
         runner.start_run(store, "agent/solo", input="x", home=tmp_path)
     assert store.list_runs() == []
+
+
+def _ask(member: str, n: int) -> dict:
+    return {"toolCalls": [{"name": f"ask_{member}", "arguments": {"task": f"job {i}"}} for i in range(n)]}
+
+
+def test_agent_max_steps_counts_its_tool_calls_per_invocation(store, tmp_path):
+    script = {"agents": {
+        # three calls of mid: 2 steps, 2 steps (each invocation counts afresh), then 3 > 2
+        "top": [_ask("inner", 1), _ask("inner", 1), _ask("inner", 1), {"content": "coped"}],
+        "mid": [_ask("w", 2), {"content": "m1"}, _ask("w", 1), _ask("w", 1), {"content": "m2"},
+                _ask("w", 3), {"content": "never"}],
+        "w": [{"content": "w"}] * 8,
+    }}
+    root = project(tmp_path / "m", script, [
+        agent("top"), agent("mid", budget={"maxSteps": 2}), agent("w"),
+        team("inner", "mid", [{"agent": "w"}]), team("outer", "top", [{"team": "inner"}])])
+    result, events = run(store, tmp_path, root, "team/outer")
+    assert result.status == "succeeded" and result.output == "coped", result.error
+    assert _exceeded(events) == [("outer/inner#3", "maxSteps", "agent/mid")]
+    exceeded = of(events, "budget.exceeded")[0].data
+    assert (exceeded["limit"], exceeded["used"]) == (2, 3)
+    # the over-budget reply's calls never ran: w ran 2 + 2 times, none under the third call
+    assert not [e for e in of(events, "agent.started") if e.path.startswith("outer/inner#3/")]
+    assert len([e for e in of(events, "agent.started") if e.data["agent"] == "w"]) == 4
+    errors = [e.data.get("error") for e in of(events, "tool.result", "outer")]
+    assert errors[:2] == [None, None] and "maxSteps" in errors[2] and "agent/mid" in errors[2]
+
+
+def test_agent_max_steps_of_the_target_fails_the_run(store, tmp_path):
+    script = {"agents": {"boss": [_ask("w", 2), _ask("w", 2), {"content": "never"}], "w": [{"content": "w"}] * 4}}
+    root = project(tmp_path / "m", script, [
+        agent("boss", budget={"maxSteps": 3}), agent("w"), team("t", "boss", [{"agent": "w"}])])
+    result, events = run(store, tmp_path, root, "team/t")
+    assert result.status == "failed" and "maxSteps" in result.error and "agent/boss" in result.error
+    assert _exceeded(events) == [("t", "maxSteps", "agent/boss")]
+    assert len(of(events, "tool.call", "t")) == 2  # the second reply's calls did not start
+    assert events[-1].type == "run.failed"
+
+
+def test_team_max_steps_counts_member_calls_nested_teams_included(store, tmp_path):
+    script = {"agents": {
+        "top": [_ask("inner", 1), _ask("inner", 1), {"content": "never"}],
+        "mid": [_ask("w", 2), _ask("w", 1), {"content": "never"}],
+        "w": [{"content": "w"}] * 3,
+    }}
+    root = project(tmp_path / "m", script, [
+        agent("top"), agent("mid"), agent("w"),
+        team("inner", "mid", [{"agent": "w"}], budget={"maxSteps": 2}),
+        team("outer", "top", [{"team": "inner"}], budget={"maxSteps": 4})])
+    result, events = run(store, tmp_path, root, "team/outer")
+    # inner: 2 member calls, then a third -> that team call fails, a tool error for top;
+    # outer: 1 + 2 + 1 steps so far, and top's second ask_inner is its fifth -> the run fails
+    assert result.status == "failed", result.output
+    assert "budget maxSteps of team/outer exceeded: used 5 of 4" in result.error
+    assert _exceeded(events) == [("outer/inner", "maxSteps", "team/inner"), ("outer", "maxSteps", "team/outer")]
+    first = of(events, "tool.result", "outer")[0].data["error"]
+    assert "maxSteps" in first and "team/inner" in first
+    assert [e.path for e in of(events, "agent.started") if e.data["agent"] == "w"] == [
+        "outer/inner/w", "outer/inner/w#2"]
+    assert not of(events, "agent.started", "outer/inner#2")
+    assert events[-1].type == "run.failed"

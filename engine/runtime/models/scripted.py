@@ -1,7 +1,9 @@
 """The offline ``scripted`` model (CONTRACT section 5): each agent plays its own turns in order.
 
 A script key is an agent name or a path suffix (``summarize[2]/summarizer``); for a call
-at some path the most specific matching key wins. Cursors live in the run (per model and
+at some path the most specific matching key wins. A key segment without a ``#n`` visit
+matches every visit (``worker`` matches ``team/worker#3``), one with it only that visit
+(``worker#2``; ``#1`` is the unnumbered first). Cursors live in the run (per model and
 script key), so a thread's later runs and a resumed run continue where the stream left off.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +19,10 @@ from agentform.specs import Script, parse_duration
 
 from . import ModelError, ModelReply, OnDelta, ScriptExhausted, ToolCall
 
-_parsed: dict[int, tuple[Any, dict[str, list[_Turn]], dict[str, list[tuple[list[str], str]]]]] = {}
+# A path segment: name, optional ``#n`` visit, optional ``[i]`` forEach item (pipeline_state.stage_path).
+_SEGMENT = re.compile(r"([^#\[]+)(?:#(\d+))?(\[\d+\])?")
+Segment = tuple[str, int | None, str | None]
+_parsed: dict[int, tuple[Any, dict[str, list[_Turn]], dict[str, list[tuple[list[Segment], str]]]]] = {}
 
 
 @dataclass(slots=True, frozen=True)
@@ -31,13 +37,31 @@ class _Turn:
     error: str | None
 
 
-def _compile(node: Any) -> tuple[dict[str, list[_Turn]], dict[str, list[tuple[list[str], str]]]]:
+def _segment(text: str, visit: int | None) -> Segment:
+    """``text`` parsed; ``visit`` is what a segment without ``#n`` means (1 in a path, any in a key)."""
+    found = _SEGMENT.fullmatch(text)
+    if found is None:
+        return text, visit, None
+    name, n, item = found.groups()
+    return name, int(n) if n else visit, item
+
+
+def _matches(key: list[Segment], path: list[Segment]) -> bool:
+    if len(key) > len(path):
+        return False
+    for (name, visit, item), (p_name, p_visit, p_item) in zip(key, path[-len(key):], strict=True):
+        if name != p_name or item != p_item or (visit is not None and visit != p_visit):
+            return False
+    return True
+
+
+def _compile(node: Any) -> tuple[dict[str, list[_Turn]], dict[str, list[tuple[list[Segment], str]]]]:
     cached = _parsed.get(id(node))
     if cached is not None and cached[0] is node:
         return cached[1], cached[2]
     script = Script.model_validate(node.script or {"agents": {}})
     turns: dict[str, list[_Turn]] = {}
-    by_agent: dict[str, list[tuple[list[str], str]]] = {}
+    by_agent: dict[str, list[tuple[list[Segment], str]]] = {}
     for key, entries in script.agents.items():
         compiled, n = [], 1
         for t in entries:
@@ -47,10 +71,11 @@ def _compile(node: Any) -> tuple[dict[str, list[_Turn]], dict[str, list[tuple[li
                                   t.stream == "words", t.error))
             n += len(calls)
         turns[key] = compiled
-        segments = key.split("/")
-        by_agent.setdefault(segments[-1], []).append((segments, key))
+        segments = [_segment(part, None) for part in key.split("/")]
+        by_agent.setdefault(Script.agent_of(key), []).append((segments, key))
     for candidates in by_agent.values():
-        candidates.sort(key=lambda c: -len(c[0]))  # most specific first
+        # most specific first: the longest path suffix, then the most segments pinned to a visit
+        candidates.sort(key=lambda c: (-len(c[0]), -sum(s[1] is not None for s in c[0])))
     _parsed[id(node)] = (node, turns, by_agent)
     return turns, by_agent
 
@@ -73,12 +98,12 @@ class ScriptedModel:
         found = self._keys.get((agent, path), self)
         if found is not self:
             return found  # type: ignore[return-value]
-        segments = path.split("/") if path else []
-        if not segments or segments[-1] != agent:
-            segments.append(agent)
+        segments = [_segment(part, 1) for part in path.split("/")] if path else []
+        if not segments or segments[-1][0] != agent:
+            segments.append((agent, 1, None))  # a manager speaks at its team's path
         found = None
         for key_segments, key in self.by_agent.get(agent, ()):
-            if segments[-len(key_segments):] == key_segments:
+            if _matches(key_segments, segments):
                 found = key
                 break
         self._keys[(agent, path)] = found
