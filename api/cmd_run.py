@@ -101,7 +101,7 @@ def _params(items: list[str] | None) -> dict[str, str]:
         if "=" not in item:
             raise UsageError(f"-p takes key=value (got '{item}')")
         key, value = item.split("=", 1)
-        params[key.strip()] = value
+        params[key.strip()] = value   # a repeated key: the last value wins (terraform -var, helm --set)
     return params
 
 
@@ -212,7 +212,9 @@ def run_cmd(
     target: str = typer.Argument(..., metavar="KIND/NAME", help="agent/NAME, team/NAME or pipeline/NAME"),
     namespace: str = typer.Option(None, "-n", "--namespace", help="Namespace of the target (default: default)."),
     input: str = typer.Option(None, "-i", "--input", help="The task: TEXT, @FILE, or - for stdin."),
-    param: list[str] = typer.Option(None, "-p", "--param", help="Pipeline parameter key=value (repeatable)."),
+    param: list[str] = typer.Option(None, "-p", "--param", help=(
+        "Pipeline parameter key=value (repeatable; a key given twice: the last value wins, "
+        "as with terraform -var and helm --set).")),
     thread: str = typer.Option(None, "--thread", help="Continue this conversation thread."),
     detach: bool = typer.Option(False, "--detach", help="Queue the run for a worker (not available yet)."),
     ci: bool = typer.Option(False, "--ci", help="Plain lines instead of the live view."),
