@@ -96,7 +96,9 @@ def resolve_approval(
         if run.status in ("running", "queued"):
             runner.check_resumable(run, now)   # a live owner: RunTakenOver names it
         raise UsageError(f"run {run.id} is not waiting for an approval (it is {run.status})")
-    pending = pending_approvals(store.read_events(run.id))
+    # The stream as of the record read (not what a racing takeover appended since): the
+    # takeover below checks that record's epoch, so a loser fails there, naming the winner.
+    pending = pending_approvals(store.read_events(run.id, limit=run.last_seq))
     if stage is not None:
         pending = [e for e in pending if _names_stage(e, stage)]
         if not pending:
@@ -129,7 +131,7 @@ def expire_waiting_run(store: Any, run: Any, now: float) -> Any:
     takeover. Returns the record as it is now (another process's, if it acted first)."""
     from agentform.engine.runtime import runner
 
-    expired = [e for e in pending_approvals(store.read_events(run.id))
+    expired = [e for e in pending_approvals(store.read_events(run.id, limit=run.last_seq))
                if _epoch(e.data.get("expiresAt")) < now]
     if not expired:
         return run

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import getpass
 
+import pytest
+
+from agentform.engine.errors import UsageError
 from agentform.engine.runtime.approvals import resolve_approval
 from agentform.engine.store import open_store
 
@@ -162,3 +165,86 @@ def test_approvals_in_a_nested_pipeline_are_answered_one_by_one(store, tmp_path)
     assert sum(e.type == "stage.started" and e.path == "outer/sub" for e in events) == 1
     assert [e.type for e in events].count("run.waiting") == 2
 
+
+
+def _expired_pipe():
+    pipe = {**PIPE, "stages": [dict(s) for s in PIPE["stages"]]}
+    pipe["stages"][2]["approval"] = {"message": "Ship?", "timeout": "0s"}  # expires when asked
+    return pipe
+
+
+def test_a_passed_deadline_fails_the_run_when_runs_lists_it(tmp_path, store_url):
+    import json
+
+    home, _, run, parked = _park(tmp_path, store_url, _expired_pipe())
+    assert run.status == "waiting" and run.deadline_at is not None   # nobody has looked yet
+    listed = agentform("runs", "-o", "json", home=home, store_url=store_url)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)[0]["status"] == "failed (timed out)"
+    run, events = _finished(home, store_url, run.id)
+    assert run.status == "failed" and run.finished_at is not None
+    assert "stage 'ship'" in run.error and "timed out" in run.error and "expired" in run.error
+    assert [(e.type, e.path) for e in events[len(parked):]] == [
+        ("run.resumed", ""), ("stage.failed", "p/ship"), ("run.failed", "")]
+    assert events[-1].data["reason"] == "timeout" and events[-1].data["error"] == run.error
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    # Seen again: recorded once. The table says it too; an answer now is refused.
+    table = agentform("runs", home=home, store_url=store_url)
+    assert "failed (timed out)" in table.stdout
+    assert _finished(home, store_url, run.id)[0].last_seq == len(events)
+    late = agentform("approve", run.id, home=home, store_url=store_url)
+    assert late.returncode == 1 and "not waiting" in late.stderr
+
+
+def test_a_deadline_not_passed_keeps_the_run_waiting(tmp_path, store_url):
+    import json
+
+    home, run_id = _start(tmp_path, store_url)
+    listed = json.loads(agentform("runs", "-o", "json", home=home, store_url=store_url).stdout)
+    assert listed[0]["status"] == "waiting"
+    run, events = _finished(home, store_url, run_id)
+    assert run.status == "waiting" and run.deadline_at > run.created_at + 3000   # the 1h timeout
+    assert events[-1].type == "run.waiting" and events[-1].data["expiresAt"].endswith("Z")
+
+
+def test_observers_racing_over_a_passed_deadline_record_it_once(store, tmp_path):
+    import threading
+
+    from agentform.engine.runtime.liveness import observe_deadlines
+
+    folder = write_project(tmp_path / "m", script=SCRIPT, agents=["worker"], pipelines={"p": _expired_pipe()})
+    home = tmp_path / "home"
+    apply(store, folder, home)
+    parked = run(store, "pipeline/p", home, params={"topic": "x"})
+    assert parked.exit_code == 3
+    barrier = threading.Barrier(4)
+
+    def observe() -> None:
+        barrier.wait()
+        observe_deadlines(store)
+
+    threads = [threading.Thread(target=observe) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    events = stream(store, parked.id)
+    assert [e.type for e in events].count("run.failed") == 1
+    assert [e.type for e in events].count("run.resumed") == 1
+    assert store.get_run(parked.id).status == "failed"
+
+
+def test_cancel_of_a_waiting_run_takes_it_over(store, tmp_path):
+    from agentform.engine.runtime.runner import cancel_run
+
+    folder = write_project(tmp_path / "m", script=SCRIPT, agents=["worker"], pipelines={"p": PIPE})
+    home = tmp_path / "home"
+    apply(store, folder, home)
+    parked = run(store, "pipeline/p", home, params={"topic": "x"})
+    before = store.get_run(parked.id)
+    record, asked = cancel_run(store, parked.id)
+    assert not asked and record.status == "cancelled" and record.owner_epoch == before.owner_epoch + 1
+    events = stream(store, parked.id)
+    assert [e.type for e in events[before.last_seq:]] == ["run.resumed", "run.cancelled"]
+    with pytest.raises(UsageError, match="not waiting"):
+        resolve_approval(store, parked.id, approve=True, by="ana", message=None, home=home)

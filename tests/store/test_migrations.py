@@ -57,6 +57,7 @@ def test_older_database_is_upgraded_in_place(store_url):
     store = open_store(store_url)
     try:
         assert store.get_run("old").status == "succeeded"          # data kept
+        assert store.get_run("old").owner_epoch == 0                # 0003: runs from before epochs
         assert [r.id for r in store.list_runs(thread=None, status="succeeded")] == ["old"]
     finally:
         store.close()

@@ -1,0 +1,65 @@
+"""A stream whose write failed stops: nothing of it is written again, and its next emit raises."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from agentform.engine.errors import RunTakenOver, StoreError
+from agentform.engine.events import EventWriter
+from agentform.engine.store.base import Event, RunRecord
+
+
+def _record(run_id: str, epoch: int = 1) -> RunRecord:
+    return RunRecord(id=run_id, target="team/default/x", status="running", revision=0, created_at=time.time(),
+                     owner="host:1", owner_epoch=epoch)
+
+
+async def test_after_a_failed_write_no_later_event_of_the_stream_is_written(store):
+    writer = EventWriter(store)
+    writer.create_run(_record("bad"))
+    bad = writer.open("bad", epoch=1)
+    bad.emit("run.started", "", {})
+    await bad.durable()
+    # another process appends behind this writer's back: this stream's seq 2 now clashes
+    store.append_events([Event("bad", 2, time.time(), "run.cancelled", "", {})])
+    bad.emit("agent.started", "x", {"agent": "x"})
+    with pytest.raises(StoreError):
+        await bad.durable()
+    # seq 3 would continue the store's stream: written, it would mix two writers' events
+    with pytest.raises(StoreError):
+        bad.emit("agent.completed", "x", {"agent": "x"})
+    with pytest.raises(StoreError):
+        await bad.durable()
+    assert writer.commit_inline()
+    assert [e.type for e in store.read_events("bad")] == ["run.started", "run.cancelled"]
+
+
+async def test_a_stream_taken_over_is_fenced_and_its_queued_events_are_dropped(store):
+    writer = EventWriter(store, window=0)
+    writer.create_run(_record("r1"))
+    old = writer.open("r1", epoch=1)
+    old.emit("run.started", "", {})
+    await old.durable()
+    taken = store.take_over_run("r1", expect_status={"running"}, expect_epoch=1, owner="host:2",
+                                now=time.time(), events=[("run.resumed", "", {"previousOwner": "host:1"})])
+    new = writer.open("r1", taken.last_seq, epoch=taken.owner_epoch)
+    # Both streams write in the same batches: only the owner's events land, the old one is fenced.
+    old.emit("agent.started", "old", {"agent": "old"})
+    new.emit("agent.started", "new", {"agent": "new"})
+    results = await asyncio.gather(old.durable(), new.durable(), return_exceptions=True)
+    assert isinstance(results[0], RunTakenOver) and "taken over by host:2" in str(results[0])
+    assert results[1] is None
+    with pytest.raises(RunTakenOver):
+        old.emit("agent.completed", "old", {"agent": "old"})   # its executor stops here
+    old.update(status="failed")   # the heartbeat's update of a stopped stream is dropped too
+    new.emit("agent.completed", "new", {"agent": "new"}, status="succeeded")
+    await new.durable()
+    events = store.read_events("r1")
+    assert [(e.type, e.path) for e in events] == [("run.started", ""), ("run.resumed", ""),
+                                                 ("agent.started", "new"), ("agent.completed", "new")]
+    assert [e.seq for e in events] == [1, 2, 3, 4]
+    record = store.get_run("r1")
+    assert (record.status, record.owner, record.owner_epoch) == ("succeeded", "host:2", 2)
