@@ -2,129 +2,289 @@
 
 One ``ImmutableSandboxedEnvironment`` with ``StrictUndefined`` renders every templated
 field at run time and checks syntax at validate time. The sandbox blocks the known
-escapes but not resource exhaustion, so we also bound output size, the size of strings
-and lists built by operators and padding filters, and the number of loop iterations
-(every ``for`` loop's iterable is wrapped at compile time). Text from a model or a tool
-is never rendered as a template: callers pass it in the context only.
+escapes; resource exhaustion is stopped by one budget per render (``template_budget``:
+output size, size of any value built, CPU time), enforced inside the sandbox: operators,
+calls, filters, risky ``str`` methods, ``~``, block buffers and loop iterations all pass a
+checkpoint. Text from a model or a tool is never rendered as a template: callers pass it
+in the context only.
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import re
+import types
+from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2.compiler import CodeGenerator, optimizeconst
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.exceptions import TemplateError as _JinjaTemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
 
+from agentform.engine import template_budget as tb
 from agentform.engine.errors import RunError
+from agentform.engine.template_budget import Limits, OverBudget
 
-MAX_CHARS = 200_000
-MAX_ITERATIONS = 1_000_000
 _WRAPPED = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
+_BUILTIN_METHOD = type("".join)
 
 
 class TemplateError(RunError):
     """A template or expression could not be parsed or rendered; the message says why."""
 
 
-class _Work:
-    __slots__ = ("left", "max_chars")
+class _Buffer(list):
+    """The output of a block, macro or ``{% set %}`` capture, counted as it grows."""
 
-    def __init__(self, iterations: int, max_chars: int):
-        self.left = iterations
-        self.max_chars = max_chars
+    __slots__ = ("size",)
 
-    def spend(self, n: int = 1) -> None:
-        self.left -= n
-        if self.left < 0:
-            raise SecurityError(f"template does too much work (over {MAX_ITERATIONS} loop steps)")
+    def __init__(self) -> None:
+        super().__init__()
+        self.size = 0
 
+    def append(self, text: str) -> None:
+        self.size += len(text)
+        budget = tb.current()
+        budget.value(text)
+        if self.size > 4096:
+            budget.need(self.size, "the output of a block")
+        super().append(text)
 
-_work: contextvars.ContextVar[_Work | None] = contextvars.ContextVar("agentform_template_work", default=None)
-
-
-def _current() -> _Work:
-    work = _work.get()
-    return work if work is not None else _Work(MAX_ITERATIONS, MAX_CHARS)
-
-
-def _bounded_iter(iterable: Any):
-    work = _current()
-    for item in iterable:
-        work.spend()
-        yield item
+    def extend(self, texts) -> None:  # type: ignore[override]
+        for text in texts:
+            self.append(text)
 
 
-def _bounded_range(*args: int):
-    rng = range(*args)
-    if len(rng) > MAX_ITERATIONS:
-        raise SecurityError(f"range too large (over {MAX_ITERATIONS} items)")
-    return _bounded_iter(rng)
+class _CodeGenerator(CodeGenerator):
+    """Routes block buffers, ``~`` and loop iterations through the budget."""
+
+    def buffer(self, frame) -> None:  # type: ignore[override]
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.af_buffer()")
+
+    @optimizeconst
+    def visit_Concat(self, node, frame) -> None:  # type: ignore[override]
+        self.write("environment.af_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+    def visit_For(self, node, frame) -> None:  # type: ignore[override]
+        node.iter = nodes.Call(nodes.EnvironmentAttribute("af_iter"), [node.iter], [], None, None)
+        super().visit_For(node, frame)
 
 
-def _size(value: Any) -> int | None:
-    return len(value) if isinstance(value, (str, list, tuple, bytes)) else None
+class _BoundedFormatting:
+    """``str.format`` fields, checked (width, precision, the value's text) before they are built."""
+
+    budget: tb.Budget
+    total = 0
+
+    def format_field(self, value: Any, spec: str) -> Any:
+        budget = self.budget
+        size = len(value) if isinstance(value, str) else budget.text_size(value)
+        budget.need(size + tb.spec_size(spec), "a field of format()")
+        out = super().format_field(value, spec)  # type: ignore[misc]
+        self.total += len(out)
+        budget.need(self.total, "the result of format()")
+        budget.tick()
+        return out
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if conversion is not None and not isinstance(value, str):
+            self.budget.need(self.budget.text_size(value), "a field of format()")
+        return super().convert_field(value, conversion)  # type: ignore[misc]
+
+
+class _Formatter(_BoundedFormatting, SandboxedFormatter):
+    pass
+
+
+class _EscapeFormatter(_BoundedFormatting, SandboxedEscapeFormatter):
+    pass
 
 
 class _Environment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "+", "%", "**"])
+    intercepted_binops = frozenset(["+", "-", "*", "/", "//", "%", "**"])
+    code_generator_class = _CodeGenerator
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        limit = _current().max_chars
+        budget = tb.current()
         if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if _size(seq) is not None and isinstance(n, int) and _size(seq) * n > limit:
-                    raise SecurityError(f"result of '*' too large (over {limit} items)")
-        elif operator == "**":
-            if isinstance(right, (int, float)) and abs(right) > 1000:
-                raise SecurityError("exponent too large")
+            seq, n = (left, right) if type(right) in (int, bool) else (right, left)
+            if isinstance(seq, (str, bytes, list, tuple)) and type(n) in (int, bool):
+                budget.need(len(seq) * n * (1 if isinstance(seq, (str, bytes)) else 8), "the result of '*'")
         elif operator == "+":
-            if _size(left) is not None and _size(right) is not None and _size(left) + _size(right) > limit:
-                raise SecurityError(f"result of '+' too large (over {limit} items)")
+            if isinstance(left, (str, bytes, list, tuple)) and isinstance(right, (str, bytes, list, tuple)):
+                unit = 1 if isinstance(left, (str, bytes)) else 8
+                budget.need((len(left) + len(right)) * unit, "the result of '+'")
         elif operator == "%" and isinstance(left, str):
-            _check_format(left, limit)
-        return super().call_binop(context, operator, left, right)
+            budget.need(tb.percent_size(budget, left, right), "the result of '%'")
+        if tb.int_result_bits(operator, left, right) > tb.MAX_INT_BITS:
+            raise OverBudget(f"the result of '{operator}' would be an integer of more than "
+                             f"{tb.MAX_INT_BITS} bits")
+        return budget.value(self.binop_table[operator](left, right))
 
-    def _generate(self, source, name, filename, defer_init=False):  # type: ignore[override]
-        # Every for loop iterates through _af_iter, which counts steps against the budget.
-        if isinstance(source, nodes.Template):
-            for loop in source.find_all(nodes.For):
-                loop.iter = nodes.Call(nodes.Name("_af_iter", "load"), [loop.iter], [], None, None)
-        return super()._generate(source, name, filename, defer_init)
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        budget = tb.current()
+        budget.tick()
+        if not __self.is_safe_callable(__obj):
+            raise SecurityError(f"{__obj!r} is not safely callable")
+        return budget.value(__context.call(__obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Any:
+        # Called on every attribute the sandbox hands out: the one place to swap the
+        # risky builtin methods (padding, replace, join, split, format...) for checked ones.
+        if type(value) is not _BUILTIN_METHOD:
+            return None
+        return _guarded_method(self, value)
+
+    # -- called by the generated code --------------------------------------------------------------
+    def af_iter(self, iterable: Any):
+        budget = tb.current()
+        for item in iterable:
+            budget.tick()
+            yield item
+
+    def af_concat(self, parts: tuple) -> str:
+        budget = tb.current()
+        texts = [p if type(p) is str else budget.text(p) for p in parts]
+        budget.need(sum(map(len, texts)), "the result of '~'")
+        return budget.value("".join(texts))
+
+    af_buffer = _Buffer
 
 
-def _check_format(fmt: str, limit: int) -> None:
-    for width in re.findall(r"%[-#0 +]*(\d+)", fmt) + re.findall(r"\.(\d+)", fmt):
-        if int(width) > limit:
-            raise SecurityError("format width too large")
+def _finalize(value: Any) -> Any:
+    # Every {{ }} goes through here before str(): containers are measured before printing.
+    if type(value) is str or isinstance(value, StrictUndefined):
+        return value
+    return tb.current().text(value)
 
 
-def _capped_filter(original):
-    def wrapper(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(width, int) and width > _current().max_chars:
-            raise SecurityError("filter width too large")
-        return original(value, width, *args, **kwargs)
+# -- risky builtin methods -------------------------------------------------------------------------
+def _arg(args: tuple, kwargs: dict, index: int, name: str, default: Any) -> Any:
+    return args[index] if len(args) > index else kwargs.get(name, default)
 
-    return wrapper
+
+def _padded(budget: tb.Budget, owner: Any, args: tuple, kwargs: dict) -> None:
+    width = _arg(args, kwargs, 0, "width", 0)
+    if isinstance(width, int):
+        budget.need(max(len(owner), width), "a padded string")
+
+
+def _tabs(budget: tb.Budget, owner: Any, args: tuple, kwargs: dict) -> None:
+    size = _arg(args, kwargs, 0, "tabsize", 8)
+    if isinstance(size, int):
+        budget.need(len(owner) + owner.count(b"\t" if isinstance(owner, bytes) else "\t") * max(size, 0),
+                    "the result of expandtabs()")
+
+
+def _replace(budget: tb.Budget, owner: Any, args: tuple, kwargs: dict) -> None:
+    budget.need(tb.replaced_size(owner, _arg(args, kwargs, 0, "old", ""), _arg(args, kwargs, 1, "new", ""),
+                                 _arg(args, kwargs, 2, "count", -1)), "the result of replace()")
+
+
+def _split(budget: tb.Budget, owner: Any, args: tuple, kwargs: dict) -> None:
+    sep = _arg(args, kwargs, 0, "sep", None)
+    parts = owner.count(sep) + 1 if sep else len(owner) // 2 + 1
+    budget.need(parts * 8, "the list of split()")
+
+
+def _splitlines(budget: tb.Budget, owner: Any, args: tuple, kwargs: dict) -> None:
+    if len(owner) * 8 > budget.max_value:
+        marks = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" if isinstance(owner, str) else "\n\r"
+        breaks = sum(owner.count(m if isinstance(owner, str) else m.encode()) for m in marks)
+        budget.need((breaks + 1) * 8, "the list of splitlines()")
+
+
+def _translate(budget: tb.Budget, owner: Any, args: tuple, kwargs: dict) -> None:
+    table = _arg(args, kwargs, 0, "table", None)
+    longest = 1
+    if isinstance(table, dict):
+        longest = max([len(v) for v in table.values() if isinstance(v, (str, bytes))] + [1])
+    budget.need(len(owner) * longest, "the result of translate()")
+
+
+_STR_CHECKS = {
+    "center": _padded, "ljust": _padded, "rjust": _padded, "zfill": _padded, "expandtabs": _tabs,
+    "replace": _replace, "split": _split, "rsplit": _split, "splitlines": _splitlines,
+    "translate": _translate,
+}
+
+
+def _guarded_method(env: _Environment, method: Any) -> Any:
+    owner, name = method.__self__, method.__name__
+    if isinstance(owner, (str, bytes)):
+        if name in ("format", "format_map") and isinstance(owner, str):
+            return _bounded_format(env, owner, method)
+        if name == "join":
+            return functools.update_wrapper(functools.partial(_join_method, method), method)
+        check = _STR_CHECKS.get(name)
+    elif name == "to_bytes" and isinstance(owner, int):
+        check = _to_bytes
+    elif name == "fromkeys" and (owner is dict or isinstance(owner, dict)):
+        return functools.update_wrapper(functools.partial(_fromkeys, method), method)
+    else:
+        return None
+    if check is None:
+        return None
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        budget = tb.current()
+        check(budget, owner, args, kwargs)
+        return budget.value(method(*args, **kwargs))
+
+    return functools.update_wrapper(guarded, method)
+
+
+def _to_bytes(budget: tb.Budget, owner: Any, args: tuple, kwargs: dict) -> None:
+    length = _arg(args, kwargs, 0, "length", 1)
+    if isinstance(length, int):
+        budget.need(length, "the result of to_bytes()")
+
+
+def _join_method(method: Any, iterable: Any) -> Any:
+    budget = tb.current()
+    items = budget.collect(iterable) if not isinstance(iterable, (list, tuple)) else iterable
+    size = sum(len(i) for i in items if isinstance(i, (str, bytes))) + len(method.__self__) * max(len(items) - 1, 0)
+    budget.need(size, "the result of join()")
+    return budget.value(method(items))
+
+
+def _fromkeys(method: Any, iterable: Any, value: Any = None) -> Any:
+    budget = tb.current()
+    keys = budget.collect(iterable) if not isinstance(iterable, (list, tuple, str)) else iterable
+    budget.need(len(keys) * 64, "the dict of fromkeys()")
+    return budget.value(method(keys, value))
+
+
+def _bounded_format(env: _Environment, owner: str, method: Any) -> Any:
+    from markupsafe import Markup
+
+    is_map = method.__name__ == "format_map"
+
+    def wrapper(*args: Any, **kwargs: Any) -> str:
+        if is_map:
+            if kwargs or len(args) != 1:
+                raise TypeError("format_map() takes exactly one argument")
+            args, kwargs = (), args[0]
+        formatter = _EscapeFormatter(env, escape=owner.escape) if isinstance(owner, Markup) else _Formatter(env)
+        formatter.budget = tb.current()
+        return type(owner)(formatter.vformat(owner, args, kwargs))
+
+    return functools.update_wrapper(wrapper, method)
 
 
 def _make_env() -> _Environment:
-    env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.globals["range"] = _bounded_range
-    env.globals["_af_iter"] = _bounded_iter
-    for name in ("center", "indent", "wordwrap", "truncate"):
-        env.filters[name] = _capped_filter(env.filters[name])
-    original_format = env.filters["format"]
+    from agentform.engine import template_filters
 
-    def _format(value: Any, *args: Any, **kwargs: Any) -> str:
-        _check_format(str(value), _current().max_chars)
-        return original_format(value, *args, **kwargs)
-
-    env.filters["format"] = _format
+    env = _Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                       finalize=_finalize)
+    template_filters.install(env)
     return env
 
 
@@ -139,18 +299,102 @@ def environment() -> _Environment:
     return _ENV
 
 
+# -- settings --------------------------------------------------------------------------------------
+def configure(limits: Limits) -> None:
+    """Set the process-wide budget of every render (defaults: CONTRACT section 8)."""
+    tb.configure(limits)
+
+
+def limits_from_config(home: str | Path) -> Limits:
+    """The ``templates:`` section of ``<home>/config.yaml`` (defaults where absent).
+
+    ``maxOutput`` and ``maxIntermediate`` are characters, as an integer or a quantity
+    (``512Ki``, ``1Mi``, ``10Mi``); ``maxCpu`` is a duration (``1s``, ``500ms``).
+    """
+    from agentform.engine.errors import UsageError
+    from agentform.engine.yamlsafe import parse_yaml
+    from agentform.specs.common import parse_duration
+
+    path = Path(home) / "config.yaml"
+    if not path.is_file():
+        return Limits()
+    parsed = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    if parsed.fatal:
+        raise UsageError(str(parsed.fatal[0]))
+    data = parsed.documents[0].data if parsed.documents else None
+    section = data.get("templates") if isinstance(data, dict) else None
+    if section is None:
+        return Limits()
+    if not isinstance(section, dict):
+        raise UsageError(f"{path}: templates must be a mapping of maxOutput, maxIntermediate, maxCpu")
+    unknown = sorted(set(section) - {"maxOutput", "maxIntermediate", "maxCpu"})
+    if unknown:
+        raise UsageError(f"{path}: templates.{unknown[0]} is not a setting "
+                         "(known: maxOutput, maxIntermediate, maxCpu)")
+    values: dict[str, Any] = {}
+    for key, field in (("maxOutput", "max_output"), ("maxIntermediate", "max_intermediate")):
+        if key in section:
+            values[field] = _quantity(section[key], f"{path}: templates.{key}")
+    if "maxCpu" in section:
+        try:
+            values["max_cpu"] = parse_duration(str(section["maxCpu"]))
+        except ValueError as exc:
+            raise UsageError(f"{path}: templates.maxCpu: {exc}") from None
+    return Limits(**values)
+
+
+def _quantity(value: Any, where: str) -> int:
+    from agentform.engine.errors import UsageError
+    from agentform.specs.common import _QUANTITY_FACTORS, _QUANTITY_RE
+
+    match = _QUANTITY_RE.match(str(value)) if not isinstance(value, bool) else None
+    if match is None or float(match.group(1)) <= 0:
+        raise UsageError(f"{where}: '{value}' is not a size: use a number of characters or 512Ki, 1Mi, 10Mi")
+    return int(float(match.group(1)) * _QUANTITY_FACTORS[match.group(2)])
+
+
+def configure_from_home(home: str | Path) -> Limits:
+    """Read ``<home>/config.yaml`` and make its template budget the process-wide one."""
+    limits = limits_from_config(home)
+    configure(limits)
+    return limits
+
+
+# -- rendering -------------------------------------------------------------------------------------
 def strip_wrapper(expression: str) -> str:
     """An expression without its optional ``{{ }}`` wrapper."""
     match = _WRAPPED.match(expression)
     return match.group(1).strip() if match and "{{" not in match.group(1) else expression.strip()
 
 
-def _explain(exc: Exception) -> str:
+def _template_line(exc: BaseException) -> int | None:
+    """The line inside the template where ``exc`` was raised (Jinja rewrites its traceback)."""
+    line = None
+    tb_ = exc.__traceback__
+    while tb_ is not None:
+        if tb_.tb_frame.f_code.co_filename == "<template>":
+            line = tb_.tb_lineno
+        tb_ = tb_.tb_next
+    return line
+
+
+def _explain(exc: BaseException) -> str:
     if isinstance(exc, UndefinedError):
         return f"undefined name: {exc.message}"
     if isinstance(exc, TemplateSyntaxError):
         return f"line {exc.lineno}: {exc.message}"
+    if isinstance(exc, OverBudget):
+        line = _template_line(exc)
+        return f"over budget{f' at line {line}' if line else ''}: {exc}"
+    if isinstance(exc, RecursionError):
+        return "recursion too deep (a macro or a recursive loop calls itself without end)"
+    if isinstance(exc, MemoryError):
+        return "out of memory"
     return str(exc) or type(exc).__name__
+
+
+_CAUGHT = (_JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError,
+           RecursionError, MemoryError)
 
 
 @functools.lru_cache(maxsize=2048)
@@ -163,43 +407,95 @@ def _compiled_expression(expression: str) -> Any:
     return environment().compile_expression(strip_wrapper(expression), undefined_to_none=False)
 
 
-def render(source: str, context: dict, *, max_chars: int = MAX_CHARS) -> str:
-    """Render a template with ``context``; raises TemplateError (undefined names, limits).
+def render(source: str, context: dict, *, max_chars: int | None = None, limits: Limits | None = None) -> str:
+    """Render a template with ``context``; raises TemplateError (undefined names, budget).
 
     Compiled templates are cached per source, so rendering the same field again is cheap.
     """
+    limits = limits or tb.configured()
+    max_output = limits.max_output if max_chars is None else max_chars
     if "{" not in source:
-        if len(source) > max_chars:
-            raise TemplateError(f"template output too large (over {max_chars} characters)")
+        if len(source) > max_output:
+            raise TemplateError(f"template output too large (over {max_output:,} characters, templates.maxOutput)")
         return source
-    token = _work.set(_Work(MAX_ITERATIONS, max_chars))
+    token = tb.start(limits)
     try:
         template = _compiled(source)
         parts: list[str] = []
         total = 0
         for chunk in template.generate(**context):
             total += len(chunk)
-            if total > max_chars:
-                raise TemplateError(f"template output too large (over {max_chars} characters)")
+            if total > max_output:
+                raise TemplateError(f"template output too large (over {max_output:,} characters, "
+                                    "templates.maxOutput)")
             parts.append(chunk)
         return "".join(parts)
     except TemplateError:
         raise
-    except (_JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
+    except _CAUGHT as exc:
         raise TemplateError(f"template error: {_explain(exc)}") from exc
     finally:
-        _work.reset(token)
+        tb.stop(token)
 
 
-def evaluate(expression: str, context: dict) -> Any:
+def evaluate(expression: str, context: dict, *, limits: Limits | None = None) -> Any:
     """The native value of an expression (``when``, ``forEach``); ``{{ }}`` is optional."""
-    token = _work.set(_Work(MAX_ITERATIONS, MAX_CHARS))
+    token = tb.start(limits or tb.configured())
     try:
         return _compiled_expression(expression)(**context)
-    except (_JinjaTemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
+    except _CAUGHT as exc:
         raise TemplateError(f"expression error in '{expression}': {_explain(exc)}") from exc
     finally:
-        _work.reset(token)
+        tb.stop(token)
+
+
+# Nodes through which a template can spend its budget before it reads any run context.
+_COSTLY = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock, nodes.Call, nodes.Mul, nodes.Pow,
+           nodes.Mod, nodes.Add, nodes.Concat)
+
+
+def _may_exhaust(tree: nodes.Node) -> bool:
+    for node in tree.find_all(_COSTLY + (nodes.Filter,)):
+        if not isinstance(node, nodes.Filter) or node.args or node.kwargs:
+            return True
+    return False
+
+
+def budget_error(source: str, *, expression: bool = False) -> tuple[int, str] | None:
+    """(line inside the template, message) when rendering goes over the budget whatever the
+    run's context holds, else None: what validate can know statically.
+
+    Only templates with loops, calls, operators or filter arguments are tried (compiling
+    costs about a millisecond).
+    """
+    if not expression and "{" not in source:
+        return None
+    try:
+        tree = parse_expression(source) if expression else parse(source)
+    except TemplateSyntaxError:
+        return None
+    if not _may_exhaust(tree):
+        return None
+    from jinja2 import ChainableUndefined
+
+    # The run's names stand in as values that print as '' and chain (a.b.c), so rendering
+    # reaches what follows them; any arithmetic on them ends the check instead.
+    unknown = {name: ChainableUndefined(name=name) for name in undeclared(tree) - set(environment().globals)}
+    token = tb.start(tb.configured())
+    try:
+        if expression:
+            _compiled_expression(source)(**unknown)
+        else:
+            for _ in _compiled(source).generate(**unknown):
+                pass
+    except (OverBudget, RecursionError, MemoryError) as exc:
+        message = str(exc) if isinstance(exc, OverBudget) else _explain(exc)
+        return (_template_line(exc) or 1, message)
+    except Exception:  # noqa: BLE001 - anything else needs the run's context to be judged
+        return None
+    finally:
+        tb.stop(token)
+    return None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -286,6 +582,9 @@ def referenced_expression(expression: str) -> set[str]:
 def undeclared(tree: nodes.Node) -> set[str]:
     """Top-level names a template or expression reads without setting them itself."""
     stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    stored.update(m.name for m in tree.find_all(nodes.Macro))
+    if any(True for _ in tree.find_all((nodes.Macro, nodes.CallBlock))):
+        stored.update(("caller", "varargs", "kwargs"))  # what Jinja defines inside a macro
     loaded = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
     return loaded - stored - {"loop"}
 
@@ -309,7 +608,8 @@ def _names_in(tree: nodes.Node) -> set[str]:
 
 
 __all__ = [
-    "TemplateError", "check_syntax", "environment", "evaluate", "expression_error", "parse",
+    "Limits", "TemplateError", "budget_error", "check_syntax", "configure", "configure_from_home",
+    "environment", "evaluate", "expression_error", "limits_from_config", "parse",
     "parse_expression", "referenced", "referenced_expression", "render", "strip_wrapper",
     "syntax_error", "undeclared",
 ]

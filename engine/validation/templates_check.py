@@ -59,9 +59,17 @@ def check_template(m: LoadedManifest, path: tuple, source: Any) -> Diagnostic | 
     if not isinstance(source, str):
         return None
     error = templates.syntax_error(source)
+    if error is not None:
+        return _at(m, _position(m, path, source, error[0]), f"template syntax error in {dotted(path)}: {error[1]}")
+    return check_budget(m, path, source, expression=False)
+
+
+def check_budget(m: LoadedManifest, path: tuple, source: str, *, expression: bool) -> Diagnostic | None:
+    """A template that goes over the render budget before it reads the run's context."""
+    error = templates.budget_error(source, expression=expression)
     if error is None:
         return None
-    return _at(m, _position(m, path, source, error[0]), f"template syntax error in {dotted(path)}: {error[1]}")
+    return _at(m, _position(m, path, source, error[0]), f"template over budget in {dotted(path)}: {error[1]}")
 
 
 _INSTRUCTIONS = {"agent", "now", "run", "workspace"}
@@ -103,6 +111,10 @@ def check_pipeline_templates(m: LoadedManifest) -> list[Diagnostic]:
             error = templates.expression_error(source)
             if error is not None:
                 out.append(_at(m, _position(m, path, source, 1), f"expression syntax error in {dotted(path)}: {error}"))
+                return
+            found = check_budget(m, path, source, expression=True)
+            if found is not None:
+                out.append(found)
                 return
         else:
             found = check_template(m, path, source)
