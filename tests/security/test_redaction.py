@@ -95,3 +95,18 @@ def test_resolve_refuses_a_short_value_naming_the_secret(tmp_path, monkeypatch):
     monkeypatch.setenv("TINY", "tiny")
     with pytest.raises(RunError, match=r"secret default/tiny: .*at least 8.*ValueTooShort"):
         engine_secrets.resolve(engine_secrets.SecretSource("default", "tiny", from_env="TINY"), home=tmp_path)
+
+
+def test_cli_output_and_debug_tracebacks_pass_the_redactor(tmp_path):
+    """Whatever a CLI process prints after a secret is known (here: an error naming it, with
+    --debug's traceback) passes the redacting layer over stdout and stderr."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from agentform.engine.redaction import register; register(sys.argv.pop(1)); "
+            "from agentform.api.cli import main; main()")
+    done = subprocess.run([sys.executable, "-c", code, KEY, "--home", str(tmp_path), "--debug",
+                           "describe", f"agent/{KEY}"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and f'agent "{MASK}" not found' in done.stderr, done.stderr
+    assert KEY not in done.stdout + done.stderr
