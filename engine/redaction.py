@@ -54,6 +54,7 @@ class Redactor:
         # None while nothing is registered: writers test it inline, so that the common case
         # (no secret in play) costs one attribute read.
         self.pattern: re.Pattern[str] | None = None
+        self._ordered: tuple[str, ...] = ()
         self._lock = threading.Lock()
         self.longest = 0   # the longest form: how much of a delta stream to hold back
 
@@ -66,21 +67,27 @@ class Redactor:
             self._forms |= encoded_forms(value)
             ordered = sorted(self._forms, key=len, reverse=True)
             self.longest = len(ordered[0])
+            self._ordered = tuple(ordered)
             self.pattern = re.compile("|".join(map(re.escape, ordered)))
 
     def clear(self) -> None:
         """Forget every value (tests: one test's secrets must not change the next one's stream)."""
         with self._lock:
-            self._values, self._forms, self.pattern, self.longest = set(), set(), None, 0
+            self._values, self._forms, self._ordered, self.pattern, self.longest = set(), set(), (), None, 0
 
     def __bool__(self) -> bool:
         return self.pattern is not None
 
     def text(self, text: str) -> str:
-        pattern = self.pattern
-        if pattern is None or len(text) < MIN_SECRET_LEN:
+        forms = self._ordered
+        if not forms or len(text) < MIN_SECRET_LEN:
             return text
-        return pattern.sub(MASK, text)  # CPython returns ``text`` itself when nothing matched
+        # ``in`` over a few literals is several times cheaper than a regex pass that finds
+        # nothing, and nearly every text holds no secret: the pattern runs only on a hit.
+        for form in forms:
+            if form in text:
+                return self.pattern.sub(MASK, text)  # type: ignore[union-attr]
+        return text
 
     def data(self, value: Any) -> Any:
         """JSON-like ``value`` with every string (keys too) redacted: the same object when nothing
@@ -90,19 +97,33 @@ class Redactor:
         return self._walk(value)
 
     def _walk(self, value: Any) -> Any:
+        # Strings are handled inline (most event values are short strings): a call per value
+        # would cost more than the check itself.
+        text = self.text
         if isinstance(value, str):
-            return self.text(value)
+            return text(value) if len(value) >= MIN_SECRET_LEN else value
         if isinstance(value, dict):
-            changed = False
-            out = {}
+            out = None
             for k, v in value.items():
-                k2 = self.text(k) if isinstance(k, str) else k
-                v2 = self._walk(v)
-                changed = changed or k2 is not k or v2 is not v
+                k2 = text(k) if type(k) is str and len(k) >= MIN_SECRET_LEN else k
+                if type(v) is str:
+                    v2 = text(v) if len(v) >= MIN_SECRET_LEN else v
+                elif isinstance(v, (dict, list, tuple)):
+                    v2 = self._walk(v)
+                else:
+                    v2 = v
+                if out is None:
+                    if k2 is k and v2 is v:
+                        continue
+                    out = {}   # the first change: copy what came before it, unchanged
+                    for k0, v0 in value.items():
+                        if k0 is k:
+                            break
+                        out[k0] = v0
                 out[k2] = v2
-            return out if changed else value
+            return value if out is None else out
         if isinstance(value, (list, tuple)):
-            items = [self._walk(v) for v in value]
+            items = [self._walk(v) if not isinstance(v, (int, float, type(None))) else v for v in value]
             if all(a is b for a, b in zip(items, value, strict=True)):
                 return value
             return tuple(items) if isinstance(value, tuple) else items
