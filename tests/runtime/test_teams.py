@@ -201,3 +201,19 @@ def test_visit_keys_and_cursors_survive_an_approval_resume(store, tmp_path):
     # the resumed execution continued each key's cursor where the first one left it
     assert {p: o for p, o in outputs.items() if "/worker" in p} == {
         "p/one/t/worker": "w1", "p/one/t/worker#2": "w2", "p/two/t/worker": "w3", "p/two/t/worker#2": "w4"}
+
+
+def test_script_keys_with_visits_most_specific_wins(store, tmp_path):
+    script = {"agents": {
+        "boss": [_ask("worker", "a", "b", "c"), {"content": "done"}],
+        "worker": [{"content": "any call"}],
+        "worker#1": [{"content": "the first (it has no #1 in its path)"}],
+        "worker#3": [{"content": "never: t/worker#3 is longer"}],
+        "t/worker#3": [{"content": "the third in t"}],
+    }}
+    root = project(tmp_path / "m", script, [agent("boss"), agent("worker"), team("t", "boss", [{"agent": "worker"}])])
+    result, events = run(store, tmp_path, root, "team/t")
+    assert result.status == "succeeded", result.error
+    outputs = {e.path: e.data["output"] for e in of(events, "agent.completed")}
+    assert outputs == {"t/worker": "the first (it has no #1 in its path)", "t/worker#2": "any call",
+                       "t/worker#3": "the third in t", "t": "done"}

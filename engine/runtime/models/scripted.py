@@ -22,7 +22,9 @@ from . import ModelError, ModelReply, OnDelta, ScriptExhausted, ToolCall
 # A path segment: name, optional ``#n`` visit, optional ``[i]`` forEach item (pipeline_state.stage_path).
 _SEGMENT = re.compile(r"([^#\[]+)(?:#(\d+))?(\[\d+\])?")
 Segment = tuple[str, int | None, str | None]
-_parsed: dict[int, tuple[Any, dict[str, list[_Turn]], dict[str, list[tuple[list[Segment], str]]]]] = {}
+Keys = dict[str, list[tuple[list[Segment], str]]]
+# per Model node (graphs are cached per revision): (node, turns, keys by agent, script key by (agent, path))
+_parsed: dict[int, tuple[Any, dict[str, list[_Turn]], Keys, dict[tuple[str, str], str | None]]] = {}
 
 
 @dataclass(slots=True, frozen=True)
@@ -55,13 +57,13 @@ def _matches(key: list[Segment], path: list[Segment]) -> bool:
     return True
 
 
-def _compile(node: Any) -> tuple[dict[str, list[_Turn]], dict[str, list[tuple[list[Segment], str]]]]:
+def _compile(node: Any) -> tuple[dict[str, list[_Turn]], Keys, dict[tuple[str, str], str | None]]:
     cached = _parsed.get(id(node))
     if cached is not None and cached[0] is node:
-        return cached[1], cached[2]
+        return cached[1], cached[2], cached[3]
     script = Script.model_validate(node.script or {"agents": {}})
     turns: dict[str, list[_Turn]] = {}
-    by_agent: dict[str, list[tuple[list[Segment], str]]] = {}
+    by_agent: Keys = {}
     for key, entries in script.agents.items():
         compiled, n = [], 1
         for t in entries:
@@ -76,8 +78,9 @@ def _compile(node: Any) -> tuple[dict[str, list[_Turn]], dict[str, list[tuple[li
     for candidates in by_agent.values():
         # most specific first: the longest path suffix, then the most segments pinned to a visit
         candidates.sort(key=lambda c: (-len(c[0]), -sum(s[1] is not None for s in c[0])))
-    _parsed[id(node)] = (node, turns, by_agent)
-    return turns, by_agent
+    found: dict[tuple[str, str], str | None] = {}
+    _parsed[id(node)] = (node, turns, by_agent, found)
+    return turns, by_agent, found
 
 
 class ScriptedModel:
@@ -86,12 +89,12 @@ class ScriptedModel:
     def __init__(self, key: str, node: Any, cursors: dict[tuple[str, str], int]):
         self.key = key
         self.name = node.name
-        self.turns, self.by_agent = _compile(node)
+        # the key found for (agent, path) depends on the script only: shared by every run
+        self.turns, self.by_agent, self._keys = _compile(node)
         self.cursors = cursors
         self.price = (node.spec.pricing.input_per_m_tok / 1e6, node.spec.pricing.output_per_m_tok / 1e6) \
             if node.spec.pricing is not None else (0.0, 0.0)
         self.retries = node.spec.retries
-        self._keys: dict[tuple[str, str], str | None] = {}
 
     def script_key(self, agent: str, path: str) -> str | None:
         """The most specific script key matching this call (agent name or path suffix)."""
@@ -106,6 +109,8 @@ class ScriptedModel:
             if _matches(key_segments, segments):
                 found = key
                 break
+        if len(self._keys) >= 4096:
+            self._keys.clear()  # forEach items make paths without bound in a long-lived process
         self._keys[(agent, path)] = found
         return found
 
