@@ -52,7 +52,7 @@ def plan_cmd(
     store = _store(ctx)
     try:
         plan = make_plan(from_manifest_set(manifests), store, app_name or default_app(path),
-                         prune=prune, home=globals_of(ctx).home)
+                         prune=prune, home=globals_of(ctx).home, resolve_secrets=False)
         key = store.hmac_key(PLAN_KEY) if out is not None else None
     finally:
         store.close()
@@ -104,6 +104,7 @@ def apply_cmd(
                                            "(as `plan --out` printed it)."),
 ) -> int:
     """Reconcile: provision, compile, record a revision. Exit 0, or 1 when anything failed."""
+    from agentform.engine.errors import printable
     from agentform.engine.plan import display_name
     from agentform.engine.reconcile import apply_path
 
@@ -120,7 +121,7 @@ def apply_cmd(
     for outcome in result.outcomes:
         typer.echo(outcome.line)
     for key, ready in result.failed:
-        typer.echo(f"error: {display_name(key)}: Ready=False {ready.reason}: {ready.message}", err=True)
+        typer.echo(f"error: {display_name(key)}: Ready=False {ready.reason}: {printable(ready.message)}", err=True)
     if result.revision is not None:
         n = result.plan.counts()
         typer.echo(f"revision {result.revision.number} recorded: {n['create']} created, "

@@ -94,6 +94,13 @@ def make_desired(resource: Resource, *, extras: dict[str, Any] | None = None, so
 
 def from_manifest(manifest: LoadedManifest) -> Desired:
     """The desired state of one loaded manifest (reads a scripted Model's script file)."""
+    from agentform.engine.errors import ManifestError
+    from agentform.engine.validation.paths import check_paths
+
+    # Checked again where the file is read: a path may have changed (a symlink swapped) since load.
+    refused = check_paths(manifest)
+    if refused:
+        raise ManifestError(refused)
     resource = manifest.resource
     loc = manifest.locate("metadata", "name")
     return make_desired(

@@ -9,6 +9,7 @@ Semantic checks across manifests live in engine/validation.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from agentform.engine.errors import Diagnostic, ManifestError
 from agentform.engine.yamlsafe import Document, decode, parse_yaml
 from agentform.specs import API_GROUP, API_VERSION, KINDS, Resource, ResourceKey, Script
 
+from .validation.paths import check_paths, is_inside
 from .validation.schema import schema_diagnostics
 from .validation.suggest import did_you_mean
 
@@ -70,6 +72,13 @@ class LoadedManifest:
     doc_index: int
     raw: dict
     doc: Document = field(repr=False)
+    # The folder its paths must stay in (engine/validation/paths.py): the applied folder today;
+    # overlays will give each base folder its own.
+    root: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.root is None:
+            self.root = self.file.parent
 
     @property
     def base_dir(self) -> Path:
@@ -193,16 +202,36 @@ def load_manifests(path: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> Manif
         result.failed_files.append(display_path(root))
         result.finish()
         return result
+    folder = root if root.is_dir() else root.parent
     for file in discover(root):
-        _load_file(file, result, max_file_bytes)
+        if _outside(file, folder, result):
+            continue
+        _load_file(file, result, max_file_bytes, folder)
     result.finish()
     return result
+
+
+def _outside(file: Path, folder: Path, result: ManifestSet) -> bool:
+    """A manifest file that is a symlink to outside the applied folder is refused, never read."""
+    real = os.path.realpath(file)
+    if is_inside(real, os.path.realpath(folder)):
+        return False
+    display = display_path(file)
+    result.add(Diagnostic(display, 1, 1, f"this file is a symlink to {real}, outside the applied folder "
+                          f"({display_path(folder)}); it is not read: copy the file into the folder instead"))
+    result.failed_files.append(display)
+    return True
 
 
 def read_yaml_file(file: Path, display: str, max_file_bytes: int) -> tuple[list[Document], list[Diagnostic]]:
     """The documents of a YAML file and any fatal problem (too large, binary, unparseable)."""
     try:
-        size = file.stat().st_size
+        info = file.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO or device would block or never end: refuse it before opening it.
+            return [], [Diagnostic(display, 1, 1, "not a regular file (a FIFO, device or socket); "
+                                   "manifests and scripts must be plain files")]
+        size = info.st_size
         if size > max_file_bytes:
             return [], [Diagnostic(display, 1, 1, f"file too large ({size} bytes; the limit is "
                                    f"{max_file_bytes}, see --max-file-size)")]
@@ -232,7 +261,7 @@ def _is_ours(data: Any) -> bool:
     return ours_api or (kind in KINDS and "metadata" in data)
 
 
-def _load_file(file: Path, result: ManifestSet, max_file_bytes: int) -> None:
+def _load_file(file: Path, result: ManifestSet, max_file_bytes: int, folder: Path) -> None:
     display = display_path(file)
     documents, fatal = read_yaml_file(file, display, max_file_bytes)
     ours = any(_is_ours(d.data) for d in documents)
@@ -253,10 +282,10 @@ def _load_file(file: Path, result: ManifestSet, max_file_bytes: int) -> None:
         if doc.data is None and not doc.errors:
             continue  # an empty document (a trailing ---)
         result.documents += 1
-        _load_document(file, display, doc, result)
+        _load_document(file, display, doc, result, folder)
 
 
-def _load_document(file: Path, display: str, doc: Document, result: ManifestSet) -> None:
+def _load_document(file: Path, display: str, doc: Document, result: ManifestSet, folder: Path) -> None:
     data = doc.data
 
     def at(message: str, *path: Any, key: bool = False) -> None:
@@ -292,7 +321,13 @@ def _load_document(file: Path, display: str, doc: Document, result: ManifestSet)
         for d in schema_diagnostics(exc, cls, kind, data, display, lambda p, k: locate_in(doc, p, k)):
             result.add(d)
         return
-    manifest = LoadedManifest(resource, file, display, doc.index, data, doc)
+    manifest = LoadedManifest(resource, file, display, doc.index, data, doc, root=folder)
+    refused = check_paths(manifest)
+    if refused:
+        # Kept out of the set, so no later check or plan reads what it names (its key stays claimed).
+        for d in refused:
+            result.add(d)
+        return
     result.manifests.append(manifest)
     result._index[resource.key] = manifest
 

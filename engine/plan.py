@@ -210,8 +210,10 @@ def diff_state(
 
 
 def make_plan(desired: ManifestSet | list[Desired], store: Store, app: str, *, prune: bool = False,
-              home=None) -> Plan:
-    """Plan ``desired`` (a validated ManifestSet or Desired list) against ``store`` for ``app``."""
+              home=None, resolve_secrets: bool = True) -> Plan:
+    """Plan ``desired`` (a validated ManifestSet or Desired list) against ``store`` for ``app``.
+
+    ``resolve_secrets=False`` (the ``plan`` command) observes secrets without reading their values."""
     from agentform.engine import desired as desired_mod
     from agentform.operators.base import observe_all
 
@@ -219,7 +221,7 @@ def make_plan(desired: ManifestSet | list[Desired], store: Store, app: str, *, p
     records = store.list_resources()
     applied = {r.key: r for r in records}
     latest = store.latest_revision()
-    drift = observe_all(items, applied, home=home)
+    drift = observe_all(items, applied, home=home, resolve_secrets=resolve_secrets)
     return diff_state(items, applied, app=app, prune=prune, drift=drift,
                       base_revision=latest.number if latest else None,
                       applied_hash=applied_state_hash(records))

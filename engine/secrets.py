@@ -100,6 +100,31 @@ def check_source(source: SecretSource, *, home: Path) -> SourceCheck:
                                                        "sealed value decrypts with the engine key")
 
 
+def probe_source(source: SecretSource, *, home: Path) -> SourceCheck:
+    """Is the source there? Reads, decrypts and registers nothing: what ``plan`` may know
+    (CONTRACT section 8: plan never resolves a secret). The value is checked at apply."""
+    later = "its value is checked at apply"
+    if source.from_env is not None:
+        if source.from_env in os.environ:
+            return SourceCheck(True, "SourcePresent", f"environment variable {source.from_env} is set ({later})")
+        return SourceCheck(False, "SourceNotFound", f"environment variable {source.from_env} is not set")
+    if source.from_file is not None:
+        path = Path(source.from_file)
+        if path.is_file() and os.access(path, os.R_OK):
+            return SourceCheck(True, "SourcePresent", f"file {path} is there ({later})")
+        return SourceCheck(False, "SourceNotFound", f"file {path} does not exist or is not readable")
+    assert source.sealed is not None
+    try:
+        _decode(source.sealed)
+    except ValueError as exc:
+        return SourceCheck(False, "SealedMalformed", str(exc))
+    if not private_key_path(home).is_file():
+        return SourceCheck(False, "KeyNotFound",
+                           f"no engine key at {private_key_path(home)}; run 'agentform secret keygen' "
+                           "or copy the key that sealed this value")
+    return SourceCheck(True, "SourcePresent", f"sealed value is well-formed and the engine key is there ({later})")
+
+
 def _length_check(source: SecretSource, value: str | None) -> SourceCheck | None:
     """ValueTooShort for a value that cannot be redacted safely; None (and the value registered,
     so that whatever this process writes next is redacted) otherwise."""

@@ -30,6 +30,8 @@ class OperatorContext:
     graphs: dict[ResourceKey, Graph] = field(default_factory=dict)
     compile_errors: dict[ResourceKey, str] = field(default_factory=dict)
     priced_models: set[str] = field(default_factory=set)   # "ns/name" under a maxCostUsd budget
+    # False for `plan`: observe only what can be seen without reading a secret's value.
+    resolve_secrets: bool = True
 
 
 class Operator(Protocol):
@@ -124,10 +126,10 @@ def operator_for(kind: str) -> Operator:
 
 
 def observe_all(items: list[Desired], applied: dict[ResourceKey, AppliedResource], *,
-                home: Path | None = None) -> dict[ResourceKey, str]:
+                home: Path | None = None, resolve_secrets: bool = True) -> dict[ResourceKey, str]:
     """Drift: unchanged resources whose observed Ready status differs from the recorded one."""
     ctx = OperatorContext(home=Path(home) if home else Path(".agentform"),
-                          desired={d.key: d for d in items})
+                          desired={d.key: d for d in items}, resolve_secrets=resolve_secrets)
     drift: dict[ResourceKey, str] = {}
     for d in items:
         record = applied.get(d.key)

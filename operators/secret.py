@@ -7,7 +7,7 @@ redacted too; the store records only whether it can be had, and why not.
 
 from __future__ import annotations
 
-from agentform.engine.secrets import SecretSource, check_source
+from agentform.engine.secrets import SecretSource, check_source, probe_source
 from agentform.operators.base import BaseOperator, OperatorContext, failed, ready, register
 
 
@@ -18,7 +18,8 @@ class SecretOperator(BaseOperator):
         return self.observe(ctx, desired)
 
     def observe(self, ctx: OperatorContext, desired):
-        result = check_source(SecretSource.from_document(desired.document), home=ctx.home)
+        check = check_source if ctx.resolve_secrets else probe_source
+        result = check(SecretSource.from_document(desired.document), home=ctx.home)
         return ready(result.reason, result.message) if result.ok else failed(result.reason, result.message)
 
 
