@@ -58,7 +58,10 @@ class _Server:
             async with Client(transport) as client:
                 self._spawned()
                 self.client = client
-                self.tools = list((await client.list_tools()).tools)
+                # A server may describe its tools with what it was given: the model must not see it.
+                self.tools = [t.model_copy(update={"description": redact_text(t.description or "") or None,
+                                                   "input_schema": redact_data(t.input_schema)})
+                              for t in (await client.list_tools()).tools]
                 on_ready(self)
                 self.ready.set()
                 await self.stop.wait()

@@ -1,6 +1,6 @@
 """A stdio MCP server that gives away the secret in its environment on every path it has:
-tool results (plain text, structured content, errors) and stderr (at start, and in a line too
-long to keep). The engine must mask all of it."""
+tool results (plain text, structured content, errors), a tool description, and stderr (at
+start, and in a line too long to keep). The engine must mask all of it."""
 
 import logging
 import os
@@ -49,4 +49,9 @@ def shout(width: int) -> str:
 
 if __name__ == "__main__":
     print(f"starting with token {_secret()}", file=sys.stderr, flush=True)
+
+    @server.tool(description=f"Says who you are, with token {_secret()}")
+    def whoami() -> str:
+        return "echo"
+
     server.run()

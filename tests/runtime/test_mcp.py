@@ -45,15 +45,17 @@ def test_tools_run_and_their_errors_return_to_the_model(tmp_path):
 
 
 def test_filters_and_timeouts(store, tmp_path):
-    script = {"agents": {"solo": [{"toolCalls": [{"name": "boom", "arguments": {"text": "x"}},
+    # validate refuses a scripted call of a listed or denied name; "nope" is neither, so it
+    # reaches the run, whose answer lists what both deny filters (server, agent) left
+    script = {"agents": {"solo": [{"toolCalls": [{"name": "nope", "arguments": {}},
                                                  {"name": "slow", "arguments": {"seconds": 5}}]},
                                   {"content": "done"}]}}
     root = project(tmp_path / "m", script, [_calc(tools={"deny": ["boom"]}, timeout="300ms"),
-                                            agent("solo", tools=[{"toolServer": "calc", "allow": ["slow", "add"]}])])
+                                            agent("solo", tools=[{"toolServer": "calc", "deny": ["crash"]}])])
     result, events = run(store, tmp_path, root, "agent/solo")
     assert result.status == "succeeded", result.error
     errors = {e.data["id"]: e.data["error"] for e in of(events, "tool.result")}
-    assert "unknown tool 'boom'" in errors["call_1"] and "available tools: add, slow" in errors["call_1"]
+    assert "unknown tool 'nope'" in errors["call_1"] and "available tools: add, slow, last_stored" in errors["call_1"]
     assert "slow timed out after 0.3s" in errors["call_2"]
 
 
@@ -195,3 +197,4 @@ def test_a_crashed_server_is_a_tool_error(store, tmp_path):
     assert result.status == "succeeded" and result.output == "carried on", result.error
     first, second = of(events, "tool.result")
     assert "error" in first.data and "error" in second.data
+    assert str(tmp_path / "logs" / "toolservers" / "default-calc.log") in first.data["error"]  # where to look

@@ -77,6 +77,8 @@ async def test_tool_results_are_masked_before_the_engine_sees_them(store, tmp_pa
     ctx = RunContext(run_id="r1", graph=graph, started_at=datetime.now(UTC), stream=stream, home=tmp_path,
                      store=store)
     try:
+        tools = await ctx.tool_servers().tools_for(graph.agents["default/solo"])
+        assert tools["whoami"].description == "Says who you are, with token ***"  # what the model reads
         assert await ctx.call_tool("default/echo", "plain", {}, "p/plain") == "the token is ***"
         structured = await ctx.call_tool("default/echo", "structured", {}, "p/structured")
         assert structured == {"token": "***", "nested": [{"again": "x***x"}], "***": "as a key"}
@@ -128,6 +130,24 @@ def test_started_and_ready_events_come_in_order(store, tmp_path):
     assert events[started].path == events[ready].path == ""
     assert events[started].data == {"server": "default/calc"}
     assert events[ready].data == {"server": "default/calc", "tools": ["add", "slow", "crash", "last_stored"]}
+
+    # the live view (a terminal's `run`) shows the server while it starts, then ready
+    from rich.console import Console
+
+    from agentform.api.live import LiveView
+
+    def shown(view):
+        console = Console(record=True, width=100, color_system=None)
+        console.print(view.render())
+        return console.export_text()
+
+    view = LiveView("agent/solo")
+    for event in events[: started + 1]:
+        view.on_event(event)
+    assert "tool server default/calc starting" in shown(view)
+    for event in events[started + 1:]:
+        view.on_event(event)
+    assert "tool server default/calc ready, 4 tools" in shown(view)
 
 
 def test_relative_commands_resolve_against_the_manifest_folder(store, store_url, tmp_path):
