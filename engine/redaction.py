@@ -67,8 +67,9 @@ class Redactor:
             self._forms |= encoded_forms(value)
             ordered = sorted(self._forms, key=len, reverse=True)
             self.longest = len(ordered[0])
-            self._ordered = tuple(ordered)
+            # The pattern first: a reader that sees the new forms must find a pattern covering them.
             self.pattern = re.compile("|".join(map(re.escape, ordered)))
+            self._ordered = tuple(ordered)
 
     def clear(self) -> None:
         """Forget every value (tests: one test's secrets must not change the next one's stream)."""
