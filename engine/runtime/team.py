@@ -4,6 +4,10 @@ A team call runs the manager at the team's path with one tool per member, under 
 team's budget. Delegating hands the member the manager's conversation under the member's
 own instructions; the member's ``transfer_back(summary)`` or final answer returns control,
 and the manager takes another turn with that as the transfer's result.
+
+The n-th call of one member within one manager invocation (asked or handed over, across
+the manager's turns) runs at ``<team path>/<member>#n``, as a stage's n-th visit does; the
+agent loop numbers the calls in the order the manager's replies give them.
 """
 
 from __future__ import annotations
