@@ -26,6 +26,7 @@ from .validation.suggest import did_you_mean
 
 MAX_FILE_BYTES = 1 << 20
 YAML_SUFFIXES = (".yaml", ".yml")
+IGNORE_FILE = ".agentformignore"
 
 
 @dataclass(frozen=True)
@@ -182,9 +183,9 @@ def discover(root: Path) -> list[Path]:
 
 
 def _ignore_spec(root: Path):
-    ignore = root / ".agentformignore"
-    if not ignore.is_file():
-        return None
+    ignore = root / IGNORE_FILE
+    if not ignore.is_file() or not is_inside(os.path.realpath(ignore), os.path.realpath(root)):
+        return None  # one that leads outside the folder is refused by load_manifests, unread
     import pathspec
 
     return pathspec.GitIgnoreSpec.from_lines(ignore.read_text(encoding="utf-8", errors="replace").splitlines())
@@ -203,18 +204,21 @@ def load_manifests(path: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> Manif
         result.finish()
         return result
     folder = root if root.is_dir() else root.parent
+    real_folder = os.path.realpath(folder)
+    if root.is_dir() and os.path.lexists(root / IGNORE_FILE):
+        _outside(root / IGNORE_FILE, folder, real_folder, result)  # discover() skips it then
     for file in discover(root):
-        if _outside(file, folder, result):
+        if _outside(file, folder, real_folder, result):
             continue
         _load_file(file, result, max_file_bytes, folder)
     result.finish()
     return result
 
 
-def _outside(file: Path, folder: Path, result: ManifestSet) -> bool:
+def _outside(file: Path, folder: Path, real_folder: str, result: ManifestSet) -> bool:
     """A manifest file that is a symlink to outside the applied folder is refused, never read."""
     real = os.path.realpath(file)
-    if is_inside(real, os.path.realpath(folder)):
+    if is_inside(real, real_folder):
         return False
     display = display_path(file)
     result.add(Diagnostic(display, 1, 1, f"this file is a symlink to {real}, outside the applied folder "

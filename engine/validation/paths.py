@@ -30,12 +30,14 @@ def is_inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def confine(value: str, base_dir: Path, root: Path, *, glob: bool = False) -> tuple[Path | None, str]:
+def confine(value: str, base_dir: Path, root: Path, *, glob: bool = False,
+            real_root: str | None = None) -> tuple[Path | None, str]:
     """``(resolved path, "")`` when ``value`` names a place inside ``root``; ``(None, why)`` otherwise.
 
     ``value`` is relative to ``base_dir``. A glob is checked up to its first wildcard (each
     match must be checked again when the glob is expanded: use ``confine`` on the match).
-    Only metadata is touched (``realpath`` reads links), never a file's content.
+    Only metadata is touched (``realpath`` reads links), never a file's content. ``real_root``
+    is ``root`` already resolved, when the caller has it.
     """
     if "\0" in value:
         return None, "holds a NUL character"
@@ -51,9 +53,9 @@ def confine(value: str, base_dir: Path, root: Path, *, glob: bool = False) -> tu
         cut = next((i for i, p in enumerate(parts) if _GLOB & set(p)), len(parts))
         static = str(Path(*parts[:cut])) if cut else root_text
     real = os.path.realpath(static)
-    if not is_inside(real, os.path.realpath(root_text)):
+    if not is_inside(real, real_root or os.path.realpath(root_text)):
         return None, f"resolves through a symlink to {real}"
-    return Path(os.path.realpath(joined) if not glob else joined), ""
+    return Path(joined if glob else real), ""
 
 
 def repo_paths(m: LoadedManifest) -> Iterator[tuple[tuple, str, bool]]:
@@ -73,8 +75,10 @@ def check_paths(m: LoadedManifest) -> list[Diagnostic]:
     from agentform.engine.loader import display_path
 
     out = []
+    real_root = None
     for data_path, value, glob in repo_paths(m):
-        _, why = confine(value, m.base_dir, m.root, glob=glob)
+        real_root = real_root or os.path.realpath(m.root)
+        _, why = confine(value, m.base_dir, m.root, glob=glob, real_root=real_root)
         if why:
             field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in data_path).replace(".[", "[")
             out.append(m.diag(

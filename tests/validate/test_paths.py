@@ -102,6 +102,15 @@ def test_a_symlinked_manifest_pointing_outside_is_refused_and_never_opened(repo)
     assert f"evil.yaml:1:1: this file is a symlink to {fifo}, outside the applied folder" in proc.stdout + proc.stderr
 
 
+def test_an_ignore_file_pointing_outside_is_refused_and_never_opened(repo):
+    fifo = repo.parent / "outside" / "ignore"
+    os.mkfifo(fifo)
+    (repo / ".agentformignore").symlink_to(fifo)
+    proc = run(repo, "validate")
+    assert proc.returncode == 1
+    assert ".agentformignore:1:1: this file is a symlink to" in proc.stdout + proc.stderr
+
+
 def test_a_fifo_in_the_folder_is_refused_and_never_opened(repo):
     os.mkfifo(repo / "pipe.yaml")
     proc = run(repo, "validate")
