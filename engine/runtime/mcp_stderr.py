@@ -1,11 +1,16 @@
-"""A stdio tool server's stderr: redacted line by line before it reaches its log file.
+"""A stdio tool server's stderr: redacted before it reaches its log file.
 
-The server writes into a pipe (the MCP client hands the write end to the process as fd 2);
-a reader thread splits what arrives into lines, passes each full line through the process
-redactor and only then appends it to ``<home>/logs/toolservers/<namespace>-<name>.log``, so
-no raw byte reaches the disk. A line longer than ``MAX_LINE`` bytes is cut (its rest is
-dropped up to the next newline), which bounds the reader's memory whatever the server prints.
-The last lines stay in memory for an error that says why a server did not start.
+The server writes into a pipe (the MCP client hands the write end to the process as fd 2).
+A reader thread passes what arrives through a ``DeltaHold`` (engine/redaction.py): the stream
+is redacted as a whole, so a secret split across writes or lines (a PEM key, a JSON
+credential) is masked too, and only then is it appended to
+``<home>/logs/toolservers/<namespace>-<name>.log``: no raw byte reaches the disk. After
+``IDLE_FLUSH`` seconds of silence the held tail is released (redacted as far as it goes), so
+the log shows a waiting server's last words; only a server that stops for that long in the
+middle of printing a secret could show its first part. A line longer than ``MAX_LINE``
+characters is cut after redaction (its rest is dropped up to the next newline), which bounds
+what is kept whatever the server prints. The last lines stay in memory for an error that
+says why a server did not start.
 
 A thread, not a task: the pipe must be drained even while the event loop is busy, or a
 server that logs a lot blocks on a full pipe.
@@ -13,15 +18,18 @@ server that logs a lot blocks on a full pipe.
 
 from __future__ import annotations
 
+import codecs
 import os
+import select
 import threading
 from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
-from agentform.engine.redaction import REDACTOR, redact_text
+from agentform.engine.redaction import DeltaHold, redact_text
 
-MAX_LINE = 8192       # bytes of one stderr line kept; the rest of a longer line is dropped
+MAX_LINE = 8192       # characters of one stderr line kept; the rest of a longer line is dropped
+IDLE_FLUSH = 1.0      # seconds of silence after which the held-back tail is written
 TAIL_LINES = 10       # lines kept for error messages
 TAIL_WIDTH = 300      # characters of each of those lines shown in an error
 CUT_MARK = " [line cut]"
@@ -34,8 +42,11 @@ class StderrLog:
         self.path = path
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - the thread closes it
-        self._write(header)
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - the reader thread closes it
+        self._file.write(redact_text(header) + "\n")
+        self._line: list[str] = []   # the current line's first TAIL_WIDTH characters, for ``tail``
+        self._width = 0              # characters of the current line written so far
+        self._skipping = False       # inside the dropped rest of a cut line
         read_fd, write_fd = os.pipe()  # both ends non-inheritable: only the server gets the write end
         self.writer: IO[Any] | None = os.fdopen(write_fd, "w")
         self._thread = threading.Thread(target=self._pump, args=(read_fd,), daemon=True,
@@ -61,42 +72,46 @@ class StderrLog:
         return [line if len(line) <= TAIL_WIDTH else line[: TAIL_WIDTH - 1] + "…" for line in list(self.tail)]
 
     def _pump(self, fd: int) -> None:
-        buffer = b""
-        skipping = False  # inside the dropped rest of a cut line
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        hold = DeltaHold()
         try:
             with os.fdopen(fd, "rb", buffering=0) as pipe:
-                while chunk := pipe.read(65536):
-                    buffer += chunk
-                    *lines, buffer = buffer.split(b"\n")
-                    for line in lines:
-                        if not skipping:
-                            self._line(line)
-                        skipping = False
-                    if len(buffer) > MAX_LINE:
-                        if not skipping:
-                            self._line(buffer)
-                        skipping, buffer = True, b""
-                if buffer and not skipping:
-                    self._line(buffer)
+                while True:
+                    if not select.select([pipe], [], [], IDLE_FLUSH)[0]:
+                        self._put(hold.flush())
+                        continue
+                    chunk = pipe.read(65536)
+                    if not chunk:
+                        break
+                    self._put(hold.feed(decoder.decode(chunk)))
+            self._put(hold.feed(decoder.decode(b"", final=True)) + hold.flush())
+            if self._width or self._skipping:
+                self._end_line()
         finally:
             self._file.close()
 
-    def _line(self, raw: bytes) -> None:
-        if len(raw) > MAX_LINE:
-            self._write_cut(raw[:MAX_LINE].decode("utf-8", "replace"))
-        else:
-            self._write(raw.decode("utf-8", "replace"))
+    def _put(self, text: str) -> None:
+        """Append redacted ``text`` to the log, cutting lines longer than ``MAX_LINE``."""
+        if not text:
+            return
+        for i, part in enumerate(text.split("\n")):
+            if i:
+                self._end_line()
+            if self._skipping or not part:
+                continue
+            room = MAX_LINE - self._width
+            shown = part[:room]
+            self._file.write(shown)
+            self._width += len(shown)
+            if sum(map(len, self._line)) < TAIL_WIDTH:
+                self._line.append(shown[:TAIL_WIDTH])
+            if len(part) > room:
+                self._file.write(CUT_MARK)
+                self._line.append(CUT_MARK)
+                self._skipping = True
+        self._file.flush()
 
-    def _write(self, line: str) -> None:
-        line = redact_text(line.rstrip("\r"))
-        self._file.write(line + "\n")
-        self.tail.append(line)
-
-    def _write_cut(self, head: str) -> None:
-        # ``head`` may end with the first part of a secret whose rest is dropped: the redactor
-        # cannot match it, so drop as many characters as a secret's longest form has, minus one.
-        shown = redact_text(head)
-        if REDACTOR.longest > 1:
-            shown = shown[: max(len(shown) - (REDACTOR.longest - 1), 0)]
-        self._file.write(shown + CUT_MARK + "\n")
-        self.tail.append(shown + CUT_MARK)
+    def _end_line(self) -> None:
+        self._file.write("\n")
+        self.tail.append("".join(self._line).rstrip("\r"))
+        self._line, self._width, self._skipping = [], 0, False

@@ -53,6 +53,21 @@ def test_a_secret_a_tool_gives_away_is_masked_in_results_errors_and_stderr_log(s
     assert SECRET not in log and SECRET[: len(SECRET) // 2] not in log
 
 
+def test_a_secret_spanning_lines_is_masked_in_the_stderr_log(store, tmp_path, monkeypatch):
+    """A multi-line value (a PEM key, a JSON credential) is redacted as a whole, not line by line."""
+    secret = "first-half-of-it\nsecond-half-of-it"
+    monkeypatch.setenv("ECHO_TOKEN_TEST", secret)
+    script = {"agents": {"solo": [{"toolCalls": [{"name": "plain", "arguments": {}}]}, {"content": "done"}]}}
+    root = project(tmp_path / "m", script, [_secret_doc(), _echo_server(),
+                                            agent("solo", tools=[{"toolServer": "echo"}])])
+    result, events = run(store, tmp_path, root, "agent/solo")
+    assert result.status == "succeeded", result.error
+    assert of(events, "tool.result")[0].data["output"] == "the token is ***"
+    log = (tmp_path / "logs" / "toolservers" / "default-echo.log").read_text()
+    assert "starting with token ***" in log
+    assert "first-half-of-it" not in log and "second-half-of-it" not in log
+
+
 async def test_tool_results_are_masked_before_the_engine_sees_them(store, tmp_path, monkeypatch):
     """What ``call_tool`` hands back to its caller (a pipeline stage's output, say) is masked
     already: the stream's own redaction is not the only guard."""
