@@ -60,8 +60,10 @@ class Engine:
                                      home=self.home, on_event=on_event)
 
     def get_run(self, run_id: str) -> RunRecord:
-        """A run's record by id or unique prefix."""
-        return self.store.get_run(run_id)
+        """A run's record by id or unique prefix (a passed approval deadline is recorded first)."""
+        from agentform.engine.runtime.liveness import observe_run
+
+        return observe_run(self.store, self.store.get_run(run_id))
 
     async def events(self, run_id: str, after: int = 0, follow: bool = False,
                      poll: float = 1.0) -> AsyncIterator[Event]:
@@ -83,9 +85,9 @@ class Engine:
                 return
 
     def _may_continue(self, run_id: str, after: int) -> bool:
-        from agentform.engine.runtime.liveness import owner_alive
+        from agentform.engine.runtime.liveness import observe_run, owner_alive
 
-        run = self.store.get_run(run_id)
+        run = observe_run(self.store, self.store.get_run(run_id))
         if run.last_seq > after:
             return True
         if run.status in ("succeeded", "failed", "cancelled") and run.finished_at is not None:

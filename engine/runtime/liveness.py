@@ -44,6 +44,16 @@ def display_status(run: Any, now: float | None = None) -> str:
     return run.status
 
 
+def observe_run(store: Any, run: Any, now: float | None = None) -> Any:
+    """``run`` as it is once a passed approval deadline is recorded (the record itself when none)."""
+    now = time.time() if now is None else now
+    if run.status == "waiting" and run.deadline_at is not None and run.deadline_at < now:
+        from .approvals import expire_waiting_run
+
+        return expire_waiting_run(store, run, now)
+    return run
+
+
 def observe_deadlines(store: Any, now: float | None = None, limit: int = 1000) -> list[Any]:
     """Record the timeout of every waiting run whose approval deadline has passed; the records
     changed. Cheap when nothing expired: one indexed query, no stream read."""

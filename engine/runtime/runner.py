@@ -375,10 +375,11 @@ def cancel_run(store: Any, run_id: str) -> tuple[RunRecord, bool]:
     """Cancel a run. A live owner is asked through the store (a compare-and-set of the status
     at its epoch: it stops on its next heartbeat and records ``run.cancelled``); otherwise this
     process takes the run over and records the cancellation. Returns (run, asked_owner)."""
-    from .liveness import owner_alive
+    from .liveness import observe_run, owner_alive
 
     run = store.get_run(run_id)
     for _ in range(3):   # a race lost to another takeover: look again, once or twice
+        run = observe_run(store, run)   # a passed approval deadline has failed it already
         if run.status in ("succeeded", "failed", "cancelled") and run.finished_at is not None:
             raise RunError(f"run {run.id} already {run.status}")
         now = time.time()

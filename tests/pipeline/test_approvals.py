@@ -248,3 +248,16 @@ def test_cancel_of_a_waiting_run_takes_it_over(store, tmp_path):
     assert [e.type for e in events[before.last_seq:]] == ["run.resumed", "run.cancelled"]
     with pytest.raises(UsageError, match="not waiting"):
         resolve_approval(store, parked.id, approve=True, by="ana", message=None, home=home)
+
+
+def test_following_or_cancelling_a_run_past_its_deadline_records_the_timeout(tmp_path, store_url):
+    import json
+
+    home, _, run, _ = _park(tmp_path, store_url, _expired_pipe())
+    followed = agentform("logs", run.id, "-f", "-o", "jsonl", home=home, store_url=store_url, timeout=30)
+    assert followed.returncode == 0, followed.stderr
+    last = json.loads(followed.stdout.splitlines()[-1])
+    assert last["type"] == "run.failed" and last["data"]["reason"] == "timeout"
+    cancelled = agentform("cancel", run.id, home=home, store_url=store_url)
+    assert cancelled.returncode == 1 and "already failed" in cancelled.stderr
+    assert _finished(home, store_url, run.id)[0].status == "failed"

@@ -42,3 +42,32 @@ def test_resume_of_a_run_with_a_live_owner_is_refused(slow, store_url, tmp_path)
     finally:
         proc.kill()
         proc.wait(30)
+
+
+def test_a_fenced_write_stops_the_run_without_a_heartbeat(store, store_url, tmp_path):
+    import subprocess
+
+    from .helpers import agent, apply, project, team
+    from .test_cli import CLI, _env
+
+    script = {"agents": {"boss": [{"toolCalls": [{"name": "ask_w", "arguments": {"task": "x"}}]},
+                                  {"content": "done"}],
+                         "w": [{"content": "late", "latency": "1s"}]}}
+    root = project(tmp_path / "m", script, [agent("boss"), agent("w"), team("t", "boss", [{"agent": "w"}])])
+    apply(store, root, tmp_path)
+    proc = subprocess.Popen([*CLI, "--home", str(tmp_path), "--store", store_url, "run", "team/t"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(AGENTFORM_HEARTBEAT="600"))   # no heartbeat: the append is the fence
+    run = wait_for(lambda: _first_run(store))
+    wait_for(lambda: any(e.type == "agent.started" and e.path == "t/w" for e in store.read_events(run.id)))
+    run = store.get_run(run.id)
+    taken = store.take_over_run(run.id, expect_status={"running"}, expect_epoch=run.owner_epoch,
+                                owner="elsewhere:1", now=time.time(), status="failed", finished_at=time.time(),
+                                events=[("run.failed", "", {"error": "taken over by the test"})])
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    assert f"run {run.id} was taken over by elsewhere:1" in err and "done" not in out
+    events = store.read_events(run.id)
+    assert events[-1].seq == taken.last_seq and events[-1].data == {"error": "taken over by the test"}
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert (store.get_run(run.id).status, store.get_run(run.id).owner) == ("failed", "elsewhere:1")
