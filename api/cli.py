@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click_errors as exc:
         # Usage errors exit 1: 2 means "changes" for plan.
-        exc.show()
+        exc.show(file=_Printable(sys.stderr))
         sys.exit(1)
     except AgentformError as exc:
         if debug:
@@ -176,16 +176,32 @@ def _click_exception_types(click) -> tuple[tuple, tuple, tuple]:
 
 
 def _print_error(exc: BaseException, unexpected: bool = False) -> None:
-    from agentform.engine.errors import ManifestError
+    from agentform.engine.errors import ManifestError, printable
 
     if isinstance(exc, ManifestError):
         for diagnostic in exc.diagnostics:
-            print(diagnostic, file=sys.stderr)
+            print(diagnostic, file=sys.stderr)   # Diagnostic.__str__ escapes what it echoes
         return
     text = str(exc) or type(exc).__name__
     if unexpected:
         text = f"{type(exc).__name__}: {text} (run with --debug for a traceback)"
-    print(f"error: {text}", file=sys.stderr)
+    print(f"error: {printable(text)}", file=sys.stderr)
+
+
+class _Printable:
+    """A stream whose text is written with control and bidi characters escaped: a usage
+    error echoes what was typed (an unknown command, a bad option value)."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from agentform.engine.errors import printable
+
+        return self._stream.write(printable(text))
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from agentform.api.cli import app, globals_of
+from agentform.engine.errors import printable
 
 # Events worth a line in --ci output and in `logs` text output.
 SIGNIFICANT = frozenset({
@@ -64,7 +65,8 @@ def describe(event: Any) -> str:
         detail = f"{d.get('agent')}: {d.get('tokens_in')} in, {d.get('tokens_out')} out, ${d.get('cost_usd', 0):.6f}"
     else:
         detail = _short(d.get("error") or d.get("reason") or d.get("message") or d.get("output") or "", 100)
-    return f"{event.type:<18} {event.path or '-'}  {detail}".rstrip()
+    # Errors, tool output and model text echo what others wrote: no raw bidi or ESC sequences.
+    return printable(f"{event.type:<18} {event.path or '-'}  {detail}".rstrip(), one_line=True)
 
 
 def event_printer(stream=None):
@@ -201,7 +203,7 @@ def print_result(result: Any, output: str | None) -> None:
     elif result.status == "waiting":
         typer.echo(f"run {result.id} is waiting: agentform approve {result.id} [--reject]", err=True)
     else:
-        typer.echo(f"error: run {result.id} {result.status}: {result.error}", err=True)
+        typer.echo(f"error: run {result.id} {result.status}: {printable(str(result.error))}", err=True)
     typer.echo(f"run {result.id} {result.status} · {result.tokens_in + result.tokens_out} tokens · "
                f"${result.cost_usd:.4f}", err=True)
 
@@ -361,7 +363,7 @@ def chat_cmd(
                 value = result.output
                 typer.echo(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
             else:
-                typer.echo(f"error: run {result.id} {result.status}: {result.error}", err=True)
+                typer.echo(f"error: run {result.id} {result.status}: {printable(str(result.error))}", err=True)
                 code = result.exit_code
     finally:
         store.close()

@@ -16,7 +16,10 @@ from agentform.api.cli import app
 
 
 def _escape(text: str, *, prop: bool = False) -> str:
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    from agentform.engine.errors import printable
+
+    # Control and bidi characters escaped first (newlines stay: GitHub shows %0A as a line break).
+    text = printable(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 

@@ -15,10 +15,41 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+
+# Anything but printable ASCII is looked at (rarely: most messages are ASCII); see printable().
+_SUSPECT = re.compile(r"[^\t\n\x20-\x7e]")
+_SUSPECT_LINE = re.compile(r"[^\x20-\x7e]")
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_SHORT = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape_char(found: re.Match) -> str:
+    import unicodedata
+
+    char = found.group()
+    if unicodedata.category(char) not in _HIDDEN:
+        return char
+    code = ord(char)
+    if char in _SHORT:
+        return _SHORT[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(text: str, *, one_line: bool = False) -> str:
+    """``text`` with control, bidi and other invisible characters escaped (``\\u202e``, ``\\x1b``).
+
+    Errors echo what users and models wrote; printed raw, a U+202E or an ESC sequence could
+    reorder or recolour the terminal line and make an error read as something else (Trojan
+    Source, CVE-2021-42574). ``one_line`` escapes newlines and tabs too (a diagnostic is one line).
+    """
+    if text.isascii() and text.isprintable():
+        return text
+    return (_SUSPECT_LINE if one_line else _SUSPECT).sub(_escape_char, text)
 
 
 @dataclass(frozen=True, order=True)
@@ -33,9 +64,10 @@ class Diagnostic:
     code: str = field(default="", compare=False)
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+        file = printable(self.file, one_line=True)
+        where = f"{file}:{self.line}:{self.col}" if self.line else file
         prefix = "" if self.severity == "error" else "warning: "
-        return f"{where}: {prefix}{self.message}"
+        return f"{where}: {prefix}{printable(self.message, one_line=True)}"
 
     def to_dict(self) -> dict:
         return {
