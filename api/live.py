@@ -15,6 +15,8 @@ from rich.live import Live
 from rich.text import Text
 from rich.tree import Tree
 
+from agentform.engine.errors import printable
+
 _MARKS = {"running": ("●", "yellow"), "completed": ("✓", "green"), "failed": ("✗", "red")}
 
 
@@ -63,7 +65,8 @@ class LiveView:
             self.nodes.setdefault(path, _Node()).status = "completed"
         elif t in ("agent.failed", "stage.failed"):
             node = self.nodes.setdefault(path, _Node())
-            node.status, node.note = "failed", str(d.get("error", ""))[:80]
+            # rich strips BEL and CR but not ESC or bidi controls: escape what the error echoes
+            node.status, node.note = "failed", printable(str(d.get("error", "")), one_line=True)[:80]
         elif t == "tool.call":
             self.nodes.setdefault(path, _Node()).tools[d.get("id", "")] = d.get("name", "")
         elif t == "tool.result":

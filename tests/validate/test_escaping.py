@@ -99,3 +99,36 @@ def test_diagnostic_lines_stay_one_line_and_printable_keeps_ordinary_text():
     assert printable("caf\u00e9 \u00b7 \u2192 \u4e2d\u6587 \U0001f600 multi\nline\ttab") == \
         "caf\u00e9 \u00b7 \u2192 \u4e2d\u6587 \U0001f600 multi\nline\ttab"
     assert printable("\ud800 \U000e0041 \x9b \u200b") == "\\ud800 \\U000e0041 \\x9b \\u200b"
+
+
+def test_the_live_view_shows_a_failed_agent_error_escaped(tmp_path):
+    import pty
+
+    write_tree(tmp_path, {
+        "m.yaml": HEADER + "kind: Model\nmetadata: {name: m}\nspec: {model: scripted, script: s.yaml, retries: 0}\n---\n"
+        + HEADER + "kind: Agent\nmetadata: {name: bot}\nspec: {model: m}\n",
+        "s.yaml": f'agents:\n  bot:\n    - error: "{EVIL}"\n',
+    })
+    home = tmp_path / "h"
+    assert af(tmp_path, "apply", ".", home=home).returncode == 0
+    env = {k: v for k, v in os.environ.items() if k not in ("AGENTFORM_STORE", "CI")}
+    env.update(AGENTFORM_HOME=str(home), TERM="xterm", COLUMNS="200")
+    master, slave = pty.openpty()   # a terminal: the live view (rich), not the --ci lines
+    proc = subprocess.Popen(AGENTFORM + ["run", "agent/bot"], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                            stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:   # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert proc.wait(timeout=60) == 1
+    shown = b"".join(chunks).decode("utf-8", "replace")
+    for char in ("\u202e", "\x07", "\u2066"):
+        assert char not in shown, (char, shown)
+    assert "\\u202e\\x07red\\x1b[31m" in shown, shown
