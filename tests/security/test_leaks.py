@@ -195,7 +195,8 @@ def test_no_secret_reaches_any_output(store_url, tmp_path):
     assert len(results) == 7 and sum("output" in r for r in results) == 6, results
     assert any("crash" == r["name"] and "error" in r for r in results)
     assert "***" in json.dumps(results)
-    assert [e for e in events["talker"] if e["type"] == "message.delta"]
+    deltas = [e["data"]["text"] for e in events["talker"] if e["type"] == "message.delta"]
+    assert "".join(deltas) == "Your key is ***; keep it safe.", deltas
     assert any(e["type"] == "run.failed" and "401" in e["data"]["error"] for e in events["refused"])
     assert any(e["type"] == "run.failed" for e in events["breaker"])
     assert (home / "logs" / "toolservers").is_dir()
@@ -212,5 +213,14 @@ def test_no_secret_reaches_any_output(store_url, tmp_path):
         leaks += [(f"file {path.relative_to(home)}", n) for n in hits(text, CANARY)]
     for text in run_outputs:
         leaks += [("a run's output (scripted turn)", n) for n in hits(text, PARROT)]
+    for target, stream in events.items():
+        # A key split across chunks shows in no single event: read each path's deltas joined.
+        by_path: dict[str, str] = {}
+        for e in stream:
+            if e["type"] == "message.delta":
+                by_path[e["path"]] = by_path.get(e["path"], "") + e["data"]["text"]
+        for path, text in by_path.items():
+            leaks += [(f"message.delta stream of {target} at {path}", n)
+                      for value in (CANARY, PARROT) for n in hits(text, value)]
     where = sorted({place for place, _ in leaks})
     assert not leaks, f"the secret leaked into {where}; pieces found: {sorted({n for _, n in leaks})[:10]}"
