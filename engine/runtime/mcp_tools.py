@@ -20,7 +20,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from agentform.engine.errors import RunError
-from agentform.engine.redaction import redact_data, redact_text
+from agentform.engine.redaction import redact_data, redact_text, register
 from agentform.specs import parse_duration
 
 from .tools import Tool
@@ -206,8 +206,6 @@ class ToolServers:
         if isinstance(value, str):
             return value
         from agentform.engine.secrets import resolve_ref
-
-        from agentform.engine.redaction import register
 
         secret = resolve_ref(value, namespace=namespace, secrets=self.ctx.graph.secrets, home=self.ctx.home)
         register(secret)  # before the server can print or return it
