@@ -18,30 +18,18 @@ import re
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Undefined
 from jinja2.utils import Namespace
 
+from agentform.engine import template_settings
+from agentform.engine.template_settings import Limits
+
 MAX_INT_BITS = 65_536  # integers stay small enough that any operation on them is instant
 _TICKS = 64
 _NESTING = 200
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A render's budget (CONTRACT section 8 defaults; ``templates:`` in ``<home>/config.yaml``)."""
-
-    max_output: int = 1 << 20         # characters of the rendered text
-    max_intermediate: int = 10 << 20  # characters (or bytes) of any value built on the way
-    max_cpu: float = 1.0              # seconds of CPU time of the render
-
-    @property
-    def max_allocated(self) -> int:
-        # Per-value caps alone would let a loop keep many large values alive at once.
-        return 10 * self.max_intermediate
 
 
 class OverBudget(SecurityError):
@@ -49,11 +37,12 @@ class OverBudget(SecurityError):
 
 
 class Budget:
-    __slots__ = ("limits", "max_value", "allocated", "ticks", "deadline")
+    __slots__ = ("limits", "max_value", "max_allocated", "allocated", "ticks", "deadline")
 
     def __init__(self, limits: Limits):
         self.limits = limits
         self.max_value = limits.max_intermediate
+        self.max_allocated = limits.max_allocated
         self.allocated = 0
         self.ticks = _TICKS
         self.deadline: float | None = None
@@ -92,15 +81,13 @@ class Budget:
         else:
             self.tick()
             return value
-        if size > 4096:
+        if size > self.max_value:
             self.need(size, "a value")
-            self.allocated += size
-            if self.allocated > self.limits.max_allocated:
-                raise OverBudget(f"template built more than {_human(self.limits.max_allocated)} of values "
-                                 "in one render (10 x templates.maxIntermediate)")
-            self.tick(1 + (size >> 16))
-        else:
-            self.tick()
+        self.allocated += size
+        if self.allocated > self.max_allocated:
+            raise OverBudget(f"template built more than {_human(self.max_allocated)} of values "
+                             "in one render (10 x templates.maxIntermediate)")
+        self.tick(1 + (size >> 16))  # large values bring the next CPU check closer
         return value
 
     # -- text of values -------------------------------------------------------------------------
@@ -173,23 +160,15 @@ def _human(n: int) -> str:
 
 
 _current: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("agentform_template_budget", default=None)
-_DEFAULT = Limits()
-_configured: list[Limits] = [_DEFAULT]
-
-
 def configured() -> Limits:
-    """The process-wide limits (set by ``configure``)."""
-    return _configured[0]
-
-
-def configure(limits: Limits) -> None:
-    _configured[0] = limits
+    """The budget of renders in this process (``template_settings``)."""
+    return template_settings.current()
 
 
 def current() -> Budget:
     """The budget of the render in progress (a fresh one outside renders, e.g. at compile)."""
     budget = _current.get()
-    return budget if budget is not None else Budget(_configured[0])
+    return budget if budget is not None else Budget(template_settings.current())
 
 
 def start(limits: Limits) -> contextvars.Token:

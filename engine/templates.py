@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import re
-import types
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,17 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.compiler import CodeGenerator, optimizeconst
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.exceptions import TemplateError as _JinjaTemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
+from jinja2.sandbox import (
+    ImmutableSandboxedEnvironment,
+    SandboxedEscapeFormatter,
+    SandboxedFormatter,
+)
 
 from agentform.engine import template_budget as tb
+from agentform.engine import template_settings
 from agentform.engine.errors import RunError
-from agentform.engine.template_budget import Limits, OverBudget
+from agentform.engine.template_budget import OverBudget
+from agentform.engine.template_settings import Limits
 
 _WRAPPED = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
 _BUILTIN_METHOD = type("".join)
@@ -45,10 +50,12 @@ class _Buffer(list):
         self.size = 0
 
     def append(self, text: str) -> None:
+        # The texts were counted when they were built (or are the template's own text):
+        # what grows here is the block's size.
         self.size += len(text)
         budget = tb.current()
-        budget.value(text)
-        if self.size > 4096:
+        budget.tick()
+        if self.size > budget.max_value:
             budget.need(self.size, "the output of a block")
         super().append(text)
 
@@ -300,64 +307,18 @@ def environment() -> _Environment:
 
 
 # -- settings --------------------------------------------------------------------------------------
-def configure(limits: Limits) -> None:
-    """Set the process-wide budget of every render (defaults: CONTRACT section 8)."""
-    tb.configure(limits)
-
-
-def limits_from_config(home: str | Path) -> Limits:
-    """The ``templates:`` section of ``<home>/config.yaml`` (defaults where absent).
-
-    ``maxOutput`` and ``maxIntermediate`` are characters, as an integer or a quantity
-    (``512Ki``, ``1Mi``, ``10Mi``); ``maxCpu`` is a duration (``1s``, ``500ms``).
-    """
-    from agentform.engine.errors import UsageError
-    from agentform.engine.yamlsafe import parse_yaml
-    from agentform.specs.common import parse_duration
-
-    path = Path(home) / "config.yaml"
-    if not path.is_file():
-        return Limits()
-    parsed = parse_yaml(path.read_text(encoding="utf-8"), str(path))
-    if parsed.fatal:
-        raise UsageError(str(parsed.fatal[0]))
-    data = parsed.documents[0].data if parsed.documents else None
-    section = data.get("templates") if isinstance(data, dict) else None
-    if section is None:
-        return Limits()
-    if not isinstance(section, dict):
-        raise UsageError(f"{path}: templates must be a mapping of maxOutput, maxIntermediate, maxCpu")
-    unknown = sorted(set(section) - {"maxOutput", "maxIntermediate", "maxCpu"})
-    if unknown:
-        raise UsageError(f"{path}: templates.{unknown[0]} is not a setting "
-                         "(known: maxOutput, maxIntermediate, maxCpu)")
-    values: dict[str, Any] = {}
-    for key, field in (("maxOutput", "max_output"), ("maxIntermediate", "max_intermediate")):
-        if key in section:
-            values[field] = _quantity(section[key], f"{path}: templates.{key}")
-    if "maxCpu" in section:
-        try:
-            values["max_cpu"] = parse_duration(str(section["maxCpu"]))
-        except ValueError as exc:
-            raise UsageError(f"{path}: templates.maxCpu: {exc}") from None
-    return Limits(**values)
-
-
-def _quantity(value: Any, where: str) -> int:
-    from agentform.engine.errors import UsageError
-    from agentform.specs.common import _QUANTITY_FACTORS, _QUANTITY_RE
-
-    match = _QUANTITY_RE.match(str(value)) if not isinstance(value, bool) else None
-    if match is None or float(match.group(1)) <= 0:
-        raise UsageError(f"{where}: '{value}' is not a size: use a number of characters or 512Ki, 1Mi, 10Mi")
-    return int(float(match.group(1)) * _QUANTITY_FACTORS[match.group(2)])
+def configure(limits: Limits | None) -> None:
+    """Set the budget of every render in this process (None: the home's ``config.yaml`` again)."""
+    template_settings.configure(limits)
 
 
 def configure_from_home(home: str | Path) -> Limits:
-    """Read ``<home>/config.yaml`` and make its template budget the process-wide one."""
-    limits = limits_from_config(home)
-    configure(limits)
-    return limits
+    """Take the budget from ``<home>/config.yaml`` (``templates:`` section) and return it."""
+    template_settings.use_home(home)
+    return template_settings.current()
+
+
+limits_from_config = template_settings.read
 
 
 # -- rendering -------------------------------------------------------------------------------------
@@ -378,13 +339,14 @@ def _template_line(exc: BaseException) -> int | None:
     return line
 
 
-def _explain(exc: BaseException) -> str:
+def _explain(exc: BaseException, *, lines: bool = True) -> str:
     if isinstance(exc, UndefinedError):
         return f"undefined name: {exc.message}"
     if isinstance(exc, TemplateSyntaxError):
         return f"line {exc.lineno}: {exc.message}"
     if isinstance(exc, OverBudget):
-        line = _template_line(exc)
+        # An expression is one line, and its compiled form has no template line numbers.
+        line = _template_line(exc) if lines else None
         return f"over budget{f' at line {line}' if line else ''}: {exc}"
     if isinstance(exc, RecursionError):
         return "recursion too deep (a macro or a recursive loop calls itself without end)"
@@ -444,7 +406,7 @@ def evaluate(expression: str, context: dict, *, limits: Limits | None = None) ->
     try:
         return _compiled_expression(expression)(**context)
     except _CAUGHT as exc:
-        raise TemplateError(f"expression error in '{expression}': {_explain(exc)}") from exc
+        raise TemplateError(f"expression error in '{expression}': {_explain(exc, lines=False)}") from exc
     finally:
         tb.stop(token)
 
@@ -490,7 +452,7 @@ def budget_error(source: str, *, expression: bool = False) -> tuple[int, str] | 
                 pass
     except (OverBudget, RecursionError, MemoryError) as exc:
         message = str(exc) if isinstance(exc, OverBudget) else _explain(exc)
-        return (_template_line(exc) or 1, message)
+        return ((None if expression else _template_line(exc)) or 1, message)
     except Exception:  # noqa: BLE001 - anything else needs the run's context to be judged
         return None
     finally:
