@@ -46,7 +46,7 @@ def confine(value: str, base_dir: Path, root: Path, *, glob: bool = False,
     root_text = os.path.normpath(str(root))
     joined = os.path.normpath(os.path.join(str(base_dir), value))
     if not is_inside(joined, root_text):
-        return None, "leaves it (through '..')"
+        return None, "leads outside the applied folder through '..'"
     static = joined
     if glob:
         parts = Path(joined).parts
@@ -54,7 +54,7 @@ def confine(value: str, base_dir: Path, root: Path, *, glob: bool = False,
         static = str(Path(*parts[:cut])) if cut else root_text
     real = os.path.realpath(static)
     if not is_inside(real, real_root or os.path.realpath(root_text)):
-        return None, f"resolves through a symlink to {real}"
+        return None, f"resolves through a symlink to {real}, outside the applied folder"
     return Path(joined if glob else real), ""
 
 
@@ -82,7 +82,7 @@ def check_paths(m: LoadedManifest) -> list[Diagnostic]:
         if why:
             field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in data_path).replace(".[", "[")
             out.append(m.diag(
-                f"{field} '{value}' {why}: paths in a manifest name files of the applied folder "
-                f"({display_path(m.root)}) relative to the manifest's folder, and may not lead outside "
-                "it; copy the file into the folder instead", *data_path))
+                f"{field} '{value}' {why}; a path in a manifest is relative to the manifest's folder "
+                f"and stays inside the applied folder ({display_path(m.root)}): copy the file into it",
+                *data_path))
     return out

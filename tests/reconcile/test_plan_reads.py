@@ -37,7 +37,7 @@ def test_plan_refuses_a_script_outside_and_pins_nothing_of_it(cli, repo, tmp_pat
     (repo / "models.yaml").write_text(MODELS.replace("scripts/demo.yaml", "../outside/x.yaml"))
     done = cli("plan", "--out", "plan.json")
     assert done.code == 1
-    assert "models.yaml:6:11: spec.script '../outside/x.yaml' leaves it" in done.err
+    assert "models.yaml:6:11: spec.script '../outside/x.yaml' leads outside the applied folder" in done.err
     assert not (repo / "plan.json").exists()
     assert MARKER not in done.out + done.err
     assert not was_read(outside / "x.yaml", armed)

@@ -71,8 +71,9 @@ def test_a_path_outside_the_applied_folder_is_refused_at_its_node(repo, field, e
     where, message = found[0].split(": ", 1)
     assert where == f"res.yaml:{line}:{col}"
     assert message.startswith(f"{FIELD_NAME[field]} '{value}' ")
-    assert "may not lead outside" in message
-    reason = {"dotdot": "leaves it", "deep": "leaves it", "absolute": "is an absolute path",
+    assert "stays inside the applied folder" in message
+    dotdot = "leads outside the applied folder through '..'"
+    reason = {"dotdot": dotdot, "deep": dotdot, "absolute": "is an absolute path",
               "symlink": "resolves through a symlink to"}[escape]
     assert reason in message
 
@@ -83,7 +84,8 @@ def test_the_root_is_the_applied_folder_not_the_current_directory(repo):
     assert diagnostics() == []
     # ...but when only the subfolder is applied, its sibling is outside.
     (found,) = diagnostics("sub")
-    assert found.startswith("sub/m.yaml:6:11: spec.script '../scripts/ok.yaml' leaves it")
+    assert found.startswith("sub/m.yaml:6:11: spec.script '../scripts/ok.yaml' leads outside the applied "
+                            "folder through '..'")
 
 
 def run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -123,7 +125,7 @@ def test_a_script_that_is_a_fifo_outside_is_refused_without_opening_it(repo):
     write_tree(repo, {"m.yaml": FIELDS["script"][0].replace("VALUE", "../outside/s.yaml")})
     proc = run(repo, "validate")
     assert proc.returncode == 1
-    assert "m.yaml:6:11: spec.script '../outside/s.yaml' leaves it" in proc.stdout
+    assert "m.yaml:6:11: spec.script '../outside/s.yaml' leads outside the applied folder" in proc.stdout
 
 
 def test_validate_cli_reports_the_located_error(repo):
