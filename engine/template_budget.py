@@ -37,11 +37,14 @@ class OverBudget(SecurityError):
 
 
 class Budget:
-    __slots__ = ("limits", "max_value", "max_allocated", "allocated", "ticks", "deadline")
+    __slots__ = ("limits", "max_value", "max_allocated", "small", "allocated", "ticks", "deadline")
 
     def __init__(self, limits: Limits):
         self.limits = limits
         self.max_value = limits.max_intermediate
+        # Small values are not added up: keeping many alive needs a growing list or
+        # buffer, and those are counted.
+        self.small = min(4096, limits.max_intermediate)
         self.max_allocated = limits.max_allocated
         self.allocated = 0
         self.ticks = _TICKS
@@ -81,6 +84,11 @@ class Budget:
         else:
             self.tick()
             return value
+        if size <= self.small:  # the common case: only the CPU checkpoint
+            self.ticks -= 1
+            if self.ticks <= 0:
+                self.check_cpu()
+            return value
         if size > self.max_value:
             self.need(size, "a value")
         self.allocated += size
@@ -93,6 +101,11 @@ class Budget:
     # -- text of values -------------------------------------------------------------------------
     def text(self, value: Any) -> str:
         """``str(value)``, refused before it is built when it would be over the budget."""
+        kind = type(value)
+        if kind is str:
+            return value
+        if kind is int or kind is float or kind is bool:
+            return str(value)  # short: integers are capped, and Python caps their digits
         if isinstance(value, str):
             return value
         if isinstance(value, Undefined):

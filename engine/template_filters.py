@@ -102,7 +102,15 @@ def _as_text_size(b: tb.Budget, a: tuple, kw: dict) -> None:
     b.need(b.text_size(a[0]) * 3, "the text of a value")
 
 
+def _items(b: tb.Budget, a: tuple, kw: dict) -> None:
+    # These build a list of their input's items in C (a string's characters included).
+    if hasattr(a[0], "__len__"):
+        b.need(len(a[0]) * 8, "a list of the items")
+
+
 _CHECKS = {
+    **{name: _items for name in ("list", "sort", "unique", "groupby", "dictsort", "reverse", "random",
+                                 "map", "select", "reject", "selectattr", "rejectattr")},
     "center": _center, "indent": _indent, "wordwrap": _wordwrap, "urlize": _urlize, "replace": _replace,
     "format": _format, "tojson": _tojson, "pprint": _pprint, "batch": _batch, "slice": _slice,
     "xmlattr": _as_text_size, "urlencode": _as_text_size,
@@ -117,7 +125,9 @@ def _guard(name: str, f: Any) -> Any:
     @functools.wraps(f)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         budget = tb.current()
-        budget.tick()
+        budget.ticks -= 1
+        if budget.ticks <= 0:
+            budget.check_cpu()
         if len(args) > offset:
             value = args[offset]
             if type(value) is not str:

@@ -93,6 +93,8 @@ ATTACKS: dict[str, tuple[str, str, str]] = {
                            r"over budget.*pprint accepts values of at most 1,048,576 characters \(templates\.maxOutput\)"),
     "batch_fill": ("render", "{{ [1] | batch(2000000000, 'x') | list }}", VALUE),
     "slice_count": ("render", "{{ [1] | slice(200000000) | list }}", VALUE),
+    "list_of_characters": ("render", "{% set ns = namespace(s='x' * 100000) %}{% for i in range(6) %}"
+                           "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | list | length }}", VALUE),
     "range_list": ("render", "{{ range(1000000000) | list }}", VALUE),
     "many_live_values": ("render", "{% set ns = namespace(l=[]) %}{% for i in range(1000) %}"
                          "{% set ns.l = ns.l + [('x' * 200000) ~ i] %}{% endfor %}", ALLOCATED),
