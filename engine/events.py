@@ -266,6 +266,10 @@ class EventWriter:
             updates = {part[0].run_id: part[3] for part in live}
             epochs = {part[0].run_id: part[0].epoch for part in live if part[0].epoch is not None}
             try:
+                if len(updates) < len(live):
+                    # Two streams of one run (an old owner and its successor in this process):
+                    # never one transaction, each is checked against its own epoch.
+                    raise StoreError("two streams of one run in a batch")
                 self.store.append_events(batch, run_updates=updates, epochs=epochs)
             except Exception as exc:  # noqa: BLE001 - one run's bad write must not sink the others
                 if len(live) == 1:

@@ -175,7 +175,7 @@ async def resume_run_async(store: Any, run_id: str, *, home: Path,
     run = take_over(store, run, now=now, events=[
         ("run.resumed", "", {"previousOwner": run.owner, "previousStatus": run.status}), *extra_events,
     ], status="running", error=None, deadline_at=None)
-    history = store.read_events(run.id)
+    history = store.read_events(run.id, limit=run.last_seq)
     stream = EventWriter.for_store(store).open(run.id, run.last_seq, on_event, epoch=run.owner_epoch)
     if on_event is not None:
         for event in history:

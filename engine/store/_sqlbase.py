@@ -357,7 +357,8 @@ class SqlStore:
         """Take the oldest queued run for ``owner`` (now running, with owner and heartbeat); None when none."""
         with self._write() as cur:
             row = cur.execute(self._q(
-                "UPDATE runs SET status = 'running', owner = ?, heartbeat_at = ?, started_at = COALESCE(started_at, ?) "
+                "UPDATE runs SET status = 'running', owner = ?, heartbeat_at = ?, started_at = COALESCE(started_at, ?), "
+                "owner_epoch = owner_epoch + 1 "
                 "WHERE id = (SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id "
                 f"LIMIT 1{self._skip_locked}) RETURNING {RUN_COLS}"
             ), (owner, now, now)).fetchone()

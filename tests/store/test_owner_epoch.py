@@ -122,3 +122,11 @@ def test_set_run_if_checks_status_and_epoch_and_keeps_the_owner(store):
     with pytest.raises(RunTakenOver):
         store.set_run_if("r1", expect_status={"cancelled"}, expect_epoch=2, status="failed")
     assert store.get_run("r1").status == "cancelled"
+
+
+def test_a_workers_claim_is_a_takeover(store):
+    store.create_run(RunRecord(id="q1", target="t", status="queued", revision=1, created_at=1.0, owner_epoch=1))
+    got = store.claim_run("worker:1", now=5.0)
+    assert (got.id, got.owner, got.owner_epoch) == ("q1", "worker:1", 2)
+    with pytest.raises(RunTakenOver, match="taken over by worker:1"):
+        store.append_events([Event("q1", 1, 5.0, "run.started", "", {})], epochs={"q1": 1})
