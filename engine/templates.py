@@ -430,8 +430,8 @@ def budget_error(source: str, *, expression: bool = False) -> tuple[int, str] | 
     Only templates with loops, calls, operators or filter arguments are tried (compiling
     costs about a millisecond).
     """
-    if not expression and "{" not in source:
-        return None
+    if (not expression and "{" not in source) or not any(c in source for c in "(*%+~"):
+        return None  # no call, block, filter argument or operator: nothing can grow
     try:
         tree = parse_expression(source) if expression else parse(source)
     except TemplateSyntaxError:
@@ -543,12 +543,16 @@ def referenced_expression(expression: str) -> set[str]:
 
 def undeclared(tree: nodes.Node) -> set[str]:
     """Top-level names a template or expression reads without setting them itself."""
-    stored = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    stored.update(m.name for m in tree.find_all(nodes.Macro))
-    if any(True for _ in tree.find_all((nodes.Macro, nodes.CallBlock))):
-        stored.update(("caller", "varargs", "kwargs"))  # what Jinja defines inside a macro
-    loaded = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
-    return loaded - stored - {"loop"}
+    stored: set[str] = {"loop"}
+    loaded: set[str] = set()
+    for node in tree.find_all((nodes.Name, nodes.Macro, nodes.CallBlock)):
+        if isinstance(node, nodes.Name):
+            (loaded if node.ctx == "load" else stored).add(node.name)
+        else:
+            if isinstance(node, nodes.Macro):
+                stored.add(node.name)
+            stored.update(("caller", "varargs", "kwargs"))  # what Jinja defines inside a macro
+    return loaded - stored
 
 
 def _names_in(tree: nodes.Node) -> set[str]:
