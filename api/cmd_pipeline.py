@@ -15,7 +15,10 @@ def approve(
     message: str = typer.Option(None, "-m", "--message", help="A note recorded with the decision."),
     stage: str = typer.Option(None, "--stage", help="Which approval to answer when several wait (stage name)."),
 ) -> None:
-    """Answer a waiting approval; the run continues in this process and exits like `run`."""
+    """Answer a waiting approval; the run continues in this process and exits like `run`.
+
+    Of two answers at the same moment one continues the run; the other exits 1 naming it.
+    """
     from agentform.engine.runtime.approvals import resolve_approval
 
     options = globals_of(ctx)

@@ -11,7 +11,7 @@ from agentform.engine.errors import RunTakenOver
 from .test_cli import _first_run, slow, start, wait_for  # noqa: F401 - slow is a fixture
 
 
-def test_a_process_whose_run_is_taken_over_stops_and_writes_nothing_more(slow, store_url, tmp_path):
+def test_a_process_whose_run_is_taken_over_stops_and_writes_nothing_more(slow, store_url, tmp_path):  # noqa: F811
     proc = start(tmp_path, store_url, "run", "team/t")
     run = wait_for(lambda: _first_run(slow))
     wait_for(lambda: any(e.type == "agent.started" and e.path == "t/w" for e in slow.read_events(run.id)))
@@ -30,7 +30,7 @@ def test_a_process_whose_run_is_taken_over_stops_and_writes_nothing_more(slow, s
     assert (record.status, record.owner, record.owner_epoch) == ("cancelled", "elsewhere:1", run.owner_epoch + 1)
 
 
-def test_resume_of_a_run_with_a_live_owner_is_refused(slow, store_url, tmp_path):
+def test_resume_of_a_run_with_a_live_owner_is_refused(slow, store_url, tmp_path):  # noqa: F811
     from agentform.engine.runtime.runner import resume_run
 
     proc = start(tmp_path, store_url, "run", "team/t")
