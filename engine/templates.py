@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+import types
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,8 @@ class _Environment(ImmutableSandboxedEnvironment):
     def wrap_str_format(self, value: Any) -> Any:
         # Called on every attribute the sandbox hands out: the one place to swap the
         # risky builtin methods (padding, replace, join, split, format...) for checked ones.
-        if type(value) is not _BUILTIN_METHOD:
+        kind = type(value)
+        if kind is not _BUILTIN_METHOD and kind is not types.MethodType:  # Markup's are Python methods
             return None
         return _guarded_method(self, value)
 

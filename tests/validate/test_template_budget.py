@@ -57,6 +57,9 @@ ATTACKS: dict[str, tuple[str, str, str]] = {
     "str_format_precision": ("render", "{{ '{:.2000000000f}'.format(1.5) }}", VALUE),
     "str_format_repeated_field": ("render", "{{ ('{0}' * 1000).format('x' * 100000) }}", VALUE),
     "format_map": ("render", "{{ '{a:>2000000000}'.format_map({'a': 'x'}) }}", VALUE),
+    "markup_format": ("render", "{{ ('{:>2000000000}' | safe).format('x') }}", VALUE),
+    "markup_center": ("render", "{{ ('x' | safe).center(2000000000) }}", VALUE),
+    "method_through_attr_filter": ("render", "{{ ('x' | attr('center'))(2000000000) }}", VALUE),
     "ljust": ("render", "{{ 'x'.ljust(2000000000) }}", VALUE),
     "rjust": ("render", "{{ 'x'.rjust(2000000000) }}", VALUE),
     "center_method": ("render", "{{ 'x'.center(2000000000) }}", VALUE),
@@ -126,6 +129,8 @@ def test_attack_ends_in_a_clear_error_in_bounded_cpu_and_memory(name: str, tmp_p
     report = _attack(source, kind, tmp_path)
     assert re.search(expected, report["result"]), report["result"]
     assert "out of memory" not in report["result"]
+    # "a value would take" is the check after a value was built: each attack is refused before.
+    assert not re.search(r"over budget( at line \d+)?: a value would take", report["result"]), report
     assert report["cpu"] < CPU_SECONDS, report
     assert report["rss_kib"] < MEMORY // 1024, report
 

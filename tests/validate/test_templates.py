@@ -34,6 +34,8 @@ def test_sandbox_blocks_escapes():
         templates.render("{{ x.__class__.__mro__ }}", {"x": 1})
     with pytest.raises(templates.TemplateError, match="unsafe"):
         templates.render("{{ cycler.__init__.__globals__ }}", {})
+    with pytest.raises(templates.TemplateError, match="unsafe"):  # Markup's format is sandboxed too
+        templates.render("{{ ('{0.__class__}' | safe).format(1) }}", {})
     with pytest.raises(templates.TemplateError):  # immutable: no mutation of context data
         templates.render("{{ items.append(1) }}", {"items": []})
 
