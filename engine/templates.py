@@ -21,6 +21,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.compiler import CodeGenerator, optimizeconst
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.exceptions import TemplateError as _JinjaTemplateError
+from jinja2.runtime import markup_join
 from jinja2.sandbox import (
     ImmutableSandboxedEnvironment,
     SandboxedEscapeFormatter,
@@ -78,7 +79,11 @@ class _CodeGenerator(CodeGenerator):
         for arg in node.nodes:
             self.visit(arg, frame)
             self.write(", ")
-        self.write("))")
+        # Inside {% autoescape %} blocks, '~' escapes its parts as Jinja's markup_join does.
+        if frame.eval_ctx.volatile:
+            self.write("), context.eval_ctx.autoescape)")
+        else:
+            self.write(f"), {bool(frame.eval_ctx.autoescape)})")
 
     def visit_For(self, node, frame) -> None:  # type: ignore[override]
         node.iter = nodes.Call(nodes.EnvironmentAttribute("af_iter"), [node.iter], [], None, None)
@@ -158,10 +163,12 @@ class _Environment(ImmutableSandboxedEnvironment):
             budget.tick()
             yield item
 
-    def af_concat(self, parts: tuple) -> str:
+    def af_concat(self, parts: tuple, autoescape: bool = False) -> str:
         budget = tb.current()
         texts = [p if type(p) is str else budget.text(p) for p in parts]
         budget.need(sum(map(len, texts)), "the result of '~'")
+        if autoescape:
+            return budget.value(markup_join(parts))
         return budget.value("".join(texts))
 
     af_buffer = _Buffer
