@@ -41,6 +41,8 @@ def display_status(run: Any, now: float | None = None) -> str:
         return "failed (owner died)"
     if run.status == "failed" and run.deadline_at is not None:   # only an expiry leaves it set
         return "failed (timed out)"
+    if run.status == "waiting" and run.deadline_at is not None and run.deadline_at < (now or time.time()):
+        return "failed (timed out)"   # passed, but not recorded (a read-only store): shown all the same
     return run.status
 
 
@@ -57,11 +59,16 @@ def observe_run(store: Any, run: Any, now: float | None = None) -> Any:
 def observe_deadlines(store: Any, now: float | None = None, limit: int = 1000) -> list[Any]:
     """Record the timeout of every waiting run whose approval deadline has passed; the records
     changed. Cheap when nothing expired: one indexed query, no stream read."""
+    from agentform.engine.errors import StoreError
+
     from .approvals import expire_waiting_run
 
     now = time.time() if now is None else now
     changed = []
     for run in store.list_runs(limit=limit, status="waiting"):
         if run.deadline_at is not None and run.deadline_at < now:
-            changed.append(expire_waiting_run(store, run, now))
+            try:
+                changed.append(expire_waiting_run(store, run, now))
+            except StoreError:   # a listing must not fail on a store it cannot write: shown, not recorded
+                continue
     return changed

@@ -261,3 +261,13 @@ def test_following_or_cancelling_a_run_past_its_deadline_records_the_timeout(tmp
     cancelled = agentform("cancel", run.id, home=home, store_url=store_url)
     assert cancelled.returncode == 1 and "already failed" in cancelled.stderr
     assert _finished(home, store_url, run.id)[0].status == "failed"
+
+
+def test_a_passed_deadline_not_yet_recorded_shows_as_timed_out():
+    from agentform.engine.runtime.liveness import display_status
+    from agentform.engine.store.base import RunRecord
+
+    waiting = RunRecord(id="r", target="pipeline/default/p", status="waiting", revision=1, created_at=1.0,
+                        deadline_at=100.0)
+    assert display_status(waiting, now=99.0) == "waiting"
+    assert display_status(waiting, now=101.0) == "failed (timed out)"
