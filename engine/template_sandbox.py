@@ -76,7 +76,10 @@ class _CodeGenerator(CodeGenerator):
             self.write(f"), {bool(frame.eval_ctx.autoescape)})")
 
     def visit_For(self, node, frame) -> None:  # type: ignore[override]
-        node.iter = nodes.Call(nodes.EnvironmentAttribute("af_iter"), [node.iter], [], None, None)
+        # Every iteration is a checkpoint, even of a loop whose body builds nothing.
+        wrapped = isinstance(node.iter, nodes.Call) and isinstance(node.iter.node, nodes.EnvironmentAttribute)
+        if not wrapped:
+            node.iter = nodes.Call(nodes.EnvironmentAttribute("af_iter"), [node.iter], [], None, None)
         super().visit_For(node, frame)
 
 
