@@ -42,13 +42,12 @@ class RunStream:
     """One run's side of the writer: seq assignment, totals, pending record updates."""
 
     __slots__ = ("run_id", "seq", "durable_seq", "tokens_in", "tokens_out", "cost_usd", "error", "epoch",
-                 "_writer", "_pending", "_updates", "_waiters", "_on_event", "_clock")
+                 "_writer", "_updates", "_waiters", "_on_event", "_clock")
 
     def __init__(self, writer: EventWriter, run_id: str, last_seq: int, on_event: OnEvent | None,
                  clock: Callable[[], float], epoch: int | None = None):
         self.run_id = run_id
         self.epoch = epoch   # the owner epoch this process writes under (None: unchecked)
-        self._pending: list[Event] = []
         self.seq = last_seq
         self.durable_seq = last_seq
         self.tokens_in = 0
@@ -76,7 +75,8 @@ class RunStream:
             event = _new_event(Event)
             event.__dict__.update(run_id=self.run_id, seq=self.seq, ts=self._clock(), type=type,
                                   path=path, data=data)
-            self._pending.append(event)
+            writer._pending.append(event)
+            writer._owners.append(self)
             if updates:
                 self._updates.update(updates)
             writer._dirty[self] = None
@@ -145,10 +145,16 @@ class RunStream:
                 self._writer._committed.wait(0.01)
         self._raise_if_failed()
 
-    def close(self) -> None:
-        """Forget this run once its last batch is written."""
+    def stop(self, error: BaseException) -> None:
+        """Stop this stream for good: its queued events are dropped, later emits raise ``error``."""
         with self._writer._lock:
-            self._writer._dirty.pop(self, None)
+            self._writer._drop(self, error)
+
+    def close(self) -> None:
+        """Forget this run once its last batch is written (a stream with queued events stays)."""
+        with self._writer._lock:
+            if self.durable_seq >= self.seq or self.error is not None:
+                self._writer._dirty.pop(self, None)
 
 
 class EventWriter:
@@ -165,6 +171,8 @@ class EventWriter:
         self._wake = threading.Event()
         self._committed = threading.Condition()
         self._commit_lock = threading.Lock()
+        self._pending: list[Event] = []        # in emission order (the order a batch is inserted in)
+        self._owners: list[RunStream] = []     # the stream of each queued event
         self._creates: list[Any] = []
         self._sleeping = True
         self._urgent = False
@@ -186,27 +194,35 @@ class EventWriter:
         """A stream continuing ``run_id`` after ``last_seq``, written under owner ``epoch``."""
         return RunStream(self, run_id, last_seq, on_event, clock, epoch)
 
-    def _take(self) -> tuple[list[tuple[RunStream, int, list[Event], dict[str, Any] | None]], list[Any]]:
-        """Each dirty stream's events and record fields (None: a stopped stream), and the new runs."""
+    def _take(self) -> tuple[list[Event], list[RunStream], list[tuple[RunStream, int, dict[str, Any] | None]], list[Any]]:
+        """The queued events in emission order and their streams, each dirty stream's record
+        fields (None: a stopped stream, whose events were dropped when it stopped), the new runs."""
         with self._lock:
+            batch, self._pending = self._pending, []
+            owners, self._owners = self._owners, []
             parts = []
             for stream in self._dirty:
-                events, stream._pending = stream._pending, []
                 fields, stream._updates = stream._updates, {}
                 if stream.error is None:
                     fields.update(tokens_in=stream.tokens_in, tokens_out=stream.tokens_out,
                                   cost_usd=round(stream.cost_usd, 10), last_seq=stream.seq)
-                    parts.append((stream, stream.seq, events, fields))
+                    parts.append((stream, stream.seq, fields))
                 else:
-                    # A stream whose write failed has a gap (or lost its run): nothing of it
-                    # is written again, its waiters only learn the error.
-                    parts.append((stream, stream.seq, [], None))
+                    parts.append((stream, stream.seq, None))   # only its waiters learn the error
             self._dirty = {}
             creates, self._creates = self._creates, []
-            if not parts and not creates:
+            if not batch and not parts and not creates:
                 self._sleeping = True
                 self._wake.clear()
-            return parts, creates
+            return batch, owners, parts, creates
+
+    def _drop(self, stream: RunStream, error: BaseException) -> None:
+        """Stop ``stream`` (under ``_lock``): none of its queued events is batched again."""
+        stream.error = stream.error or error
+        if stream in self._owners:
+            kept = [(e, s) for e, s in zip(self._pending, self._owners, strict=True) if s is not stream]
+            self._pending = [e for e, _ in kept]
+            self._owners = [s for _, s in kept]
 
     def create_run(self, run: Any) -> None:
         """Record a new run in the writer's next transaction batch (before its first events)."""
@@ -243,8 +259,8 @@ class EventWriter:
         return True
 
     def _commit_once(self) -> None:
-        parts, creates = self._take()
-        if not parts and not creates:
+        batch, owners, parts, creates = self._take()
+        if not batch and not parts and not creates:
             return
         failed: dict[RunStream, BaseException] = {}
         not_created: dict[str, BaseException] = {}
@@ -255,49 +271,52 @@ class EventWriter:
                 not_created[run.id] = exc
         live = []
         for part in parts:
-            if part[3] is None:
+            if part[2] is None:
                 continue
             if part[0].run_id in not_created:
                 failed[part[0]] = not_created[part[0].run_id]
             else:
                 live.append(part)
-        if live:
-            batch = live[0][2] if len(live) == 1 else [e for part in live for e in part[2]]
-            updates = {part[0].run_id: part[3] for part in live}
+        updates = {part[0].run_id: part[2] for part in live}
+        if not_created or len(updates) < len(live):
+            # Rare: a run that could not be created, or two streams of one run (an old owner
+            # and its successor in this process): each stream alone, under its own epoch.
+            failed.update(self._append_each(live, batch, owners))
+        elif live:
             epochs = {part[0].run_id: part[0].epoch for part in live if part[0].epoch is not None}
             try:
-                if len(updates) < len(live):
-                    # Two streams of one run (an old owner and its successor in this process):
-                    # never one transaction, each is checked against its own epoch.
-                    raise StoreError("two streams of one run in a batch")
                 self.store.append_events(batch, run_updates=updates, epochs=epochs)
             except Exception as exc:  # noqa: BLE001 - one run's bad write must not sink the others
                 if len(live) == 1:
                     failed[live[0][0]] = exc
                 else:
-                    failed.update(self._append_each(live))
+                    failed.update(self._append_each(live, batch, owners))
         self._release(parts, failed)
 
-    def _append_each(self, live: list[tuple[RunStream, int, list[Event], dict[str, Any] | None]],
-                     ) -> dict[RunStream, BaseException]:
-        """Append a failed batch again stream by stream, to find which streams' writes fail."""
+    def _append_each(self, live: list[tuple[RunStream, int, dict[str, Any] | None]], batch: list[Event],
+                     owners: list[RunStream]) -> dict[RunStream, BaseException]:
+        """Append a batch again stream by stream, to find which streams' writes fail."""
+        by_stream: dict[RunStream, list[Event]] = {}
+        for event, stream in zip(batch, owners, strict=True):
+            by_stream.setdefault(stream, []).append(event)
         failed = {}
-        for stream, _, events, fields in live:
+        for stream, _, fields in live:
             epochs = {stream.run_id: stream.epoch} if stream.epoch is not None else None
             try:
-                self.store.append_events(events, run_updates={stream.run_id: fields}, epochs=epochs)
+                self.store.append_events(by_stream.get(stream, []), run_updates={stream.run_id: fields},
+                                         epochs=epochs)
             except Exception as exc:  # noqa: BLE001 - reported to that stream's waiters
                 failed[stream] = exc
         return failed
 
-    def _release(self, parts: list[tuple[RunStream, int, list[Event], dict[str, Any] | None]],
+    def _release(self, parts: list[tuple[RunStream, int, dict[str, Any] | None]],
                  failed: dict[RunStream, BaseException]) -> None:
         ready = []
         with self._lock:
-            for stream, seq, _, _ in parts:
+            for stream, seq, _ in parts:
                 error = failed.get(stream)
                 if error is not None:
-                    stream.error = stream.error or error   # its stream has a gap now: stop it
+                    self._drop(stream, error)   # its stream has a gap now: stop it
                 elif stream.error is None:
                     stream.durable_seq = max(stream.durable_seq, seq)
                 keep = []

@@ -236,9 +236,9 @@ async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params
         status, error = "cancelled", "cancelled"
     if beat.taken is not None and stream.error is None:
         taken = beat.taken
-        stream.error = RunTakenOver(ctx.run_id, taken.owner, taken.status, taken.owner_epoch, (
+        stream.stop(RunTakenOver(ctx.run_id, taken.owner, taken.status, taken.owner_epoch, (
             f"run {ctx.run_id} was taken over by {taken.owner or 'another process'} while this "
-            "process executed it; it stopped here"))
+            "process executed it; it stopped here")))
     if stream.error is not None:
         # Fenced (or its write failed): the run is no longer ours to end; write nothing more.
         stream.close()

@@ -33,7 +33,7 @@ async def test_after_a_failed_write_no_later_event_of_the_stream_is_written(stor
         bad.emit("agent.completed", "x", {"agent": "x"})
     with pytest.raises(StoreError):
         await bad.durable()
-    assert not bad._pending   # nothing of it is queued for a later batch either
+    assert bad not in writer._owners   # nothing of it is queued for a later batch either
     assert [e.type for e in store.read_events("bad")] == ["run.started", "run.cancelled"]
 
 
@@ -63,3 +63,24 @@ async def test_a_stream_taken_over_is_fenced_and_its_queued_events_are_dropped(s
     assert [e.seq for e in events] == [1, 2, 3, 4]
     record = store.get_run("r1")
     assert (record.status, record.owner, record.owner_epoch) == ("succeeded", "host:2", 2)
+
+
+async def test_a_stopped_stream_drops_what_it_had_queued(store):
+    writer = EventWriter(store, window=60)   # its thread waits: this test commits inline, in order
+    writer.create_run(_record("r1"))
+    writer.create_run(_record("r2"))
+    stopped, other = writer.open("r1", epoch=1), writer.open("r2", epoch=1)
+    stopped.emit("run.started", "", {})
+    other.emit("run.started", "", {})
+    await asyncio.gather(stopped.durable(), other.durable())
+    stopped.emit("agent.started", "x", {"agent": "x"})
+    other.emit("agent.started", "y", {"agent": "y"})
+    stopped.emit("agent.completed", "x", {"agent": "x"})
+    stopped.stop(RunTakenOver("r1", "host:2", "running", 2))   # as the heartbeat does on a takeover
+    with pytest.raises(RunTakenOver):
+        stopped.emit("run.completed", "", {})
+    await other.durable()
+    with pytest.raises(RunTakenOver):
+        await stopped.durable()
+    assert [e.type for e in store.read_events("r1")] == ["run.started"]
+    assert [e.type for e in store.read_events("r2")] == ["run.started", "agent.started"]
