@@ -52,6 +52,9 @@ def _globals(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
 ) -> None:
     ctx.obj = Globals(home=home or Path(".agentform"), store_url=store, debug=debug)
+    from agentform.engine import template_settings
+
+    template_settings.use_home(ctx.obj.home)  # templates.* of <home>/config.yaml, read at first render
 
 
 def globals_of(ctx: typer.Context) -> Globals:

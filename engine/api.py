@@ -36,6 +36,9 @@ class Engine:
 
     def __init__(self, home: str | Path | None = None, store: Any = None):
         self.home = Path(home or os.environ.get("AGENTFORM_HOME") or ".agentform")
+        from agentform.engine import template_settings
+
+        template_settings.use_home(self.home)
         if store is None or isinstance(store, str):
             from agentform.engine.store import open_store
 

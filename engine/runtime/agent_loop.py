@@ -284,6 +284,9 @@ def render_instructions(ctx: RunContext, source: str, agent: str, workspace: str
     """The agent's instructions rendered with ``agent.name``, ``now``, ``run.id``, ``workspace.path``."""
     if not source or ("{" not in source):
         return source
-    from agentform.engine.templates import render
+    from agentform.engine.templates import TemplateError, render
 
-    return render(source, ctx.template_context(agent, workspace))
+    try:
+        return render(source, ctx.template_context(agent, workspace))
+    except TemplateError as exc:
+        raise TemplateError(f"instructions of agent '{agent}': {exc}") from exc

@@ -293,3 +293,24 @@ def test_over_budget_at_run_time_fails_the_stage_or_agent_that_renders(store, tm
     assert [e.path for e in failed] == ["writer"]
     assert re.search(r"over budget at line 2: the result of '\*' would take 600,000,000 bytes",
                      failed[0].data["error"]), failed[0].data["error"]
+
+
+def test_the_cli_reads_the_budget_from_the_home_config(tmp_path: Path):
+    """``--home``'s config.yaml sets the budget of every render the CLI makes (validate included)."""
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(
+        HEADER + "kind: Model\nmetadata: {name: m}\nspec: {model: scripted, script: s.yaml}\n---\n"
+        + HEADER + "kind: Agent\nmetadata: {name: w}\nspec:\n  model: m\n"
+        "  instructions: \"{{ 'x' * 5000 }}\"\n")
+    (folder / "s.yaml").write_text("agents: {w: [{content: ok}]}\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    default = subprocess.run(AGENTFORM + ["--home", str(home), "validate", "a.yaml"], cwd=folder,
+                             capture_output=True, text=True, timeout=120)
+    assert default.returncode == 0, default.stdout + default.stderr
+    (home / "config.yaml").write_text("templates:\n  maxIntermediate: 1Ki\n")
+    small = subprocess.run(AGENTFORM + ["--home", str(home), "validate", "a.yaml"], cwd=folder,
+                           capture_output=True, text=True, timeout=120)
+    assert small.returncode == 1, small.stdout + small.stderr
+    assert "templates.maxIntermediate" in small.stdout and "a.yaml:" in small.stdout, small.stdout
