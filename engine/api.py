@@ -48,11 +48,14 @@ class Engine:
             self.store = store
             self._owns_store = False
 
-    def apply(self, path: str | Path, *, app: str | None = None, prune: bool = False) -> Any:
-        """Apply the manifests under ``path`` (as ``agentform apply``); returns the ApplyResult."""
+    def apply(self, path: str | Path, *, app: str | None = None, prune: bool = False,
+              expect_digest: str | None = None) -> Any:
+        """Apply the manifests under ``path``, or a saved plan file (checked against its HMAC and
+        ``expect_digest``), as ``agentform apply``; returns the ApplyResult."""
         from agentform.engine.reconcile import apply_path
 
-        return apply_path(self.store, Path(path), home=self.home, app=app, prune=prune)
+        return apply_path(self.store, Path(path), home=self.home, app=app, prune=prune,
+                          expect_digest=expect_digest)
 
     async def run(self, target: str, input: Any = None, params: dict[str, Any] | None = None,
                   thread: str | None = None, on_event: Callable[[Event], None] | None = None) -> RunResult:

@@ -178,3 +178,23 @@ def test_processes_racing_for_the_first_key_all_get_the_same_one(store_url):
             if proc.poll() is None:
                 proc.kill()
     assert len(keys) == 1 and len(next(iter(keys))) == 64
+
+
+def test_engine_apply_checks_the_expected_digest(cli, repo, store_url, tmp_path):
+    """The Python API (the one door) applies a plan file only with the digest `plan` printed."""
+    import pytest
+
+    from agentform import Engine
+    from agentform.engine.errors import AgentformError
+
+    digest = saved_plan(cli)
+    engine = Engine(home=tmp_path / "home", store=store_url)
+    try:
+        wrong = digest[:-4] + ("0000" if not digest.endswith("0000") else "1111")
+        with pytest.raises(AgentformError, match="digest"):
+            engine.apply(repo / "plan.json", expect_digest=wrong)
+        assert revisions(store_url) == []
+        engine.apply(repo / "plan.json", expect_digest=digest)
+        assert len(revisions(store_url)) == 1
+    finally:
+        engine.close()
