@@ -196,5 +196,7 @@ def test_a_crashed_server_is_a_tool_error(store, tmp_path):
     result, events = run(store, tmp_path, root, "agent/solo")
     assert result.status == "succeeded" and result.output == "carried on", result.error
     first, second = of(events, "tool.result")
-    assert "error" in first.data and "error" in second.data
+    assert "exited during the call" in first.data["error"]
+    assert "it is restarted at the next call" in first.data["error"]
+    assert second.data["output"] == 2  # the next call restarted it (tests/runtime/test_mcp_restart.py)
     assert str(tmp_path / "logs" / "toolservers" / "default-calc.log") in first.data["error"]  # where to look
