@@ -19,29 +19,23 @@ def approve(
 
     Of two answers at the same moment one continues the run; the other exits 1 naming it.
     """
-    from agentform.engine.runtime.approvals import resolve_approval
+    import asyncio
+
+    from agentform.engine.api import Engine
 
     options = globals_of(ctx)
-    store = options.open_store()
-    try:
-        printer = _printer()
-        result = resolve_approval(store, run, approve=not reject, by=os_user(), message=message,
-                                  home=options.home, stage=stage, on_event=printer)
+    with Engine(home=options.home, store=options.store_url) as engine:
+        result = asyncio.run(engine.approve(run, approve=not reject, message=message, stage=stage,
+                                            on_event=_printer()))
         _summary(result)
-    finally:
-        store.close()
     raise typer.Exit(result.exit_code)
 
 
 def os_user() -> str:
     """Who answers: the OS user of this process."""
-    import getpass
-    import os
+    from agentform.engine.runtime.approvals import os_user as user
 
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry (containers): fall back to the uid
-        return f"uid:{os.getuid()}"
+    return user()
 
 
 def _printer():

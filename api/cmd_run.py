@@ -1,4 +1,4 @@
-"""``run``, ``runs``, ``logs``, ``chat`` and ``cancel``: starting runs and reading their streams.
+"""``run``, ``runs``, ``logs``, ``chat``, ``resume`` and ``cancel``: starting runs and reading their streams.
 
 ``run`` shows a live view in a terminal (api/live.py) and plain lines otherwise (``--ci``,
 CI=true, or stdout not a terminal). Ctrl-C cancels the run cleanly and exits 130.
@@ -121,10 +121,18 @@ def _use_plain(ci: bool) -> bool:
 def execute(store: Any, target: str, *, home: Path, input: Any = None, params: dict | None = None,
             thread: str | None = None, plain: bool = True, quiet: bool = False) -> tuple[Any, bool]:
     """Run in the foreground with Ctrl-C -> clean cancel; returns (RunResult, interrupted)."""
+    from agentform.engine.api import Engine
+
+    engine = Engine(home=home, store=store)
+    return foreground(lambda on_event: engine.run(target, input=input, params=params, thread=thread,
+                                                  on_event=on_event), target, plain=plain, quiet=quiet)
+
+
+def foreground(start, title: str, *, plain: bool = True, quiet: bool = False) -> tuple[Any, bool]:
+    """Drive ``start(on_event)`` (an Engine coroutine: run, resume, approve) in the foreground,
+    with the live view or plain lines, Ctrl-C -> clean cancel; returns (RunResult, interrupted)."""
     import asyncio
     import signal
-
-    from agentform.engine.runtime.runner import start_run_async
 
     view = None
     if quiet:
@@ -134,15 +142,14 @@ def execute(store: Any, target: str, *, home: Path, input: Any = None, params: d
     else:
         from agentform.api.live import LiveView
 
-        view = LiveView(target)
+        view = LiveView(title)
         on_event = view.on_event
     interrupted = False
 
     async def main() -> Any:
         nonlocal interrupted
         loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(start_run_async(store, target, input=input, params=params,
-                                                     thread=thread, home=home, on_event=on_event))
+        task = asyncio.ensure_future(start(on_event))
 
         def on_sigint() -> None:
             nonlocal interrupted
@@ -375,14 +382,31 @@ def cancel_cmd(
     ctx: typer.Context,
     run: str = typer.Argument(..., help="Run id or a unique prefix."),
 ) -> None:
-    """Stop a run: its owner stops at its next heartbeat and records run.cancelled."""
-    from agentform.engine.runtime.runner import cancel_run
+    """Stop a run: its owner stops within a second and records run.cancelled (here when none runs it)."""
+    from agentform.engine.api import Engine
 
     options = globals_of(ctx)
-    store = options.open_store()
-    try:
-        record, asked = cancel_run(store, run)
-    finally:
-        store.close()
-    note = "its owner stops it at the next heartbeat" if asked else "recorded"
+    with Engine(home=options.home, store=options.store_url) as engine:
+        record, asked = engine.cancel(run)
+    note = f"its owner {record.owner} stops it" if asked else "recorded"
     typer.echo(f"run {record.id} cancelled ({note})")
+
+
+@app.command("resume")
+def resume_cmd(
+    ctx: typer.Context,
+    run: str = typer.Argument(..., help="Run id or a unique prefix."),
+    ci: bool = typer.Option(False, "--ci", help="Plain lines instead of the live view."),
+    output: str = typer.Option(None, "-o", "--output", help="json | yaml: print the result as data."),
+) -> None:
+    """Continue a run that is waiting, queued, or whose process died, from its stream: what
+    finished is not run again; exits like `run`. Refused while another process runs it."""
+    from agentform.engine.api import Engine
+
+    _check_output(output)
+    options = globals_of(ctx)
+    with Engine(home=options.home, store=options.store_url) as engine:
+        result, interrupted = foreground(lambda on_event: engine.resume(run, on_event=on_event), run,
+                                         plain=_use_plain(ci) or output is not None)
+        print_result(result, output)
+    raise typer.Exit(130 if interrupted else result.exit_code)

@@ -65,6 +65,32 @@ class Engine:
         return await start_run_async(self.store, target, input=input, params=params, thread=thread,
                                      home=self.home, on_event=on_event)
 
+    async def resume(self, run_id: str, on_event: Callable[[Event], None] | None = None) -> RunResult:
+        """Continue a run that is waiting, queued, or failed because its owner died, from its
+        stream (``agentform resume``): what finished is not executed again. RunTakenOver when
+        another process continues it; RunError when it cannot be resumed."""
+        from agentform.engine.runtime.runner import resume_run_async
+
+        return await resume_run_async(self.store, self.store.get_run(run_id).id, home=self.home,
+                                      on_event=on_event)
+
+    async def approve(self, run_id: str, *, approve: bool = True, by: str | None = None,
+                      message: str | None = None, stage: str | None = None,
+                      on_event: Callable[[Event], None] | None = None) -> RunResult:
+        """Answer a waiting approval (``approve=False`` rejects) and continue the run here, as
+        ``agentform approve``; ``by`` defaults to the OS user."""
+        from agentform.engine.runtime.approvals import os_user, resolve_approval_async
+
+        return await resolve_approval_async(self.store, run_id, approve=approve, by=by or os_user(),
+                                            message=message, home=self.home, stage=stage, on_event=on_event)
+
+    def cancel(self, run_id: str) -> tuple[RunRecord, bool]:
+        """Cancel a run (``agentform cancel``): (its record, whether its live owner was asked to
+        stop, which it does within a second) or recorded here when nobody executes it."""
+        from agentform.engine.runtime.runner import cancel_run
+
+        return cancel_run(self.store, run_id)
+
     def get_run(self, run_id: str) -> RunRecord:
         """A run's record by id or unique prefix (a passed approval deadline is recorded first)."""
         from agentform.engine.runtime.liveness import observe_run

@@ -3,6 +3,11 @@
 Every model reply and tool result goes into the stream in full (``message.completed``,
 ``tool.result``), so a run can be rebuilt from its events. Tool errors return to the model
 as the tool's result; budgets are checked after each reply.
+
+On a resumed run, an invocation the stream already holds is played back (recorded.py):
+a completed one returns its recorded output; an unfinished one replays its recorded turns
+and tool results, rebuilding its conversation, and goes live where the stream stops. Every
+``tool.call`` carries ``idempotencyKey`` (``<run>:<path>:<call id>``), the same on a retry.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from agentform.engine.errors import BudgetExceeded, RunError, StoreError
 from agentform.engine.redaction import DeltaHold
 
 from . import budget as budgets
-from .context import RunWaiting
-from .models import ModelReply, ScriptExhausted, ToolCall
+from .context import TOOL_CALL_KEY, RunWaiting
+from .models import ModelReply, ScriptExhausted, ToolCall, request_hash
+from .recorded import Invocation, RecordedCall, RecordedTurn, idempotency_key, recorded_of
 from .tools import Tool
 
 if TYPE_CHECKING:
@@ -29,16 +35,25 @@ _validators: dict[int, tuple[Any, Any]] = {}
 
 async def run_agent(ctx: RunContext, key: str, task: str, path: str, *,
                     tools: dict[str, Tool] | None = None, max_parallel: int = 4,
-                    conversation: list[dict[str, Any]] | None = None, workspace: str | None = None) -> Any:
-    """Invoke agent ``key`` at ``path`` on ``task`` until its final answer; returns text or data."""
-    node = ctx.graph.agents[key]
+                    conversation: list[dict[str, Any]] | None = None, workspace: str | None = None,
+                    node: Any = None) -> Any:
+    """Invoke agent ``key`` at ``path`` on ``task`` until its final answer; returns text or data.
+    ``node`` is an agent that is not in the graph (one made by team-control during the run)."""
+    node = node or ctx.graph.agents[key]
     name = node.name
-    ctx.emit("agent.started", path, {"agent": name, "task": task})
+    past = recorded_of(ctx).get(path) if ctx.history else None
+    if past is not None:
+        if past.completed:   # finished before the resume: its answer comes from the stream
+            return past.output
+        if past.failed is not None:
+            raise RunError(past.failed)
+    if past is None or not past.started:
+        ctx.emit("agent.started", path, {"agent": name, "task": task})
     try:
         if node.spec.tools:
             tools = await _with_mcp_tools(ctx, node, tools or {})
         output = await ctx.in_scope(path, f"agent/{name}", node.spec.budget, lambda: _loop(
-            ctx, node, task, path, tools or {}, max_parallel, conversation, workspace), agent=True)
+            ctx, node, task, path, tools or {}, max_parallel, conversation, workspace, past), agent=True)
     except Exception as exc:
         if not isinstance(exc, RunWaiting):
             ctx.emit("agent.failed", path, {"agent": name, "error": str(exc) or type(exc).__name__})
@@ -48,7 +63,8 @@ async def run_agent(ctx: RunContext, key: str, task: str, path: str, *,
 
 
 async def _loop(ctx: RunContext, node: Any, task: str, path: str, tools: dict[str, Tool],
-                max_parallel: int, conversation: list[dict[str, Any]] | None, workspace: str | None) -> Any:
+                max_parallel: int, conversation: list[dict[str, Any]] | None, workspace: str | None,
+                past: Invocation | None = None) -> Any:
     spec = node.spec
     name = node.name
     emit = ctx.emit
@@ -76,22 +92,33 @@ async def _loop(ctx: RunContext, node: Any, task: str, path: str, tools: dict[st
 
     schema_retry = False
     visits: dict[str, int] = {}   # member tool -> calls so far in this invocation (paths member#n)
+    played = past.turns if past is not None else ()
+    turn_no = 0
+    digest, hashed = "", -1   # requestHash of the request as of ``hashed`` messages (they only grow)
     while True:
         ctx.check_turn()
-        try:
-            reply: ModelReply = await model.complete(messages, schemas, agent=name, path=path,
-                                                     on_delta=on_delta)
-        finally:
-            rest = hold.flush()
-            if rest:
-                emit("message.delta", path, {"text": rest})
-        _record_reply(ctx, reply, name, path)
+        recorded: dict[str, RecordedCall] | None = None
+        if turn_no < len(played):
+            # Recorded before a resume: the reply and its charge, without calling the model again.
+            reply = _replayed(ctx, played[turn_no])
+            recorded = played[turn_no].calls
+        else:
+            if hashed != len(messages):
+                digest, hashed = request_hash(messages, schemas), len(messages)
+            try:
+                reply = await model.complete(messages, schemas, agent=name, path=path, on_delta=on_delta)
+            finally:
+                rest = hold.flush()
+                if rest:
+                    emit("message.delta", path, {"text": rest})
+            _record_reply(ctx, reply, name, path, digest)
+        turn_no += 1
         if reply.tool_calls:
             ctx.charge_calls(reply.tool_calls, tools)
             if keep:
                 messages.append(_assistant_message(reply))
             back = await _run_tools(ctx, reply.tool_calls, tools, path, max_parallel, messages if keep else None,
-                                    visits)
+                                    visits, recorded)
             if back is not None:
                 return back
             continue
@@ -119,8 +146,10 @@ async def _with_mcp_tools(ctx: RunContext, node: Any, tools: dict[str, Tool]) ->
     return {**tools, **mcp}
 
 
-def _record_reply(ctx: RunContext, reply: ModelReply, name: str, path: str) -> None:
+def _record_reply(ctx: RunContext, reply: ModelReply, name: str, path: str, request: str = "") -> None:
     data: dict[str, Any] = {"agent": name, "content": reply.content, "model": reply.model}
+    if request:
+        data["requestHash"] = request   # replay tells a changed request from a changed reply by it
     if reply.tool_calls:
         data["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls]
     if reply.script is not None:
@@ -134,6 +163,16 @@ def _record_reply(ctx: RunContext, reply: ModelReply, name: str, path: str) -> N
     ctx.charge(turns=1, tokens=tokens, cost_usd=reply.cost_usd)
 
 
+def _replayed(ctx: RunContext, turn: RecordedTurn) -> ModelReply:
+    """A recorded reply as the model gave it; charged to the budgets again (the run's totals
+    already hold it), so a resumed invocation's budget counts its earlier turns."""
+    data = turn.data
+    calls = [ToolCall(str(c.get("id")), c.get("name", ""), c.get("arguments")) for c in data.get("tool_calls") or ()]
+    ctx.charge(turns=1, tokens=turn.tokens_in + turn.tokens_out, cost_usd=turn.cost_usd)
+    return ModelReply(data.get("content"), calls, turn.tokens_in, turn.tokens_out, turn.cost_usd,
+                      data.get("model") or "")
+
+
 def _assistant_message(reply: ModelReply) -> dict[str, Any]:
     return {"role": "assistant", "content": _as_text(reply.content) if reply.content is not None else None,
             "tool_calls": [{"id": c.id, "type": "function", "function": {
@@ -143,35 +182,49 @@ def _assistant_message(reply: ModelReply) -> dict[str, Any]:
 
 
 async def _run_tools(ctx: RunContext, calls: list[ToolCall], tools: dict[str, Tool], path: str,
-                     max_parallel: int, messages: list[dict[str, Any]] | None, visits: dict[str, int]) -> Any:
-    """Run one turn's tool calls concurrently (at most ``max_parallel`` at once); None unless transferred back."""
-    turn = {"transfer": False, "back": None}
+                     max_parallel: int, messages: list[dict[str, Any]] | None, visits: dict[str, int],
+                     recorded: dict[str, RecordedCall] | None = None) -> Any:
+    """Run one turn's tool calls concurrently (at most ``max_parallel`` at once); None unless transferred back.
+
+    ``recorded``: what a resumed run's stream holds of this turn's calls (their results are
+    taken from it, not run again)."""
+    turn = {"transfer": False, "back": None, "members": False}
     # What a delegate is handed: the conversation before this turn, without our instructions.
     conversation = [m for m in messages[:-1] if m.get("role") != "system"] \
         if messages and any(c.name.startswith("transfer_to_") for c in calls) else []
     mine = budgets.current.get()
     if len(calls) == 1:
-        results = [await _call_tool(ctx, calls[0], tools, path, turn, conversation, mine, visits)]
+        results = [await _call_tool(ctx, calls[0], tools, path, turn, conversation, mine, visits, recorded)]
     else:
         gate = asyncio.Semaphore(max_parallel) if len(calls) > max_parallel else None
 
         async def one(call: ToolCall) -> str:
             if gate is None:
-                return await _call_tool(ctx, call, tools, path, turn, conversation, mine, visits)
+                return await _call_tool(ctx, call, tools, path, turn, conversation, mine, visits, recorded)
             async with gate:
-                return await _call_tool(ctx, call, tools, path, turn, conversation, mine, visits)
+                return await _call_tool(ctx, call, tools, path, turn, conversation, mine, visits, recorded)
 
         results = await _all(one(call) for call in calls)
     if messages is not None:
         for call, text in zip(calls, results, strict=True):
             messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
+    if turn["members"] and (recorded is None or any(
+            c.id not in recorded or recorded[c.id].result is None for c in calls)):
+        # Every member call of this turn has its result on record: a resume restarts from here
+        # without running any of them again.
+        ctx.emit("checkpoint", path, {"agent": _speaker(path), "calls": len(calls)})
     return turn["back"]
 
 
 async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], path: str, turn: dict,
-                     conversation: list[dict[str, Any]], mine: budgets.Scope | None, visits: dict[str, int]) -> str:
+                     conversation: list[dict[str, Any]], mine: budgets.Scope | None, visits: dict[str, int],
+                     recorded: dict[str, RecordedCall] | None = None) -> str:
     emit = ctx.emit
-    emit("tool.call", path, {"id": call.id, "name": call.name, "arguments": call.arguments})
+    past = recorded.get(call.id) if recorded is not None else None
+    key = idempotency_key(ctx.run_id, path, call.id)
+    if past is None or not past.called:
+        emit("tool.call", path, {"id": call.id, "name": call.name, "arguments": call.arguments,
+                                 "idempotencyKey": key})
     tool = tools.get(call.name)
     error: str | None = None
     output: Any = None
@@ -183,12 +236,25 @@ async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], pa
             if turn["transfer"]:
                 error = "only one transfer per turn: the conversation was already handed over in this turn"
             turn["transfer"] = True
+    if error is None and tool.kind in ("ask", "transfer"):
+        turn["members"] = True
+    if past is not None and past.result is not None:
+        return _played_result(tool, call, past.result, turn, visits)
     if error is None:
         try:
             if tool.kind == "external":
+                if past is not None and past.called:
+                    # Called before the resume, no result on record: it may or may not have
+                    # happened; the idempotency key lets the tool tell.
+                    emit("tool.call", path, {"id": call.id, "name": call.name, "arguments": call.arguments,
+                                             "idempotencyKey": key, "retried": True})
                 await ctx.durable()  # the call is on record before its side effect
-                output = await asyncio.wait_for(tool.run(ctx, path, call.arguments, conversation),
-                                                tool.timeout or ctx.limits.tool_timeout)
+                marked = TOOL_CALL_KEY.set(key)
+                try:
+                    output = await asyncio.wait_for(tool.run(ctx, path, call.arguments, conversation),
+                                                    tool.timeout or ctx.limits.tool_timeout)
+                finally:
+                    TOOL_CALL_KEY.reset(marked)
             elif tool.kind == "back":
                 output = await tool.run(ctx, path, call.arguments, conversation)
             else:
@@ -217,6 +283,24 @@ async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], pa
         turn["back"] = output
     emit("tool.result", path, {"id": call.id, "name": call.name, "output": output})
     return _as_text(output)
+
+
+def _played_result(tool: Tool | None, call: ToolCall, result: dict[str, Any], turn: dict,
+                   visits: dict[str, int]) -> str:
+    """A tool result the stream holds, as the model read it then (member calls still count
+    their visits, so later calls keep their ``member#n`` paths)."""
+    if tool is not None and tool.kind in ("ask", "transfer"):
+        visits[call.name] = visits.get(call.name, 0) + 1
+    if "error" in result:
+        return f"Error: {result['error']}"
+    output = result.get("output")
+    if tool is not None and tool.kind == "back":
+        turn["back"] = output
+    return _as_text(output)
+
+
+def _speaker(path: str) -> str:
+    return path.rsplit("/", 1)[-1].split("#", 1)[0]
 
 
 async def _all(coros) -> list[Any]:
@@ -253,7 +337,8 @@ def _as_text(value: Any) -> str:
 
 
 def _is_scripted(model: Any) -> bool:
-    return type(model).__name__ == "ScriptedModel"
+    # a replay of a scripted run builds the same (conversation-free) requests: models/replayed.py
+    return type(model).__name__ == "ScriptedModel" or getattr(model, "plays_script", False)
 
 
 def _check_output(schema: dict[str, Any], content: Any) -> tuple[Any, str | None]:

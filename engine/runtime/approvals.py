@@ -87,6 +87,25 @@ def resolve_approval(
     on_event: Callable[[Any], None] | None = None,
     clock: Clock = time.time,
 ) -> Any:
+    """Synchronous ``resolve_approval_async`` (not from inside a running event loop)."""
+    import asyncio
+
+    return asyncio.run(resolve_approval_async(store, run_id, approve=approve, by=by, message=message, home=home,
+                                              stage=stage, on_event=on_event, clock=clock))
+
+
+async def resolve_approval_async(
+    store: Any,
+    run_id: str,
+    *,
+    approve: bool,
+    by: str,
+    message: str | None,
+    home: Path,
+    stage: str | None = None,
+    on_event: Callable[[Any], None] | None = None,
+    clock: Clock = time.time,
+) -> Any:
     """Answer a waiting approval of ``run_id`` and continue the run here; a RunResult."""
     from agentform.engine.runtime import runner
 
@@ -94,7 +113,7 @@ def resolve_approval(
     now = clock()
     if run.status != "waiting":
         if run.status in ("running", "queued"):
-            runner.check_resumable(run, now)   # a live owner: RunTakenOver names it
+            runner.check_resumable(run, now, store)   # a live owner: RunTakenOver names it
         raise UsageError(f"run {run.id} is not waiting for an approval (it is {run.status})")
     # The stream as of the record read (not what a racing takeover appended since): the
     # takeover below checks that record's epoch, so a loser fails there, naming the winner.
@@ -115,7 +134,19 @@ def resolve_approval(
     extra = [("approval.resolved", request.path, {
         "stage": request.data.get("stage"), "approved": approve, "by": by, "message": message,
     })]
-    return runner.resume_run(store, run.id, home=home, extra_events=extra, on_event=on_event, expect=run)
+    return await runner.resume_run_async(store, run.id, home=home, extra_events=extra, on_event=on_event,
+                                         expect=run)
+
+
+def os_user() -> str:
+    """Who answers by default: the OS user of this process."""
+    import getpass
+    import os
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry (containers): fall back to the uid
+        return f"uid:{os.getuid()}"
 
 
 def deadline_of(events: list[Any]) -> float | None:

@@ -9,6 +9,7 @@ through ``tool_servers()`` / ``call_tool``; ``close`` releases what the run hold
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,11 @@ from . import budget as budgets
 
 if TYPE_CHECKING:
     from agentform.engine.events import RunStream
+
+
+# The idempotency key of the external tool call in progress (``<run>:<path>:<call id>``); MCP
+# tools send it as ``params._meta["dev.agentform/idempotency-key"]`` (mcp_tools.py).
+TOOL_CALL_KEY: ContextVar[str | None] = ContextVar("agentform_tool_call_key", default=None)
 
 
 class RunWaiting(Exception):
@@ -209,15 +215,25 @@ class RunContext:
     async def call_tool(self, server: str, name: str, arguments: dict[str, Any], path: str) -> Any:
         """Call tool ``name`` of MCP server ``server`` (a graph key) directly, as a pipeline ``tool``
         stage does: ``tool.call`` (durable first) and ``tool.result`` at ``path``; RunError on failure."""
+        from .recorded import idempotency_key, recorded_of
+
         servers = self.tool_servers()
         call_id = f"call_{path}"
-        self.emit("tool.call", path, {"id": call_id, "name": name, "arguments": arguments, "server": server})
+        key = idempotency_key(self.run_id, path, call_id)
+        data = {"id": call_id, "name": name, "arguments": arguments, "server": server, "idempotencyKey": key}
+        past = recorded_of(self).get(path) if self.history else None
+        if past is not None and past.direct_call:
+            data["retried"] = True   # called before a resume with no result on record
+        self.emit("tool.call", path, data)
         await self.durable()
+        marked = TOOL_CALL_KEY.set(key)
         try:
             output = await servers.call(server, name, arguments)
         except Exception as exc:
             self.emit("tool.result", path, {"id": call_id, "name": name, "error": str(exc)})
             raise RunError(f"tool {name} of {server} failed: {exc}") from None
+        finally:
+            TOOL_CALL_KEY.reset(marked)
         self.emit("tool.result", path, {"id": call_id, "name": name, "output": output})
         return output
 

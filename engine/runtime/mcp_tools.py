@@ -23,10 +23,14 @@ from agentform.engine.errors import RunError
 from agentform.engine.redaction import redact_data, redact_text, register
 from agentform.specs import parse_duration
 
+from .context import TOOL_CALL_KEY
 from .tools import Tool
 
 if TYPE_CHECKING:
     from .context import RunContext
+
+
+IDEMPOTENCY_META = "dev.agentform/idempotency-key"   # CONTRACT §8
 
 
 class ToolFailed(RunError):
@@ -78,7 +82,9 @@ class _Server:
 
     async def call(self, name: str, arguments: dict[str, Any]) -> Any:
         try:
-            result = await self.client.call_tool(name, arguments)  # the loop applies ``timeout``
+            key = TOOL_CALL_KEY.get()   # the same on a retry after a resume: the server can tell a repeat
+            meta = {IDEMPOTENCY_META: key} if key else None
+            result = await self.client.call_tool(name, arguments, meta=meta)  # the loop applies ``timeout``
         except Exception as exc:  # noqa: BLE001 - a crashed server or a protocol error: the model's to read
             where = f" (server stderr: {self.stderr.path})" if self.stderr is not None else ""
             raise RunError(redact_text(_describe(exc)) + where) from None

@@ -2,8 +2,14 @@
 
 ``start_run_async``/``resume_run_async`` are the coroutines (the Python API and the CLI use
 them); ``start_run``/``resume_run`` are synchronous wrappers for callers outside an event
-loop. A run records its owner (host:pid) and a heartbeat; the heartbeat also notices a
-``cancel`` made by another process through the store.
+loop. A run records its owner (host:pid) and a heartbeat. The owner reads its run's record
+every ``CANCEL_POLL_S`` (one primary-key read): a ``cancel`` from another process, or a
+takeover, stops it within that time (in-flight model and tool calls are abandoned; tool
+servers are closed after ``run.cancelled`` is recorded).
+
+Resuming takes the run over (``run.resumed``) and executes its target again with the
+stream as history: stages and agent invocations that finished are restored from it, an
+unfinished invocation replays its recorded turns and goes live where the stream stops.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from .context import RunContext, RunWaiting
 from .result import EXIT_CODES, RunResult
 
 HEARTBEAT_S = float(os.environ.get("AGENTFORM_HEARTBEAT", "2"))
+# How often a running owner looks for a cancel or a takeover (cancel takes effect within it).
+CANCEL_POLL_S = min(float(os.environ.get("AGENTFORM_CANCEL_POLL", "0.25")), HEARTBEAT_S)
 _graph_cache: dict[tuple[int, ResourceKey, int], Graph] = {}
 
 
@@ -128,12 +136,14 @@ async def start_run_async(store: Any, target: str, *, input: Any = None, params:
 RESUMABLE = frozenset({"waiting", "queued"})
 
 
-def check_resumable(run: RunRecord, now: float | None = None) -> None:
-    """Refuse to continue a run that is finished, or that a live process is executing."""
-    from .liveness import owner_alive
+def check_resumable(run: RunRecord, now: float | None = None, store: Any = None) -> None:
+    """Refuse to continue a run that is finished (unless its owner died: ``store`` given, its
+    last event says so), or that a live process is executing."""
+    from .liveness import died_owner, owner_alive
 
-    if run.status in ("succeeded", "failed", "cancelled"):
-        raise RunError(f"run {run.id} is {run.status}; only a waiting or interrupted run can be resumed")
+    if run.status in ("succeeded", "failed", "cancelled") and not (store is not None and died_owner(store, run)):
+        raise RunError(f"run {run.id} is {run.status}; only a waiting or queued run, or one whose owner "
+                       "died, can be resumed")
     if run.status == "running" and owner_alive(run, now):
         raise RunTakenOver(run.id, run.owner, run.status, run.owner_epoch)
 
@@ -166,7 +176,11 @@ async def resume_run_async(store: Any, run_id: str, *, home: Path,
         if run.status in ("running", "waiting"):   # someone else continued it first
             raise RunTakenOver(run.id, run.owner, run.status, run.owner_epoch)
         return expired_result(run)
-    check_resumable(run, now)
+    if run.status == "running":
+        from .liveness import observe_run
+
+        run = observe_run(store, run, now)   # a dead owner: its segment ends with run.failed first
+    check_resumable(run, now, store)
     kind, namespace, name = run.target.split("/")
     key = ResourceKey(kind_from_word(kind) or kind, namespace, name)
     graph, _ = load_graph(store, key, run.revision)
@@ -174,7 +188,7 @@ async def resume_run_async(store: Any, run_id: str, *, home: Path,
     before = run.last_seq
     run = take_over(store, run, now=now, events=[
         ("run.resumed", "", {"previousOwner": run.owner, "previousStatus": run.status}), *extra_events,
-    ], status="running", error=None, deadline_at=None)
+    ], status="running", error=None, deadline_at=None, finished_at=None)
     history = store.read_events(run.id, limit=run.last_seq)
     stream = EventWriter.for_store(store).open(run.id, run.last_seq, on_event, epoch=run.owner_epoch)
     if on_event is not None:
@@ -218,6 +232,7 @@ async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params
                    started: float) -> RunResult:
     task = asyncio.ensure_future(_dispatch(ctx, key, input, params))
     beat = _Heartbeat(ctx, stream, task)
+    closed = False
     status, output, error, extra = "succeeded", None, None, {}
     try:
         output = await asyncio.shield(task)
@@ -234,6 +249,11 @@ async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params
         beat.stop()
     if status == "succeeded" and beat.cancel_seen:
         status, error = "cancelled", "cancelled"
+    if status != "cancelled":
+        # Tool servers stop before the run's end is recorded (their logs are complete by then);
+        # a cancelled run records its end first and kills them after.
+        closed = True
+        await ctx.close()
     if beat.taken is not None and stream.error is None:
         taken = beat.taken
         stream.stop(RunTakenOver(ctx.run_id, taken.owner, taken.status, taken.owner_epoch, (
@@ -242,6 +262,8 @@ async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params
     if stream.error is not None:
         # Fenced (or its write failed): the run is no longer ours to end; write nothing more.
         stream.close()
+        if not closed:
+            await ctx.close()
         stream._raise_if_failed()
     if REDACTOR.pattern is not None:
         # The RunResult leaves the engine too (to the CLI, the API, a parent): the same text as the stream.
@@ -261,6 +283,8 @@ async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params
         stream.emit("run.failed", "", {"error": error}, error=error, finished_at=now, **fields)
     await stream.durable()
     stream.close()
+    if not closed:
+        await ctx.close()
     return RunResult(id=ctx.run_id, status=status, output=output, error=error,
                      tokens_in=stream.tokens_in, tokens_out=stream.tokens_out,
                      cost_usd=round(stream.cost_usd, 10), exit_code=EXIT_CODES[status])
@@ -283,19 +307,16 @@ def _iso(epoch: float) -> str:
 
 async def _dispatch(ctx: RunContext, key: ResourceKey, input: Any, params: dict) -> Any:
     root = node_key(key.namespace, key.name)
-    try:
-        if ctx.graph.tool_servers:
-            await ctx.tool_servers().start_eager()
-        if key.kind == "Pipeline":
-            return await ctx.run_pipeline(root, None, "", params=params)
-        return await ctx.call_target(key.kind.lower(), root, _input_text(input) or "", "")
-    finally:
-        await ctx.close()
+    if ctx.graph.tool_servers:
+        await ctx.tool_servers().start_eager()
+    if key.kind == "Pipeline":
+        return await ctx.run_pipeline(root, None, "", params=params)
+    return await ctx.call_target(key.kind.lower(), root, _input_text(input) or "", "")
 
 
 class _Heartbeat:
-    """Beats while the run executes (a timer, not a task); stops the run when another
-    process marked it cancelled in the store."""
+    """Beats while the run executes (a timer, not a task) and reads the run's record every
+    ``CANCEL_POLL_S``; stops the run when another process cancelled or took it over."""
 
     def __init__(self, ctx: RunContext, stream, task: asyncio.Future):
         self.ctx, self.stream, self.task = ctx, stream, task
@@ -303,12 +324,15 @@ class _Heartbeat:
         self.cancel_seen = False
         self.taken: RunRecord | None = None   # the record as another process's takeover left it
         self.stopped = False
-        self.handle = self.loop.call_later(HEARTBEAT_S, self._beat)
+        self.beat_at = self.loop.time() + HEARTBEAT_S
+        self.handle = self.loop.call_later(CANCEL_POLL_S, self._beat)
 
     def _beat(self) -> None:
         if self.stopped or self.task.done():
             return
-        self.stream.update(heartbeat_at=time.time())
+        if self.loop.time() >= self.beat_at:
+            self.beat_at = self.loop.time() + HEARTBEAT_S
+            self.stream.update(heartbeat_at=time.time())
         check = self.loop.run_in_executor(None, self.ctx.store.get_run, self.ctx.run_id)
         check.add_done_callback(self._checked)
 
@@ -326,7 +350,7 @@ class _Heartbeat:
                 self.cancel_seen = True
                 self.task.cancel()
                 return
-        self.handle = self.loop.call_later(HEARTBEAT_S, self._beat)
+        self.handle = self.loop.call_later(CANCEL_POLL_S, self._beat)
 
     def stop(self) -> None:
         self.stopped = True

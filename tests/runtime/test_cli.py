@@ -137,10 +137,12 @@ def test_dead_owner_is_shown_and_cancel_records_it(slow, store_url, tmp_path):
     proc.wait(10)
     listing = json.loads(af(tmp_path, store_url, "runs", "-o", "json").stdout)
     assert listing[0]["status"] == "failed (owner died)"
-    assert af(tmp_path, store_url, "cancel", run.id).returncode == 0
-    record = slow.get_run(run.id)
+    # Listing it recorded the failure (run.failed, reason "owner died"): nothing is left to cancel.
+    assert slow.get_run(run.id).status == "failed"
+    cancelled = af(tmp_path, store_url, "cancel", run.id)
+    assert cancelled.returncode == 1 and "already failed" in cancelled.stderr
     events = slow.read_events(run.id)
-    assert record.status == "cancelled" and events[-1].type == "run.cancelled"
+    assert events[-1].type == "run.failed" and events[-1].data["reason"] == "owner died"
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
 
