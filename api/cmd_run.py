@@ -225,16 +225,19 @@ def run_cmd(
         "Pipeline parameter key=value (repeatable; a key given twice: the last value wins, "
         "as with terraform -var and helm --set).")),
     thread: str = typer.Option(None, "--thread", help="Continue this conversation thread."),
-    detach: bool = typer.Option(False, "--detach", help="Queue the run for a worker (not available yet)."),
+    detach: bool = typer.Option(False, "--detach", help=(
+        "Queue the run and exit 0 printing its id: a worker executes it (PostgreSQL), or a "
+        "background process of its own (SQLite).")),
     ci: bool = typer.Option(False, "--ci", help="Plain lines instead of the live view."),
     output: str = typer.Option(None, "-o", "--output", help="json | yaml: print the result as data."),
 ) -> None:
     """Start a run and follow it to the end (exit 0 succeeded, 1 failed, 3 waiting, 4 cancelled, 130 Ctrl-C)."""
-    from agentform.engine.errors import UsageError
-
     _check_output(output)
     if detach:
-        raise UsageError("--detach needs `agentform worker`, which is not available yet; run in the foreground")
+        from agentform.api.cmd_worker import detach_run
+
+        detach_run(ctx, _target(target, namespace), _read_input(input), _params(param), thread, output)
+        return
     options = globals_of(ctx)
     store = options.open_store()
     try:

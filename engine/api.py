@@ -126,6 +126,53 @@ class Engine:
             return False
         return run.status != "running" or owner_alive(run)
 
+    # -- queued runs and workers (`run --detach`, `agentform worker`) ------------------------------
+
+    async def enqueue(self, target: str, input: Any = None, params: dict[str, Any] | None = None,
+                      thread: str | None = None, queue: str | None = None) -> RunRecord:
+        """Queue a run of ``target`` (``run --detach``): recorded as ``queued`` with ``run.queued``
+        and its revision pinned now. On PostgreSQL a worker executes it (a procrastinate job in
+        the store's schema, on ``queue``); on SQLite a background process of its own does."""
+        from agentform.engine.workers import queue as q
+
+        if not q.is_postgres(self.store):
+            if queue is not None:
+                from agentform.engine.errors import UsageError
+
+                raise UsageError("--queue needs PostgreSQL workers; on SQLite the run executes in a background process")
+            from agentform.engine.workers.detached import spawn
+
+            run = await asyncio.to_thread(q.create_queued_run, self.store, target, input=input,
+                                          params=params, thread=thread)
+            spawn(self.store, self.home, run.id)
+            return run
+        if getattr(self, "_queue", None) is None:
+            self._queue = q.RunQueue(self.store)
+        return await self._queue.enqueue(target, input=input, params=params, thread=thread,
+                                         queue=queue or q.DEFAULT_QUEUE)
+
+    def live_workers(self) -> int | None:
+        """Workers with a heartbeat within the lease (None on SQLite, which has no workers)."""
+        from agentform.engine.workers import queue as q
+
+        return q.live_workers(self.store) if q.is_postgres(self.store) else None
+
+    async def worker(self, concurrency: int = 4, queues: list[str] | None = None, *, wait: bool = True,
+                     drain_timeout: float = 30.0) -> Any:
+        """Execute queued runs until SIGTERM/SIGINT (``agentform worker``; PostgreSQL only), or with
+        ``wait=False`` until the queue is empty; SIGTERM drains (see engine/workers/worker.py)."""
+        from agentform.engine.workers.worker import run_worker
+
+        return await run_worker(self.store, self.home, concurrency=concurrency, queues=queues, wait=wait,
+                                drain_timeout=drain_timeout)
+
+    async def aclose(self) -> None:
+        """Close what the async methods opened (the job queue's connections), then the store."""
+        queue, self._queue = getattr(self, "_queue", None), None
+        if queue is not None:
+            await queue.aclose()
+        self.close()
+
     def close(self) -> None:
         if self._owns_store:
             self.store.close()

@@ -1,0 +1,69 @@
+"""``worker [--concurrency N] [--queue Q]``: execute queued runs (PostgreSQL; many per machine)."""
+
+from __future__ import annotations
+
+import typer
+
+from agentform.api.cli import app, globals_of
+
+
+@app.command("worker")
+def worker_cmd(
+    ctx: typer.Context,
+    concurrency: int = typer.Option(4, "--concurrency", "-c", help="Runs executed at once by this worker."),
+    queue: list[str] = typer.Option(None, "--queue", "-q", help="Take runs from this queue only (repeatable; default: every queue)."),
+    drain_timeout: float = typer.Option(30.0, "--drain-timeout", help=(
+        "On SIGTERM, how long a running run may take to reach its next checkpoint before it is released anyway (s).")),
+    once: bool = typer.Option(False, "--once", help="Exit when the queue is empty instead of waiting for more."),
+) -> None:
+    """Execute queued runs (`run --detach`) until SIGTERM; many workers may share one PostgreSQL.
+
+    SIGTERM drains: no new run is taken, running runs stop at their next checkpoint and go
+    back to the queue, where another worker resumes them. Needs --store postgresql://...
+    """
+    import asyncio
+
+    from agentform.engine.api import Engine
+
+    options = globals_of(ctx)
+    engine = Engine(home=options.home, store=options.store_url)
+    try:
+        from agentform.engine.workers.queue import is_postgres
+
+        if is_postgres(engine.store):
+            typer.echo(f"agentform worker: concurrency {concurrency}, queues "
+                       f"{', '.join(queue) if queue else 'all'}; SIGTERM drains", err=True)
+        asyncio.run(engine.worker(concurrency=concurrency, queues=queue or None, wait=not once,
+                                  drain_timeout=drain_timeout))
+    finally:
+        engine.close()
+
+
+def detach_run(ctx: typer.Context, target: str, input, params: dict, thread: str | None,
+               output: str | None) -> None:
+    """``run --detach``: queue the run, print its id (or its record with -o), exit 0; warn on
+    PostgreSQL when no worker has a live heartbeat (the run waits until one starts)."""
+    import asyncio
+
+    from agentform.api.cmd_run import dump
+    from agentform.engine.api import Engine
+
+    options = globals_of(ctx)
+    engine = Engine(home=options.home, store=options.store_url)
+
+    async def main():
+        try:
+            queued = await engine.enqueue(target, input=input, params=params, thread=thread)
+            return queued, await asyncio.to_thread(engine.live_workers)
+        finally:
+            await engine.aclose()
+
+    run, workers = asyncio.run(main())
+    if output in ("json", "yaml"):
+        dump({"id": run.id, "status": run.status, "target": run.target, "revision": run.revision}, output)
+    else:
+        typer.echo(run.id)
+    if workers == 0:
+        typer.echo(f"warning: no worker has a live heartbeat: run {run.id} waits in the queue until "
+                   "one starts (agentform worker)", err=True)
+
