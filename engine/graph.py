@@ -106,6 +106,11 @@ class Graph(_Node):
         description="the absolute folder of each stdio tool server's manifest (pinned at apply): "
         "its working directory, against which a relative command[0] resolves",
     )
+    tool_pins: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="per tool server, the hash of each tool's definition as apply saw it "
+        "(engine/toolpins.py); a run refuses a tool that differs; absent: pinned at first use",
+    )
     workspaces: dict[str, WorkspaceSpec] = Field(default_factory=dict)
     knowledge: dict[str, KnowledgeBaseSpec] = Field(default_factory=dict)
     secrets: dict[str, dict[str, Any]] = Field(

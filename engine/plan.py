@@ -209,6 +209,24 @@ def diff_state(
                 content_hash=content_hash(desired), applied=applied)
 
 
+# Reasons a run records in a resource's status when what it met differs from what apply pinned
+# (a ToolServer's changed tool definition): `plan` shows them as drift, `apply` pins again.
+OBSERVED_DRIFT: frozenset[str] = frozenset({"ToolDefinitionChanged"})
+
+
+def recorded_drift(desired: list[Desired], applied: dict[ResourceKey, AppliedResource]) -> dict[ResourceKey, str]:
+    """Drift a run observed and recorded in the status of a resource whose spec is unchanged."""
+    out: dict[ResourceKey, str] = {}
+    for d in desired:
+        record = applied.get(d.key)
+        if record is None or record.spec_hash != d.spec_hash:
+            continue
+        ready = next((c for c in record.conditions if c.type == "Ready"), None)
+        if ready is not None and ready.reason in OBSERVED_DRIFT:
+            out[d.key] = f"{ready.reason}: {ready.message}"
+    return out
+
+
 def make_plan(desired: ManifestSet | list[Desired], store: Store, app: str, *, prune: bool = False,
               home=None, resolve_secrets: bool = True) -> Plan:
     """Plan ``desired`` (a validated ManifestSet or Desired list) against ``store`` for ``app``.
@@ -222,6 +240,7 @@ def make_plan(desired: ManifestSet | list[Desired], store: Store, app: str, *, p
     applied = {r.key: r for r in records}
     latest = store.latest_revision()
     drift = observe_all(items, applied, home=home, resolve_secrets=resolve_secrets)
+    drift.update(recorded_drift(items, applied))
     return diff_state(items, applied, app=app, prune=prune, drift=drift,
                       base_revision=latest.number if latest else None,
                       applied_hash=applied_state_hash(records))

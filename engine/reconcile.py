@@ -143,6 +143,7 @@ def execute(store: Store, plan: Plan, *, home: Path, root: Path, author: str,
             conditions[d.key] = _provision(ctx, d)
     for change in plan.of("delete"):
         operator_for(change.key.kind).teardown(ctx, applied[change.key])
+    tool_pins = _pin_tools(store, plan, ctx, conditions, changing)
 
     upserts = [_record(d, applied.get(d.key), plan.app, conditions[d.key])
                for d in plan.desired if changing.get(d.key) in ("create", "update")]
@@ -158,7 +159,8 @@ def execute(store: Store, plan: Plan, *, home: Path, root: Path, author: str,
             number=0, content_hash=plan.content_hash, app=plan.app, author=author, created_at=clock(),
             git_commit=git.commit, git_dirty=git.dirty,
             changes=[c.to_dict() for c in plan.changes],
-            extra={"prices": _prices(plan.desired), "graphs": graph_hashes, "root": str(Path(root).resolve())},
+            extra={"prices": _prices(plan.desired), "graphs": graph_hashes, "root": str(Path(root).resolve()),
+                   "toolPins": tool_pins},
         ),
         upserts, [c.key for c in plan.of("delete")], to_store,
     )
@@ -218,6 +220,43 @@ def _previous_graph_hashes(store: Store, app: str) -> dict[str, str]:
         if revision.app == app:
             return dict(revision.extra.get("graphs", {}))
     return {}
+
+
+def _pin_tools(store: Store, plan: Plan, ctx: OperatorContext, conditions: dict[ResourceKey, list[Condition]],
+               changing: dict[ResourceKey, str]) -> dict[str, dict[str, str]]:
+    """The tool pins of this revision (engine/toolpins.py), put into every graph that uses the
+    server: fresh where this apply reached a server, else kept from the app's previous revision
+    while the server's spec is unchanged (an unrelated apply never re-pins a server behind the
+    user's back). Tool-name clashes mark the ToolServer (or the Agent) that brought them."""
+    from agentform.engine.graph import node_key
+    from agentform.operators.toolserver import CLASH, clashes
+
+    previous: dict[str, dict[str, str]] = {}
+    for revision in store.list_revisions(limit=20):
+        if revision.app == plan.app:
+            previous = dict(revision.extra.get("toolPins", {}))
+            break
+    pins: dict[str, dict[str, str]] = {}
+    for d in plan.desired:
+        key = node_key(d.key.namespace, d.key.name)
+        if d.key.kind != "ToolServer":
+            continue
+        if key in ctx.tool_pins:
+            pins[key] = ctx.tool_pins[key]
+        elif key in previous and changing.get(d.key) in (None, "drift"):
+            pins[key] = previous[key]
+    for agent, server, message in clashes(ctx, pins):
+        blame = server if server in conditions else agent if agent in conditions else None
+        if blame is not None:
+            before = condition(conditions[blame])
+            if before is not None and before.reason == CLASH and message not in before.message:
+                message = f"{before.message}; {message}"
+            conditions[blame] = failed(CLASH, message)
+    for key, graph in ctx.graphs.items():
+        used = {s: pins[s] for s in graph.tool_servers if s in pins}
+        if used:
+            ctx.graphs[key] = graph.model_copy(update={"tool_pins": used})
+    return pins
 
 
 def _prices(desired: list[Desired]) -> dict[str, dict | None]:

@@ -32,6 +32,8 @@ class OperatorContext:
     priced_models: set[str] = field(default_factory=set)   # "ns/name" under a maxCostUsd budget
     # False for `plan`: observe only what can be seen without reading a secret's value.
     resolve_secrets: bool = True
+    # What the ToolServer operator pinned in this apply ("ns/name" -> tool -> definition hash).
+    tool_pins: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class Operator(Protocol):

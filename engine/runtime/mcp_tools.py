@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentform.engine.errors import RunError
 from agentform.engine.redaction import redact_data, redact_text, register
+from agentform.engine.toolpins import changed_message, pins_of, record_changed, refused
 from agentform.specs import parse_duration
 
 from .context import TOOL_CALL_KEY
@@ -46,6 +47,8 @@ class _Server:
         self.timeout = parse_duration(spec.timeout)
         self.client: Any = None
         self.tools: list[Any] = []
+        self.pins: dict[str, str] = {}     # tool -> definition hash, as listed (engine/toolpins.py)
+        self.refused: dict[str, str] = {}  # tool -> why the run refuses it (a changed definition)
         self.stderr: Any = None          # StderrLog of a stdio server
         self.cwd: str | None = None      # where a stdio server runs
         self.ready = asyncio.Event()
@@ -63,9 +66,11 @@ class _Server:
                 self._spawned()
                 self.client = client
                 # A server may describe its tools with what it was given: the model must not see it.
+                listed = (await client.list_tools()).tools
+                self.pins = pins_of(listed)  # as sent, before redaction (engine/toolpins.py)
                 self.tools = [t.model_copy(update={"description": redact_text(t.description or "") or None,
                                                    "input_schema": redact_data(t.input_schema)})
-                              for t in (await client.list_tools()).tools]
+                              for t in listed]
                 on_ready(self)
                 self.ready.set()
                 await self.stop.wait()
@@ -118,6 +123,8 @@ class ToolServers:
         self.ctx = ctx
         self._servers: dict[str, _Server] = {}
         self._lock = asyncio.Lock()
+        self._first_seen: dict[str, dict[str, str]] = {}  # servers apply did not pin: first listing
+        self._reported: set[str] = set()                  # refusals recorded in the status
 
     async def tools_for(self, agent: Any) -> dict[str, Tool]:
         """The MCP tools of an agent (after the server's filter and the agent's allow/deny)."""
@@ -133,6 +140,9 @@ class ToolServers:
                 if listed.name in tools:
                     raise RunError(f"agent {agent.namespace}/{agent.name}: two tool servers offer a tool "
                                    f"named {listed.name}; narrow one with allow/deny")
+                if listed.name in server.refused:  # the model never sees the changed description
+                    tools[listed.name] = _refused_tool(server, listed.name)
+                    continue
                 tools[listed.name] = _tool(server, listed)
         return tools
 
@@ -141,6 +151,8 @@ class ToolServers:
         server = await self._server(key)
         if not any(t.name == name for t in server.tools) or not _allowed(name, server.spec.tools, None, None):
             raise RunError(f"tool server {key} has no tool {name}")
+        if name in server.refused:
+            raise RunError(_refusal(server, name))
         try:
             return await asyncio.wait_for(server.call(name, arguments), server.timeout)
         except TimeoutError:
@@ -177,7 +189,25 @@ class ToolServers:
 
     def _ready(self, server: _Server) -> None:
         names = [t.name for t in server.tools if _allowed(t.name, server.spec.tools, None, None)]
-        self.ctx.emit("toolserver.ready", "", {"server": server.key, "tools": names})
+        server.refused = self._check_pins(server, names)
+        data: dict[str, Any] = {"server": server.key, "tools": names}
+        if server.refused:
+            data["refused"] = sorted(server.refused)
+        self.ctx.emit("toolserver.ready", "", data)
+
+    def _check_pins(self, server: _Server, names: list[str]) -> dict[str, str]:
+        """The tools whose definition differs from the pin of apply (or, for a server apply could
+        not pin, from this run's first listing); the first refusal is recorded in the ToolServer's
+        status, which `plan` shows as drift (engine/toolpins.py)."""
+        pinned = getattr(self.ctx.graph, "tool_pins", {}).get(server.key)
+        if pinned is None:
+            pinned = self._first_seen.setdefault(server.key, dict(server.pins))
+        why = refused(pinned, {n: server.pins[n] for n in names if n in server.pins})
+        if why and server.key not in self._reported and self.ctx.store is not None:
+            self._reported.add(server.key)
+            descriptions = {t.name: t.description or "" for t in server.tools if t.name in why}
+            record_changed(self.ctx.store, server.key, changed_message(server.key, why, descriptions))
+        return why
 
     def _transport(self, server: _Server) -> Any:
         spec, (namespace, _) = server.spec, server.key.split("/", 1)
@@ -260,6 +290,22 @@ def _tool(server: _Server, listed: Any) -> Tool:
 
     return Tool(listed.name, listed.description or listed.name, schema, run, "external",
                 tuple(schema.get("required", ())), timeout=server.timeout)
+
+
+def _refusal(server: _Server, name: str) -> str:
+    return (f"tool {name} of tool server {server.key} is refused: {server.refused[name]}; a changed "
+            "definition may carry new instructions, so it is not used until someone reviews it and runs "
+            "`agentform apply` again, which pins it")
+
+
+def _refused_tool(server: _Server, name: str) -> Tool:
+    """A placeholder under the tool's name: a call gets the refusal (naming the tool), and the
+    model never reads the description the server offers now."""
+    async def run(ctx: Any, path: str, args: dict, conversation: list) -> Any:
+        raise RunError(_refusal(server, name))
+
+    return Tool(name, f"(unavailable in this run: its definition changed since {server.key} was pinned)",
+                {"type": "object"}, run, "external", timeout=server.timeout)
 
 
 def _command_in(command: str, folder: str | None) -> str:

@@ -16,6 +16,7 @@ from .params import check_params
 from .references import check_references
 from .scripts import check_scripts
 from .templates_check import check_agent, check_pipeline_templates, check_toolserver
+from .toolserver_argv import check_command_context
 
 
 def check_output_schema(m: LoadedManifest) -> list[Diagnostic]:
@@ -37,7 +38,7 @@ def check_output_schema(m: LoadedManifest) -> list[Diagnostic]:
 
 _PER_KIND = {
     "Agent": (check_agent, check_output_schema),
-    "ToolServer": (check_toolserver,),
+    "ToolServer": (check_toolserver, check_command_context),
     "Team": (check_tool_names, check_manager_not_member),
     "Pipeline": (check_pipeline, check_pipeline_templates, check_params),
 }
