@@ -299,6 +299,8 @@ def logs_cmd(
     after: int = typer.Option(0, "--after", help="Start after this seq (as SSE Last-Event-ID)."),
     since: str = typer.Option(None, "--since", help="Only events of the last DURATION (e.g. 10m)."),
     output: str = typer.Option(None, "-o", "--output", help="jsonl: one event per line, as data."),
+    export: Path = typer.Option(None, "--export", metavar="FILE", help=(
+        "Write the whole stream with its pinned revision to FILE (jsonl), for `agentform replay FILE`.")),
 ) -> None:
     """Replay a run's event stream from any point, and follow it live with -f."""
     import asyncio
@@ -308,6 +310,12 @@ def logs_cmd(
     from agentform.specs import parse_duration
 
     _check_output(output, ("jsonl",))
+    if export is not None:
+        options = globals_of(ctx)
+        with Engine(home=options.home, store=options.store_url) as engine:
+            run_id, count = engine.export_run(run, export)
+        typer.echo(f"run {run_id}: {count} events and its pinned revision written to {export}", err=True)
+        return
     cutoff = None
     if since:
         try:

@@ -40,13 +40,20 @@ class Engine:
 
         template_settings.use_home(self.home)
         if store is None or isinstance(store, str):
-            from agentform.engine.store import open_store
-
-            self.store = open_store(store or os.environ.get("AGENTFORM_STORE"), home=self.home)
+            self._store_url, self._store = store or os.environ.get("AGENTFORM_STORE"), None
             self._owns_store = True
         else:
-            self.store = store
+            self._store_url, self._store = None, store
             self._owns_store = False
+
+    @property
+    def store(self) -> Any:
+        # Opened at first use: `secret seal --public-key` on a laptop must not create a home.
+        if self._store is None:
+            from agentform.engine.store import open_store
+
+            self._store = open_store(self._store_url, home=self.home)
+        return self._store
 
     def apply(self, path: str | Path, *, app: str | None = None, prune: bool = False,
               expect_digest: str | None = None) -> Any:
@@ -173,9 +180,85 @@ class Engine:
             await queue.aclose()
         self.close()
 
+    # -- secrets (`agentform secret ...`): the home's key pairs; no store is opened -----------------
+
+    def secret_keygen(self) -> Any:
+        """Make the engine's key pair under ``<home>/keys/`` (private key 0600); never replaces one."""
+        from agentform.engine.secret_keys import keygen
+
+        return keygen(self.home)
+
+    def secret_public_key(self) -> tuple[str, str]:
+        """(key id, PEM) of the public key values are sealed for: safe to commit and share."""
+        from agentform.engine.secret_keys import public_key
+
+        return public_key(self.home)
+
+    def secret_seal(self, value: str, *, name: str, namespace: str = "default",
+                    public_key: bytes | None = None) -> Any:
+        """``value`` sealed (``afs2:``) for the Secret ``namespace/name``: for the engine's key, or
+        for the PEM ``public_key`` (no home needed). ``.manifest()`` is the Secret to commit."""
+        from agentform.engine.secret_keys import seal
+
+        return seal(value, namespace=namespace, name=name, home=self.home, public_key_pem=public_key)
+
+    def secret_rotate(self, path: str | Path | None = None) -> Any:
+        """A new current key pair (old ones kept by id); the sealed Secrets under ``path``
+        re-sealed for it in place, comments and formatting kept."""
+        from agentform.engine.secret_keys import rotate
+
+        return rotate(self.home, Path(path) if path is not None else None)
+
+    # -- queued runs and workers (`run --detach`, `agentform worker`) ------------------------------
+
+    async def enqueue(self, target: str, input: Any = None, params: dict[str, Any] | None = None,
+                      thread: str | None = None, queue: str | None = None) -> RunRecord:
+        """Queue a run of ``target`` (``run --detach``): recorded as ``queued`` with ``run.queued``
+        and its revision pinned now. On PostgreSQL a worker executes it (a procrastinate job in
+        the store's schema, on ``queue``); on SQLite a background process of its own does."""
+        from agentform.engine.workers import queue as q
+
+        if not q.is_postgres(self.store):
+            if queue is not None:
+                from agentform.engine.errors import UsageError
+
+                raise UsageError("--queue needs PostgreSQL workers; on SQLite the run executes in a background process")
+            from agentform.engine.workers.detached import spawn
+
+            run = await asyncio.to_thread(q.create_queued_run, self.store, target, input=input,
+                                          params=params, thread=thread)
+            spawn(self.store, self.home, run.id)
+            return run
+        if getattr(self, "_queue", None) is None:
+            self._queue = q.RunQueue(self.store)
+        return await self._queue.enqueue(target, input=input, params=params, thread=thread,
+                                         queue=queue or q.DEFAULT_QUEUE)
+
+    def live_workers(self) -> int | None:
+        """Workers with a heartbeat within the lease (None on SQLite, which has no workers)."""
+        from agentform.engine.workers import queue as q
+
+        return q.live_workers(self.store) if q.is_postgres(self.store) else None
+
+    async def worker(self, concurrency: int = 4, queues: list[str] | None = None, *, wait: bool = True,
+                     drain_timeout: float = 30.0) -> Any:
+        """Execute queued runs until SIGTERM/SIGINT (``agentform worker``; PostgreSQL only), or with
+        ``wait=False`` until the queue is empty; SIGTERM drains (see engine/workers/worker.py)."""
+        from agentform.engine.workers.worker import run_worker
+
+        return await run_worker(self.store, self.home, concurrency=concurrency, queues=queues, wait=wait,
+                                drain_timeout=drain_timeout)
+
+    async def aclose(self) -> None:
+        """Close what the async methods opened (the job queue's connections), then the store."""
+        queue, self._queue = getattr(self, "_queue", None), None
+        if queue is not None:
+            await queue.aclose()
+        self.close()
+
     def close(self) -> None:
-        if self._owns_store:
-            self.store.close()
+        if self._owns_store and self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> Engine:
         return self

@@ -193,6 +193,9 @@ class ToolServers:
         data: dict[str, Any] = {"server": server.key, "tools": names}
         if server.refused:
             data["refused"] = sorted(server.refused)
+        # What the models are shown, so that a replay offers the same tools with no server (replay.py).
+        data["definitions"] = [{"name": t.name, "description": t.description, "inputSchema": t.input_schema}
+                               for t in server.tools if t.name in names and t.name not in server.refused]
         self.ctx.emit("toolserver.ready", "", data)
 
     def _check_pins(self, server: _Server, names: list[str]) -> dict[str, str]:

@@ -8,6 +8,8 @@ litellm is imported only by ``litellm_model`` and only when a graph uses a non-s
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -55,10 +57,15 @@ class Model(Protocol):
 
 
 def make_model(ctx: RunContext, key: str) -> Model:
-    """The client for Model ``key`` of the run's graph."""
+    """The client for Model ``key`` of the run's graph (a replay serves the recorded replies)."""
     node = ctx.graph.models.get(key)
     if node is None:
         raise RunError(f"model {key} is not part of this run's graph")
+    tape = getattr(ctx, "replay_tape", None)
+    if tape is not None:
+        from .replayed import ReplayedModel
+
+        return ReplayedModel(key, node, tape)
     if node.spec.model == SCRIPTED:
         from .scripted import ScriptedModel
 
@@ -66,6 +73,15 @@ def make_model(ctx: RunContext, key: str) -> Model:
     from .litellm_model import LitellmModel
 
     return LitellmModel(ctx, key)
+
+
+def request_hash(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> str:
+    """``requestHash`` of ``message.completed``: the system prompt, messages and tool schemas
+    sent to the model, canonical JSON, SHA-256 (the first 128 bits, hex). Replay compares it to
+    tell a changed request (a changed instruction, member list or tool result) from a changed reply."""
+    text = json.dumps([messages, tools], sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def price_of(spec: Any) -> tuple[float, float] | None:

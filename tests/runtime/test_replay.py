@@ -1,0 +1,228 @@
+"""Deterministic replay: every model and tool response served from the recorded stream, compared
+path by path; recordings exported to a file and replayed on another store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentform.engine.api import Engine
+
+from .helpers import EXAMPLES, agent, manifest, of, project
+from .test_cli import af
+
+HERE = Path(__file__).parent
+
+# example -> (target, input, params): the runs of tests/project/test_examples.py
+EXAMPLE_RUNS = {
+    "hello": ("agent/greeter", "hello", None),
+    "research-team": ("team/research", "Should we start a heat-pump business?", None),
+    "support-desk": ("team/support", "I was charged twice for INV-1042", None),
+    "company": ("team/company/company", "Should we open repair cafes?", None),
+    "content-pipeline": ("pipeline/content", None, {"topic": "heat pumps"}),
+}
+
+
+def _record(engine: Engine, name: str):
+    """Run example ``name`` to its end (approving the content pipeline's approval); its RunResult."""
+    target, text, params = EXAMPLE_RUNS[name]
+
+    async def main():
+        result = await engine.run(target, input=text, params=params)
+        if result.status == "waiting":
+            result = await engine.approve(result.id, message="ship it")
+        return result
+
+    return asyncio.run(main())
+
+
+def test_the_replayed_examples_are_all_the_examples():
+    assert sorted(EXAMPLE_RUNS) == sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_RUNS))
+def test_every_example_run_replays_the_same(store, tmp_path, name):
+    engine = Engine(home=tmp_path, store=store)
+    engine.apply(EXAMPLES / name)
+    result = _record(engine, name)
+    assert result.status == "succeeded", result.error
+    before = store.get_run(result.id)
+    runs = len(store.list_runs(limit=1000))
+
+    report = asyncio.run(engine.replay(result.id))
+
+    assert report.same and report.exit_code == 0, report.divergence
+    assert report.events == before.last_seq and report.revision == before.revision
+    # in memory: the replay wrote no run and no event
+    assert len(store.list_runs(limit=1000)) == runs and store.get_run(result.id).last_seq == before.last_seq
+    completed = of(store.read_events(result.id), "message.completed")
+    assert completed and all(len(e.data["requestHash"]) == 32 for e in completed)
+
+
+def _research_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "research-team"
+    shutil.copytree(EXAMPLES / "research-team", root)
+    return root
+
+
+def _change_instruction(root: Path, old: str, new: str) -> None:
+    agents = root / "agents.yaml"
+    text = agents.read_text()
+    assert old in text
+    agents.write_text(text.replace(old, new))
+
+
+def test_replay_on_the_current_revision_reports_where_a_changed_instruction_leaves_the_path(store, tmp_path):
+    root = _research_copy(tmp_path)
+    engine = Engine(home=tmp_path, store=store)
+    engine.apply(root)
+    result = _record(engine, "research-team")
+    _change_instruction(root, "in three bullet points", "in five bullet points")
+    engine.apply(root)
+
+    pinned = asyncio.run(engine.replay(result.id))
+    current = asyncio.run(engine.replay(result.id, revision="current"))
+
+    assert pinned.same and pinned.revision == 1
+    assert current.exit_code == 1 and current.revision == 2
+    found = current.divergence
+    recorded = of(store.read_events(result.id), "message.completed", "research/tech-scout")[0]
+    assert (found.path, found.seq) == ("research/tech-scout", recorded.seq)
+    assert found.expected["type"] == found.got["type"] == "message.completed"
+    # the reply is the recorded one; what changed is the request the model was sent
+    assert found.expected["data"]["content"] == found.got["data"]["content"]
+    assert found.expected["data"]["requestHash"] == recorded.data["requestHash"] != found.got["data"]["requestHash"]
+    assert "requestHash" in found.detail
+
+
+def test_export_and_replay_the_file_on_a_fresh_store(store, tmp_path):
+    engine = Engine(home=tmp_path / "a", store=store)
+    engine.apply(EXAMPLES / "content-pipeline")
+    result = _record(engine, "content-pipeline")
+    assert result.status == "succeeded"
+    file = tmp_path / "recording.jsonl"
+    run_id, count = engine.export_run(result.id, file)
+    lines = file.read_text().splitlines()
+    assert run_id == result.id and count == len(lines) - 1 == store.get_run(result.id).last_seq
+    assert json.loads(lines[0])["graph"]["root"] == "default/content"
+    assert [json.loads(line) for line in lines[1:]] == [e.to_dict() for e in store.read_events(result.id)]
+
+    with Engine(home=tmp_path / "fresh") as fresh:   # nothing applied, no run recorded there
+        report = asyncio.run(fresh.replay(file))
+        assert report.same, report.divergence
+        assert fresh.store.list_runs() == [] and fresh.store.latest_revision() is None
+
+        # a recording edited by hand: the replay computes the stage's output again and tells
+        events = [json.loads(line) for line in lines[1:]]
+        stage = next(e for e in events if e["type"] == "stage.completed" and e["path"] == "content/draft")
+        stage["data"]["output"] = "an outline nobody wrote"
+        file.write_text("\n".join([lines[0], *(json.dumps(e) for e in events)]) + "\n")
+        report = asyncio.run(fresh.replay(file))
+    assert report.exit_code == 1
+    assert (report.divergence.path, report.divergence.seq) == ("content/draft", stage["seq"])
+    assert report.divergence.expected["data"]["output"] == "an outline nobody wrote"
+
+
+def _calc(**spec):
+    return manifest("ToolServer", "calc", {"transport": "stdio",
+                                           "command": [sys.executable, str(HERE / "mcp_calc.py")], **spec})
+
+
+def test_tool_results_come_from_the_recording_and_no_server_starts(store, tmp_path):
+    db = tmp_path / "calc.db"
+    calls = [{"name": "add", "arguments": {"a": 2, "b": 3}},
+             {"name": "boom", "arguments": {"text": "x"}},
+             {"name": "add", "arguments": {"a": "two", "b": 3}},
+             {"name": "nope", "arguments": {}}]
+    script = {"agents": {"solo": [{"toolCalls": calls},
+                                  {"toolCalls": [{"name": "slow", "arguments": {"seconds": 5}}]},
+                                  {"content": "done"}]}}
+    root = project(tmp_path / "m", script, [_calc(env={"CALC_DB": str(db)}, timeout="300ms"),
+                                            agent("solo", tools=[{"toolServer": "calc"}])])
+    engine = Engine(home=tmp_path, store=store)
+    engine.apply(root)
+    result = asyncio.run(engine.run("agent/solo", input="go"))
+    assert result.status == "succeeded", result.error
+    errors = [e.data.get("error", "") for e in of(store.read_events(result.id), "tool.result")]
+    assert any("boom" in e for e in errors) and any("bad arguments" in e for e in errors)
+    assert any("timed out" in e for e in errors) and any("unknown tool" in e for e in errors)
+
+    file = tmp_path / "recording.jsonl"
+    engine.export_run(result.id, file)
+    header, *rest = file.read_text().splitlines()
+    graph = json.loads(header)
+    # a server that cannot start: the replay must not need it
+    graph["graph"]["tool_servers"]["default/calc"]["command"] = [str(tmp_path / "no-such-server")]
+    file.write_text("\n".join([json.dumps(graph), *rest]) + "\n")
+    logs = tmp_path / "logs"
+    shutil.rmtree(logs, ignore_errors=True)
+
+    report = asyncio.run(Engine(home=tmp_path / "fresh").replay(file))
+
+    assert report.same, report.divergence
+    assert not logs.exists() and not (tmp_path / "fresh" / "logs").exists()   # no server's stderr log
+
+
+def test_a_real_model_run_replays_without_the_network(tmp_path, monkeypatch):
+    from agentform.engine.store import open_store
+
+    from .openai_stub import OpenAIStub
+    from .test_litellm import KEY, manifests
+    from .helpers import write_tree
+
+    monkeypatch.setenv("STUB_KEY", KEY)
+    with OpenAIStub() as stub:
+        write_tree(tmp_path / "m", manifests(stub.url))
+        store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+        engine = Engine(home=tmp_path, store=store)
+        engine.apply(tmp_path / "m")
+        stub.replies["stub-main"] = [
+            {"tool_calls": [("ask_helper", {"task": "say hi"})], "usage": (100, 20)},
+            {"content": "helper says hi", "usage": (50, 10)},
+            {"content": "the final answer", "usage": (200, 30)},
+        ]
+        result = asyncio.run(engine.run("team/crew", input="go"))
+        assert result.status == "succeeded", result.error
+        sent = len(stub.requests)
+    # the server is gone: a call to it would fail the replay
+    report = asyncio.run(engine.replay(result.id))
+    assert report.same, report.divergence
+    assert sent == 3 == len(stub.requests)
+    # the manager's second request carried the helper's answer: its hash covers the conversation
+    boss = of(store.read_events(result.id), "message.completed", "crew")
+    assert len({e.data["requestHash"] for e in boss}) == 2
+    store.close()
+
+
+def test_the_cli_replays_runs_and_files(tmp_path):
+    store_url = f"sqlite:///{tmp_path / 'state.db'}"
+    root = _research_copy(tmp_path)
+    assert af(tmp_path, store_url, "apply", str(root)).returncode == 0
+    done = af(tmp_path, store_url, "run", "team/research", "-i", "heat pumps?", "--ci", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["id"]
+
+    same = af(tmp_path, store_url, "replay", run_id)
+    assert same.returncode == 0 and "same (31 events on 5 paths)" in same.stdout, same.stdout + same.stderr
+
+    _change_instruction(root, "You list the top risks", "You list the three top risks")
+    assert af(tmp_path, store_url, "apply", str(root)).returncode == 0
+    diverged = af(tmp_path, store_url, "replay", run_id[:10], "--revision", "current")
+    assert diverged.returncode == 1, diverged.stdout + diverged.stderr
+    assert "diverged at research/risk-analyst" in diverged.stdout and "requestHash" in diverged.stdout
+    data = json.loads(af(tmp_path, store_url, "replay", run_id, "--revision", "current", "-o", "json").stdout)
+    assert data["same"] is False and data["divergence"]["path"] == "research/risk-analyst"
+
+    file = tmp_path / "rec.jsonl"
+    exported = af(tmp_path, store_url, "logs", run_id, "--export", str(file))
+    assert exported.returncode == 0 and file.exists(), exported.stderr
+    other = tmp_path / "other"
+    elsewhere = af(other, f"sqlite:///{other / 'state.db'}", "replay", str(file))
+    assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
+    bad = af(tmp_path, store_url, "replay", run_id, "--revision", "newest")
+    assert bad.returncode == 1 and "use pinned" in bad.stderr
