@@ -65,8 +65,8 @@ def _register_commands() -> None:
     # Importing these modules only defines commands; their bodies import the heavy parts.
     import importlib
 
-    for module in ("cmd_validate", "cmd_project", "cmd_state", "cmd_run", "cmd_pipeline", "cmd_secret",
-                   "cmd_worker"):
+    for module in ("cmd_validate", "cmd_project", "cmd_state", "cmd_run", "cmd_pipeline", "cmd_replay",
+                   "cmd_secret", "cmd_worker"):
         try:
             importlib.import_module(f"agentform.api.{module}")
         except ModuleNotFoundError as exc:

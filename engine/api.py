@@ -104,6 +104,52 @@ class Engine:
 
         return observe_run(self.store, self.store.get_run(run_id))
 
+    # -- replay, export, fork (engine/runtime/replay.py, recordings.py, fork.py) --------------------
+
+    async def replay(self, run_or_file: str | Path, revision: str = "pinned") -> Any:
+        """Execute a recorded run again, every model and tool response served from its stream
+        (``agentform replay``), in memory, and compare path by path: a ReplayReport (``same``,
+        ``divergence``, ``exit_code`` 0 or 1). ``run_or_file``: a run id (or prefix) of this
+        store, or a file ``export_run`` wrote; ``revision="current"`` runs the manifests applied now."""
+        from agentform.engine.errors import UsageError
+        from agentform.engine.graph import Graph
+        from agentform.engine.runtime import recordings
+        from agentform.engine.runtime.replay import replay
+        from agentform.engine.runtime.runner import load_graph
+
+        if revision not in ("pinned", "current"):
+            raise UsageError(f"--revision {revision!r}: use pinned (the run's own) or current")
+        file = Path(run_or_file)
+        if isinstance(run_or_file, Path) or file.is_file():
+            recording = recordings.read(file)
+        else:
+            recording = await asyncio.to_thread(recordings.from_store, self.store, str(run_or_file))
+        if revision == "current":
+            graph, number = load_graph(self.store, recording.key)
+        elif recording.graph is not None:
+            graph, number = Graph.model_validate(recording.graph), recording.revision
+        elif isinstance(run_or_file, Path) or file.is_file():
+            raise UsageError(f"{file} carries no pinned revision (a `logs -o jsonl` file): replay it with "
+                             "--revision current, or write it with `agentform logs RUN --export FILE`")
+        else:
+            graph, number = load_graph(self.store, recording.key, recording.revision)
+        return await replay(recording, graph, number, home=self.home)
+
+    def export_run(self, run_id: str, file: str | Path) -> tuple[str, int]:
+        """Write a run's stream with its pinned graph to ``file`` (``logs RUN --export FILE``), for
+        ``replay FILE`` on any store; (run id, number of events)."""
+        from agentform.engine.runtime import recordings
+
+        return recordings.export(self.store, run_id, Path(file))
+
+    async def fork(self, run_id: str, at_seq: int, revision: str = "current",
+                   on_event: Callable[[Event], None] | None = None) -> RunResult:
+        """A new run that keeps ``run_id``'s stream up to ``at_seq`` as its past and continues live
+        (``agentform fork``) on the current revision or the run's ``original`` one."""
+        from agentform.engine.runtime.fork import fork_run
+
+        return await fork_run(self.store, run_id, at_seq, revision=revision, home=self.home, on_event=on_event)
+
     async def events(self, run_id: str, after: int = 0, follow: bool = False,
                      poll: float = 1.0) -> AsyncIterator[Event]:
         """The run's events from ``after + 1`` on; ``follow`` waits for more until the run finishes."""
@@ -132,53 +178,6 @@ class Engine:
         if run.status in ("succeeded", "failed", "cancelled") and run.finished_at is not None:
             return False
         return run.status != "running" or owner_alive(run)
-
-    # -- queued runs and workers (`run --detach`, `agentform worker`) ------------------------------
-
-    async def enqueue(self, target: str, input: Any = None, params: dict[str, Any] | None = None,
-                      thread: str | None = None, queue: str | None = None) -> RunRecord:
-        """Queue a run of ``target`` (``run --detach``): recorded as ``queued`` with ``run.queued``
-        and its revision pinned now. On PostgreSQL a worker executes it (a procrastinate job in
-        the store's schema, on ``queue``); on SQLite a background process of its own does."""
-        from agentform.engine.workers import queue as q
-
-        if not q.is_postgres(self.store):
-            if queue is not None:
-                from agentform.engine.errors import UsageError
-
-                raise UsageError("--queue needs PostgreSQL workers; on SQLite the run executes in a background process")
-            from agentform.engine.workers.detached import spawn
-
-            run = await asyncio.to_thread(q.create_queued_run, self.store, target, input=input,
-                                          params=params, thread=thread)
-            spawn(self.store, self.home, run.id)
-            return run
-        if getattr(self, "_queue", None) is None:
-            self._queue = q.RunQueue(self.store)
-        return await self._queue.enqueue(target, input=input, params=params, thread=thread,
-                                         queue=queue or q.DEFAULT_QUEUE)
-
-    def live_workers(self) -> int | None:
-        """Workers with a heartbeat within the lease (None on SQLite, which has no workers)."""
-        from agentform.engine.workers import queue as q
-
-        return q.live_workers(self.store) if q.is_postgres(self.store) else None
-
-    async def worker(self, concurrency: int = 4, queues: list[str] | None = None, *, wait: bool = True,
-                     drain_timeout: float = 30.0) -> Any:
-        """Execute queued runs until SIGTERM/SIGINT (``agentform worker``; PostgreSQL only), or with
-        ``wait=False`` until the queue is empty; SIGTERM drains (see engine/workers/worker.py)."""
-        from agentform.engine.workers.worker import run_worker
-
-        return await run_worker(self.store, self.home, concurrency=concurrency, queues=queues, wait=wait,
-                                drain_timeout=drain_timeout)
-
-    async def aclose(self) -> None:
-        """Close what the async methods opened (the job queue's connections), then the store."""
-        queue, self._queue = getattr(self, "_queue", None), None
-        if queue is not None:
-            await queue.aclose()
-        self.close()
 
     # -- secrets (`agentform secret ...`): the home's key pairs; no store is opened -----------------
 
