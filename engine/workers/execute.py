@@ -87,6 +87,9 @@ async def execute_queued(store: Any, run_id: str, *, home: Path, on_event: OnEve
     deadline = time.monotonic() + 3 * lease
     while True:
         run = await asyncio.to_thread(store.get_run, run_id)
+        if run.status == "failed" and (run.error or "").startswith("owner died"):
+            # ended by an observer that did not know workers look after it: continue it all the same
+            return await resume_run_async(store, run.id, home=home, on_event=on_event, expect=run)
         if run.status in FINISHED or run.status == "waiting":
             return None
         now = time.time()

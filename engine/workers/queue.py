@@ -166,3 +166,12 @@ class RunQueue:
         if self.app is not None:
             app, self.app, self._loop = self.app, None, None
             await app.close_async()
+
+
+def left_to_workers(store: Any, run: RunRecord) -> bool:
+    """Whether workers look after ``run`` (queued for them on PostgreSQL): a dead owner's run is
+    then resumed by another worker, not ended as failed by whoever notices."""
+    if not is_postgres(store):
+        return False   # SQLite's detached runs have no worker to continue them
+    first = store.read_events(run.id, after=0, limit=1)
+    return bool(first) and first[0].type == "run.queued"
