@@ -6,30 +6,23 @@ need it (``resolve``/``resolve_ref``). Every value read, at apply or at use, is 
 with the process-wide redactor (``engine/redaction.py``) the moment it is read, so nothing
 this process writes afterwards can carry it.
 
-Sealed values (``afs1:``) are HPKE (X25519, HKDF-SHA256, ChaCha20-Poly1305) ciphertexts
-for the engine's key pair under ``<home>/keys/``, with the Secret's ``namespace/name`` as
-HPKE ``info``: moved to another Secret, a sealed value does not decrypt.
+Sealed values (``afs2:<key-id>:``, and the older ``afs1:``) are HPKE ciphertexts for one of
+the engine's key pairs, with the Secret's ``namespace/name`` as HPKE ``info``: moved to another
+Secret, a sealed value does not decrypt (engine/sealing.py; the ``secret`` command's work is in
+engine/secret_keys.py).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentform.engine import sealing
 from agentform.engine.errors import RunError
 from agentform.engine.redaction import MIN_SECRET_LEN, redact_text, register
-from agentform.specs.secret import SEALED_PREFIX
-
-KEY_DIR = "keys"
-PRIVATE_KEY = "engine.key"
-PUBLIC_KEY = "engine.pub"
-_ENC_LEN = 32   # X25519 encapsulated key
-_TAG_LEN = 16   # ChaCha20-Poly1305 tag
 
 
 @dataclass(frozen=True)
@@ -83,17 +76,13 @@ def check_source(source: SecretSource, *, home: Path) -> SourceCheck:
                 return SourceCheck(False, "SourceNotFound", f"file {path} cannot be read: {exc}")
             return _length_check(source, value) or SourceCheck(True, "SourceFound", f"file {path} is readable")
         return SourceCheck(False, "SourceNotFound", f"file {path} does not exist or is not readable")
-    assert source.sealed is not None
-    try:
-        _decode(source.sealed)
-    except ValueError as exc:
-        return SourceCheck(False, "SealedMalformed", str(exc))
-    if not private_key_path(home).is_file():
-        return SourceCheck(False, "KeyNotFound",
-                           f"no engine key at {private_key_path(home)}; run 'agentform secret keygen' "
-                           "or copy the key that sealed this value")
+    missing = _sealed_problem(source, home)
+    if missing is not None:
+        return missing
     try:
         value = unseal(source.sealed, home=home, namespace=source.namespace, name=source.name)
+    except sealing.KeyNotFound as exc:
+        return SourceCheck(False, "KeyNotFound", str(exc))
     except RunError as exc:
         return SourceCheck(False, "DecryptFailed", str(exc))
     return _length_check(source, value) or SourceCheck(True, "SourceFound",
@@ -113,16 +102,23 @@ def probe_source(source: SecretSource, *, home: Path) -> SourceCheck:
         if path.is_file() and os.access(path, os.R_OK):
             return SourceCheck(True, "SourcePresent", f"file {path} is there ({later})")
         return SourceCheck(False, "SourceNotFound", f"file {path} does not exist or is not readable")
+    missing = _sealed_problem(source, home)
+    if missing is not None:
+        return missing
+    return SourceCheck(True, "SourcePresent", f"sealed value is well-formed and the engine key is there ({later})")
+
+
+def _sealed_problem(source: SecretSource, home: Path) -> SourceCheck | None:
+    """SealedMalformed or KeyNotFound, judged without reading a private key (plan may call it)."""
     assert source.sealed is not None
     try:
-        _decode(source.sealed)
+        parsed = sealing.parse(source.sealed)
     except ValueError as exc:
         return SourceCheck(False, "SealedMalformed", str(exc))
-    if not private_key_path(home).is_file():
+    if not sealing.has_key(home, parsed.key_id):
         return SourceCheck(False, "KeyNotFound",
-                           f"no engine key at {private_key_path(home)}; run 'agentform secret keygen' "
-                           "or copy the key that sealed this value")
-    return SourceCheck(True, "SourcePresent", f"sealed value is well-formed and the engine key is there ({later})")
+                           f"secret {source.label}: {sealing.missing_key_message(home, parsed.key_id)}")
+    return None
 
 
 def _length_check(source: SecretSource, value: str | None) -> SourceCheck | None:
@@ -194,82 +190,26 @@ def redact(text: str, values: Iterable[str] = (), mask: str = "***") -> str:
     return redact_text(text)
 
 
-# -- sealing ------------------------------------------------------------------------------------
+# -- sealing (engine/sealing.py; these names are kept for existing callers) ----------------------
 
 
 def private_key_path(home: Path) -> Path:
-    return Path(home) / KEY_DIR / PRIVATE_KEY
+    return sealing.private_key_path(home)
 
 
 def generate_keys(home: Path) -> Path:
-    """Create the engine key pair under ``<home>/keys/`` (private key 0600); returns the public key path."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    """A new key pair under ``<home>/keys/`` (``agentform secret keygen``); the public key path."""
+    from agentform.engine.secret_keys import keygen
 
-    folder = Path(home) / KEY_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    key = X25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    fd = os.open(folder / PRIVATE_KEY, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(private)
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    (folder / PUBLIC_KEY).write_bytes(public)
-    return folder / PUBLIC_KEY
+    return keygen(home).public_key
 
 
 def seal(value: str, public_key_pem: bytes, *, namespace: str, name: str) -> str:
-    """Encrypt ``value`` for the engine key, bound to the Secret ``namespace/name``."""
-    from cryptography.hazmat.primitives import serialization
-
-    public = serialization.load_pem_public_key(public_key_pem)
-    blob = _suite().encrypt(value.encode(), public, info=_info(namespace, name))  # type: ignore[arg-type]
-    return SEALED_PREFIX + base64.urlsafe_b64encode(blob).decode().rstrip("=")
+    """``afs2:<key-id>:...``: ``value`` encrypted for the PEM public key, bound to ``namespace/name``."""
+    key = sealing.load_public_key(public_key_pem, source="public key")
+    return sealing.seal(value, key, namespace=namespace, name=name)
 
 
 def unseal(sealed: str, *, home: Path, namespace: str, name: str) -> str:
-    """Decrypt a sealed value with the engine key; RunError when it does not decrypt."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives import serialization
-
-    try:
-        blob = _decode(sealed)
-    except ValueError as exc:
-        raise RunError(f"secret {namespace}/{name}: {exc}") from None
-    path = private_key_path(home)
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError) as exc:
-        raise RunError(f"secret {namespace}/{name}: cannot load the engine key {path}: {exc}") from None
-    try:
-        return _suite().decrypt(blob, key, info=_info(namespace, name)).decode()  # type: ignore[arg-type]
-    except (InvalidTag, ValueError):
-        raise RunError(
-            f"secret {namespace}/{name}: the sealed value does not decrypt with this engine's key "
-            "(sealed for another key, or for another Secret)"
-        ) from None
-
-
-def _decode(sealed: str) -> bytes:
-    if not sealed.startswith(SEALED_PREFIX):
-        raise ValueError(f"a sealed value starts with '{SEALED_PREFIX}'")
-    body = sealed[len(SEALED_PREFIX):].strip()
-    try:
-        blob = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except (binascii.Error, ValueError):
-        raise ValueError("the sealed value is not valid base64url") from None
-    if len(blob) <= _ENC_LEN + _TAG_LEN:
-        raise ValueError("the sealed value is too short to be a ciphertext")
-    return blob
-
-
-def _info(namespace: str, name: str) -> bytes:
-    return f"agentform-secret:{namespace}/{name}".encode()
-
-
-def _suite():
-    from cryptography.hazmat.primitives import hpke
-
-    return hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+    """Decrypt a sealed value (afs1 or afs2) with the engine's keys; RunError when it does not."""
+    return sealing.unseal(sealed, home=home, namespace=namespace, name=name)

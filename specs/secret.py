@@ -6,11 +6,12 @@ from pydantic import Field, model_validator
 
 from .common import SpecModel, exactly_one
 
-SEALED_PREFIX = "afs1:"
+# afs2:<key-id>:... is what `agentform secret seal` writes; afs1:... keeps decrypting (engine/sealing.py).
+SEALED_PATTERN = r"^afs(1|2):"
 
 
 class SecretSpec(SpecModel):
-    sealed: str | None = Field(default=None, pattern=r"^afs1:", description="agentform secret seal")
+    sealed: str | None = Field(default=None, pattern=SEALED_PATTERN, description="agentform secret seal")
     from_env: str | None = Field(default=None, min_length=1)
     from_file: str | None = Field(default=None, min_length=1)
 

@@ -37,7 +37,7 @@ def test_sealed_values_are_bound_to_their_secret_and_need_the_key(tmp_path):
     assert secrets.check_source(sealed_source, home=tmp_path).reason == "KeyNotFound"
     public = secrets.generate_keys(tmp_path)
     value = secrets.seal("hunter2-value", public.read_bytes(), namespace="default", name="gh")
-    assert value.startswith("afs1:") and "hunter2" not in value
+    assert value.startswith("afs2:") and "hunter2" not in value
     good = secrets.SecretSource("default", "gh", sealed=value)
     assert secrets.check_source(good, home=tmp_path).ok
     assert secrets.resolve(good, home=tmp_path) == "hunter2-value"
