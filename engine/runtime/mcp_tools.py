@@ -16,6 +16,7 @@ events) show a slow start as it happens. mcp is imported here only.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,9 @@ from .tools import Tool
 
 if TYPE_CHECKING:
     from .context import RunContext
+
+
+DEFAULT_MAX_RESTARTS = 3  # per stdio server and run (CONTRACT section 8); toolServers.maxRestarts
 
 
 IDEMPOTENCY_META = "dev.agentform/idempotency-key"   # CONTRACT §8
@@ -51,6 +55,12 @@ class _Server:
         self.refused: dict[str, str] = {}  # tool -> why the run refuses it (a changed definition)
         self.stderr: Any = None          # StderrLog of a stdio server
         self.cwd: str | None = None      # where a stdio server runs
+        self.process: Any = None         # mcp_stdio.Process of a stdio server's current start
+        self.restarts = 0                # restarts so far in this run
+        self.max_restarts = DEFAULT_MAX_RESTARTS
+        self.was_ready = False           # restarts are for servers that worked once
+        self.revive: Any = None          # ToolServers._restart, bound to this server
+        self.restarting = asyncio.Lock()  # the calls of one turn restart a dead server once
         self.ready = asyncio.Event()
         self.stop = asyncio.Event()
         self.error: BaseException | None = None
@@ -71,6 +81,7 @@ class _Server:
                 self.tools = [t.model_copy(update={"description": redact_text(t.description or "") or None,
                                                    "input_schema": redact_data(t.input_schema)})
                               for t in listed]
+                self.was_ready = True
                 on_ready(self)
                 self.ready.set()
                 await self.stop.wait()
@@ -85,13 +96,38 @@ class _Server:
         if self.stderr is not None:
             self.stderr.spawned()
 
+    @property
+    def down(self) -> bool:
+        """A stdio server that was ready once and has exited since (or failed to restart)."""
+        return self.was_ready and self.process is not None and (self.process.exited or self.error is not None)
+
+    async def retire(self) -> None:
+        """Stop this start's owner task (bounded) and forget its state, before a restart."""
+        self.stop.set()
+        if self.task is not None:
+            await asyncio.wait([self.task], timeout=10)
+            if not self.task.done():
+                self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        if self.stderr is not None:
+            await self.stderr.drained()  # its last words are in the log before the next start's header
+        self.ready, self.stop = asyncio.Event(), asyncio.Event()
+        self.client = self.error = self.failed = self.task = self.stderr = self.process = None
+
     async def call(self, name: str, arguments: dict[str, Any]) -> Any:
+        if self.down:
+            await self.revive()
         try:
             key = TOOL_CALL_KEY.get()   # the same on a retry after a resume: the server can tell a repeat
             meta = {IDEMPOTENCY_META: key} if key else None
             result = await self.client.call_tool(name, arguments, meta=meta)  # the loop applies ``timeout``
         except Exception as exc:  # noqa: BLE001 - a crashed server or a protocol error: the model's to read
             where = f" (server stderr: {self.stderr.path})" if self.stderr is not None else ""
+            if self.down:
+                then = ("it is restarted at the next call" if self.restarts < self.max_restarts else
+                        f"it has used its {self.max_restarts} restarts of this run")
+                raise RunError(f"tool server {self.key} exited during the call{self.exit_note()}; "
+                               f"{then}{where}") from None
             raise RunError(redact_text(_describe(exc)) + where) from None
         texts = [getattr(block, "text", "") for block in result.content]
         text = redact_text("\n".join(t for t in texts if t))
@@ -101,6 +137,10 @@ class _Server:
         if isinstance(data, dict) and list(data) == ["result"]:
             return redact_data(data["result"])  # how MCP servers wrap a plain return value
         return text if data is None else redact_data(data)
+
+    def exit_note(self) -> str:
+        code = None if self.process is None else self.process.exit_code
+        return "" if code is None else f" (exit code {code})"
 
     async def failure(self) -> str:
         """Why the server did not start: the error, the end of its stderr, where its log is."""
@@ -123,6 +163,7 @@ class ToolServers:
         self.ctx = ctx
         self._servers: dict[str, _Server] = {}
         self._lock = asyncio.Lock()
+        self._max_restarts = max_restarts(ctx.home)
         self._first_seen: dict[str, dict[str, str]] = {}  # servers apply did not pin: first listing
         self._reported: set[str] = set()                  # refusals recorded in the status
 
@@ -172,20 +213,46 @@ class ToolServers:
                 if spec is None:
                     raise RunError(f"tool server {key} is not part of this run's revision")
                 server = self._servers[key] = _Server(key, spec)
-                self.ctx.emit("toolserver.started", "", {"server": key})
-                try:
-                    transport = self._transport(server)
-                except BaseException as exc:
-                    server.error = exc
-                    server.ready.set()
-                    raise
-                server.task = asyncio.get_running_loop().create_task(server.own(transport, self._ready))
+                server.max_restarts = self._max_restarts
+                server.revive = functools.partial(self._restart, server)
+                self._start(server)
         await server.ready.wait()
-        if server.error is not None:
+        if server.error is not None and not server.was_ready:  # a server that worked once restarts instead
             if server.failed is None:  # drained once: every caller gets the same message
                 server.failed = f"tool server {key} did not start: {await server.failure()}"
             raise RunError(server.failed)
         return server
+
+    def _start(self, server: _Server, restart: int = 0) -> None:
+        self.ctx.emit("toolserver.started", "", {"server": server.key, "restart": restart} if restart
+                      else {"server": server.key})
+        try:
+            transport = self._transport(server)
+        except BaseException as exc:
+            server.error = exc
+            server.ready.set()
+            raise
+        server.task = asyncio.get_running_loop().create_task(server.own(transport, self._ready))
+
+    async def _restart(self, server: _Server) -> None:
+        """Start a dead stdio server again, at most ``max_restarts`` times in a run; the calls
+        of one turn that find it dead restart it once."""
+        async with server.restarting:
+            if not server.down:
+                return
+            if server.restarts >= server.max_restarts:
+                raise RunError(f"tool server {server.key} is down{server.exit_note()} and is not restarted: "
+                               f"it was restarted {server.restarts} times in this run, the limit "
+                               f"(toolServers.maxRestarts in {self.ctx.home / 'config.yaml'})")
+            server.restarts += 1
+            await server.retire()
+            try:
+                self._start(server, server.restarts)
+            except BaseException as exc:  # noqa: BLE001 - the model reads it; the next call tries again
+                raise RunError(f"tool server {server.key} did not restart: {redact_text(_describe(exc))}") from None
+            await server.ready.wait()
+            if server.error is not None:
+                raise RunError(f"tool server {server.key} did not restart: {await server.failure()}")
 
     def _ready(self, server: _Server) -> None:
         names = [t.name for t in server.tools if _allowed(t.name, server.spec.tools, None, None)]
@@ -214,32 +281,30 @@ class ToolServers:
 
     def _transport(self, server: _Server) -> Any:
         spec, (namespace, _) = server.spec, server.key.split("/", 1)
-        values = {k: self._value(v, namespace, server) for k, v in spec.env.items()}
-        headers = {k: self._value(v, namespace, server) for k, v in spec.headers.items()}
+        # ``env`` belongs to stdio servers and ``headers`` to http/sse ones (validate refuses the
+        # other way round); a secret is resolved only where it is used.
         if spec.transport == "stdio":
-            from mcp.client.stdio import StdioServerParameters, stdio_client
-
             from .mcp_stderr import StderrLog
+            from .mcp_stdio import Process, server_environment, stdio_transport
 
+            values = {k: self._value(v, namespace, server) for k, v in spec.env.items()}
             argv = [self._render(part) for part in spec.command]
             folder = self.ctx.graph.tool_server_dirs.get(server.key)
             argv[0] = _command_in(argv[0], folder)
             server.cwd = folder
+            server.process = Process()
             log = self.ctx.home / "logs" / "toolservers" / f"{server.key.replace('/', '-')}.log"
-            server.stderr = StderrLog(log, f"--- run {self.ctx.run_id}: starting {server.key}")
-            return stdio_client(StdioServerParameters(command=argv[0], args=argv[1:], env=values or None,
-                                                      cwd=folder), errlog=server.stderr.writer)
+            started = f"restart {server.restarts}" if server.restarts else "starting"
+            server.stderr = StderrLog(log, f"--- run {self.ctx.run_id}: {started} {server.key}")
+            return stdio_transport(argv, server_environment(values), folder, server.stderr.writer, server.process)
+        from .mcp_http import client_factory, streamable_http
+
+        headers = {k: self._value(v, namespace, server) for k, v in spec.headers.items()}
         if spec.transport == "sse":
             from mcp.client.sse import sse_client
 
-            return sse_client(spec.url, headers=headers or None)
-        from mcp.client.streamable_http import streamable_http_client
-
-        if not headers:
-            return streamable_http_client(spec.url)
-        import httpx2
-
-        return streamable_http_client(spec.url, http_client=httpx2.AsyncClient(headers=headers))
+            return sse_client(spec.url, httpx_client_factory=client_factory(spec.url, headers))
+        return streamable_http(spec.url, headers)
 
     def _value(self, value: Any, namespace: str, server: _Server) -> str:
         if isinstance(value, str):
@@ -273,6 +338,33 @@ class ToolServers:
         logs = [s.stderr.drained() for s in self._servers.values() if s.stderr is not None]
         if logs:
             await asyncio.gather(*logs)
+
+
+def max_restarts(home: Any) -> int:
+    """``toolServers.maxRestarts`` of ``<home>/config.yaml``: how many times a stdio server
+    that died is started again within one run (default ``DEFAULT_MAX_RESTARTS``; 0: never)."""
+    from pathlib import Path
+
+    path = Path(home) / "config.yaml"
+    if not path.is_file():
+        return DEFAULT_MAX_RESTARTS
+    from agentform.engine.errors import UsageError
+    from agentform.engine.yamlsafe import parse_yaml
+
+    parsed = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    if parsed.fatal:
+        raise UsageError(str(parsed.fatal[0]))
+    data = parsed.documents[0].data if parsed.documents else None
+    section = data.get("toolServers") if isinstance(data, dict) else None
+    if section is None:
+        return DEFAULT_MAX_RESTARTS
+    unknown = sorted(set(section) - {"maxRestarts"}) if isinstance(section, dict) else ["(not a mapping)"]
+    if unknown:
+        raise UsageError(f"{path}: toolServers.{unknown[0]} is not a setting (known: maxRestarts)")
+    value = section.get("maxRestarts", DEFAULT_MAX_RESTARTS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UsageError(f"{path}: toolServers.maxRestarts must be a whole number, 0 or more (got {value!r})")
+    return value
 
 
 def _allowed(name: str, server_filter: Any, allow: list[str] | None, deny: list[str] | None) -> bool:
