@@ -227,8 +227,9 @@ class EventWriter:
     def create_run(self, run: Any) -> None:
         """Record a new run in the writer's next transaction batch (before its first events)."""
         with self._lock:
+            # Not urgent: the run row rides the next group commit with the first events (a
+            # short run's whole stream, row included, then commits in one transaction).
             self._creates.append(run)
-            self._urgent = True  # commit it while the run works: its last batch is then lighter
             if self._sleeping:
                 self._sleeping = False
                 self._wake.set()
@@ -263,35 +264,42 @@ class EventWriter:
         if not batch and not parts and not creates:
             return
         failed: dict[RunStream, BaseException] = {}
+        live = [part for part in parts if part[2] is not None]
+        updates = {part[0].run_id: part[2] for part in live}
+        if len(updates) < len(live):
+            # Rare: two streams of one run (an old owner and its successor in this process):
+            # each stream alone, under its own epoch.
+            failed = self._create_and_append_each(creates, live, batch, owners)
+        elif live or creates:
+            # New runs ride the events' transaction: one commit (on PostgreSQL one round trip).
+            epochs = {part[0].run_id: part[0].epoch for part in live if part[0].epoch is not None}
+            try:
+                self.store.append_events(batch, run_updates=updates, new_runs=creates, epochs=epochs)
+            except Exception as exc:  # noqa: BLE001 - one run's bad write must not sink the others
+                if len(live) == 1 and not creates:
+                    failed[live[0][0]] = exc
+                else:   # nothing was written: find which runs and streams fail, one by one
+                    failed = self._create_and_append_each(creates, live, batch, owners)
+        self._release(parts, failed)
+
+    def _create_and_append_each(self, creates: list[Any], live: list[tuple[RunStream, int, dict[str, Any] | None]],
+                                batch: list[Event], owners: list[RunStream]) -> dict[RunStream, BaseException]:
+        """Create each new run alone, then append stream by stream; the streams that failed."""
+        failed: dict[RunStream, BaseException] = {}
         not_created: dict[str, BaseException] = {}
         for run in creates:
             try:
                 self.store.create_run(run)
             except Exception as exc:  # noqa: BLE001 - reported to that run's waiters
                 not_created[run.id] = exc
-        live = []
-        for part in parts:
-            if part[2] is None:
-                continue
+        rest = []
+        for part in live:
             if part[0].run_id in not_created:
                 failed[part[0]] = not_created[part[0].run_id]
             else:
-                live.append(part)
-        updates = {part[0].run_id: part[2] for part in live}
-        if not_created or len(updates) < len(live):
-            # Rare: a run that could not be created, or two streams of one run (an old owner
-            # and its successor in this process): each stream alone, under its own epoch.
-            failed.update(self._append_each(live, batch, owners))
-        elif live:
-            epochs = {part[0].run_id: part[0].epoch for part in live if part[0].epoch is not None}
-            try:
-                self.store.append_events(batch, run_updates=updates, epochs=epochs)
-            except Exception as exc:  # noqa: BLE001 - one run's bad write must not sink the others
-                if len(live) == 1:
-                    failed[live[0][0]] = exc
-                else:
-                    failed.update(self._append_each(live, batch, owners))
-        self._release(parts, failed)
+                rest.append(part)
+        failed.update(self._append_each(rest, batch, owners))
+        return failed
 
     def _append_each(self, live: list[tuple[RunStream, int, dict[str, Any] | None]], batch: list[Event],
                      owners: list[RunStream]) -> dict[RunStream, BaseException]:

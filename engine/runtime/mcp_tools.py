@@ -25,6 +25,8 @@ from agentform.engine.redaction import redact_data, redact_text, register
 from agentform.engine.toolpins import changed_message, pins_of, record_changed, refused
 from agentform.specs import parse_duration
 
+from . import budget as budgets
+from . import builtins
 from .context import TOOL_CALL_KEY
 from .tools import Tool
 
@@ -114,12 +116,13 @@ class _Server:
         self.ready, self.stop = asyncio.Event(), asyncio.Event()
         self.client = self.error = self.failed = self.task = self.stderr = self.process = None
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> Any:
+    async def call(self, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None) -> Any:
         if self.down:
             await self.revive()
         try:
-            key = TOOL_CALL_KEY.get()   # the same on a retry after a resume: the server can tell a repeat
-            meta = {IDEMPOTENCY_META: key} if key else None
+            key = TOOL_CALL_KEY.get()
+            if key:   # the same on a retry after a resume: the server can tell a repeat
+                meta = {**(meta or {}), IDEMPOTENCY_META: key}
             result = await self.client.call_tool(name, arguments, meta=meta)  # the loop applies ``timeout``
         except Exception as exc:  # noqa: BLE001 - a crashed server or a protocol error: the model's to read
             where = f" (server stderr: {self.stderr.path})" if self.stderr is not None else ""
@@ -171,10 +174,13 @@ class ToolServers:
         """The MCP tools of an agent (after the server's filter and the agent's allow/deny)."""
         tools: dict[str, Tool] = {}
         for use in agent.spec.tools:
-            if use.tool_server is None:
+            if use.builtin is not None:  # an in-process server (builtins/), bound to its caller
+                server, caller = await self._server(f"builtin:{use.builtin}"), agent
+            elif use.tool_server is None:
                 continue
-            namespace, name = use.tool_server.resolve(agent.namespace)
-            server = await self._server(f"{namespace}/{name}")
+            else:
+                namespace, name = use.tool_server.resolve(agent.namespace)
+                server, caller = await self._server(f"{namespace}/{name}"), None
             for listed in server.tools:
                 if not _allowed(listed.name, server.spec.tools, use.allow, use.deny):
                     continue
@@ -184,7 +190,7 @@ class ToolServers:
                 if listed.name in server.refused:  # the model never sees the changed description
                     tools[listed.name] = _refused_tool(server, listed.name)
                     continue
-                tools[listed.name] = _tool(server, listed)
+                tools[listed.name] = _tool(server, listed, caller)
         return tools
 
     async def call(self, key: str, name: str, arguments: dict[str, Any]) -> Any:
@@ -209,7 +215,7 @@ class ToolServers:
         async with self._lock:
             server = self._servers.get(key)
             if server is None:
-                spec = self.ctx.graph.tool_servers.get(key)
+                spec = self.ctx.graph.tool_servers.get(key) or builtins.spec_for(key)
                 if spec is None:
                     raise RunError(f"tool server {key} is not part of this run's revision")
                 server = self._servers[key] = _Server(key, spec)
@@ -280,6 +286,8 @@ class ToolServers:
         return why
 
     def _transport(self, server: _Server) -> Any:
+        if server.spec.transport == "inproc":
+            return builtins.make_server(server.spec.name, self.ctx)  # mcp.Client connects it in process
         spec, (namespace, _) = server.spec, server.key.split("/", 1)
         # ``env`` belongs to stdio servers and ``headers`` to http/sse ones (validate refuses the
         # other way round); a secret is resolved only where it is used.
@@ -377,11 +385,19 @@ def _allowed(name: str, server_filter: Any, allow: list[str] | None, deny: list[
     return True
 
 
-def _tool(server: _Server, listed: Any) -> Tool:
+def _tool(server: _Server, listed: Any, caller: Any = None) -> Tool:
     schema = dict(listed.input_schema or {"type": "object", "properties": {}})
 
     async def run(ctx: Any, path: str, args: dict, conversation: list, _name=listed.name) -> Any:
-        return await server.call(_name, args)
+        if caller is None:
+            return await server.call(_name, args)
+        # A built-in acts for its caller: who that is goes with the call, out of the model's reach.
+        token = builtins.enroll_caller(builtins.Caller(caller, path, (budgets.current.get(),
+                                                                      budgets.agent_scope.get())))
+        try:
+            return await server.call(_name, args, {builtins.CALLER_META: token})
+        finally:
+            builtins.drop_caller(token)
 
     return Tool(listed.name, listed.description or listed.name, schema, run, "external",
                 tuple(schema.get("required", ())), timeout=server.timeout)

@@ -1,9 +1,10 @@
 """Tools an agent can call: the team edges (engine-native) and MCP tools (mcp_tools.py).
 
 ``ask_<member>(task)`` runs a member to completion; ``transfer_to_<member>(reason)`` hands
-the conversation to a member; ``transfer_back(summary)`` returns it. Built-in and knowledge
-tools are not available in this version: ``check_tools`` refuses such a graph before the
-run starts, so no run fails half-way for that reason.
+the conversation to a member; ``transfer_back(summary)`` returns it. Built-in tools are
+in-process MCP servers (builtins/); a built-in that is not registered there yet (workspace)
+and knowledge tools are refused by ``check_tools`` before the run starts, so no run fails
+half-way for that reason.
 """
 
 from __future__ import annotations
@@ -87,11 +88,14 @@ def _text_param(name: str, description: str) -> dict[str, Any]:
 
 
 def check_tools(graph: Graph) -> None:
-    """Refuse up front a graph whose agents use tools this version cannot run (built-in and
-    knowledge tools come with workspaces and knowledge bases; MCP tool servers work)."""
+    """Refuse up front a graph whose agents use tools this version cannot run (the workspace
+    built-in and knowledge tools come with workspaces and knowledge bases; MCP tool servers
+    and the registered built-ins, such as team-control, work)."""
+    from . import builtins
+
     for key, agent in graph.agents.items():
         for use in agent.spec.tools:
-            if use.builtin is not None or use.knowledge is not None:
+            if (use.builtin is not None and builtins.get(use.builtin) is None) or use.knowledge is not None:
                 what = f"builtin: {use.builtin}" if use.builtin else "knowledge"
                 raise RunError(
                     f"agent {key} uses {what} tools, which are not available yet in this version; "

@@ -397,6 +397,12 @@ class SqlStore:
         firsts, lasts = _check_batch(events)
         if not events and not new_runs and not any(run_updates.values()):
             return
+        self._append(events, run_updates, new_runs, epochs or {}, firsts, lasts)
+
+    def _append(self, events: list[Event], run_updates: dict[str, dict[str, Any]], new_runs: list[RunRecord],
+                epochs: dict[str, int], firsts: dict[str, int], lasts: dict[str, int]) -> None:
+        """``append_events`` once its batch is checked: statement by statement in one transaction
+        (PostgreSQL overrides it with a single statement, one round trip)."""
         dump = self._json
         rows = [(e.run_id, e.seq, e.ts, e.type, e.path, dump(e.data)) for e in events]
         with self._write() as cur:
@@ -410,7 +416,7 @@ class SqlStore:
                 if run_id in lasts:
                     fields["last_seq"] = lasts[run_id]
                     expect = firsts[run_id] - 1
-                epoch = epochs.get(run_id) if epochs else None
+                epoch = epochs.get(run_id)
                 if self._set_run(cur, run_id, fields, expect, epoch) == 0:
                     self._reject(cur, run_id, firsts.get(run_id), epoch)
             if rows:

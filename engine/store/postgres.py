@@ -8,6 +8,7 @@ lock is a session advisory lock, so it dies with the process that held it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -22,10 +23,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from agentform.engine.errors import LockHeld, StoreError
+from agentform.engine.errors import LockHeld, RunTakenOver, StoreError
 
-from ._sqlbase import EVENT_COLS, SqlStore
-from .base import Event
+from ._sqlbase import EVENT_COLS, RUN_COLS, RUN_FIELDS, RUN_JSON, SqlStore
+from .base import Event, RunRecord
 from .migrate import migrate_postgres
 
 MIGRATE_LOCK = 0x61666D31   # advisory lock namespaces ("afm1", "afl1"); the second key is the schema's
@@ -67,6 +68,77 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 @lru_cache(maxsize=512)
 def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
+
+
+def _append_statement(store: PostgresStore, events: list[Event], run_updates: dict[str, dict[str, Any]],
+                      new_runs: list[RunRecord], epochs: dict[str, int], firsts: dict[str, int],
+                      lasts: dict[str, int]) -> tuple[str, list[Any], list[tuple[str, int | None, int | None]]]:
+    """The SQL and arguments of one append, and the (run, expected last_seq, epoch) each UPDATE checks."""
+    ctes: list[str] = []
+    args: list[Any] = []
+    created = set()
+    if new_runs:
+        # A new run is inserted as it ends up after this batch: sibling statements of one
+        # WITH do not see each other's rows, so it cannot be inserted, then updated.
+        rows = []
+        for run in new_runs:
+            fields = run_updates.get(run.id, {})
+            store._assignments(fields)   # the same refusal of unknown fields as an update
+            if run.id in firsts:
+                if firsts[run.id] != run.last_seq + 1:
+                    raise StoreError(f"run {run.id}: event seq {firsts[run.id]} does not continue the stream "
+                                     f"(last stored seq is {run.last_seq})")
+                fields = {**fields, "last_seq": lasts[run.id]}
+            epoch = epochs.get(run.id)
+            if epoch is not None and epoch != run.owner_epoch:
+                raise RunTakenOver(run.id, run.owner, run.status, run.owner_epoch, (
+                    f"run {run.id} is created with owner epoch {run.owner_epoch}, but its writer's is {epoch}: "
+                    "its events are not written"))
+            run = dataclasses.replace(run, **fields) if fields else run
+            rows.append("(" + ", ".join(["%s"] * len(RUN_FIELDS)) + ")")
+            args.extend(store._enc(getattr(run, f)) if f in RUN_JSON else getattr(run, f) for f in RUN_FIELDS)
+            created.add(run.id)
+        ctes.append(f"n AS (INSERT INTO runs ({RUN_COLS}) VALUES {', '.join(rows)} RETURNING 1)")
+    checks = []
+    for run_id in sorted((set(firsts) | {r for r, f in run_updates.items() if f}) - created):
+        fields = dict(run_updates.get(run_id, {}))
+        expect = None
+        if run_id in lasts:
+            fields["last_seq"] = lasts[run_id]
+            expect = firsts[run_id] - 1
+        assign, values = store._assignments(fields)
+        where = "id = %s"
+        args.extend(values)
+        args.append(run_id)
+        if expect is not None:
+            where += " AND last_seq = %s"
+            args.append(expect)
+        epoch = epochs.get(run_id)
+        if epoch is not None:
+            where += " AND owner_epoch = %s"
+            args.append(epoch)
+        ctes.append(f"u{len(checks)} AS (UPDATE runs SET {_pg(assign)} WHERE {where} RETURNING 1)")
+        checks.append((run_id, expect, epoch))
+    if events:
+        # The batch travels as one JSON document (one encode here, one parse there): cheaper
+        # on both sides than COPY's per-row messages or six parameter arrays.
+        ctes.append(f"e AS (INSERT INTO events ({EVENT_COLS}) SELECT e->>0, (e->>1)::int, (e->>2)::float8, "
+                    "e->>3, e->>4, e->5 FROM jsonb_array_elements(%s::jsonb) AS e)")
+        args.append(store._json([(e.run_id, e.seq, e.ts, e.type, e.path, e.data) for e in events]))
+    # The SELECT runs the CTEs it reads in order (new runs, then the updates); the events'
+    # INSERT, read by nothing, runs last, so a clash on a new run's id is reported as such.
+    matched = " * ".join(f"(SELECT count(*) FROM u{i})" for i in range(len(checks))) or "1"
+    select = ("SELECT (SELECT count(*) FROM n), " if created else "SELECT ") + f"1 / ({matched})"
+    if lasts:
+        select += ", (SELECT count(pg_notify(%s, r)) FROM unnest(%s::text[]) AS r)"
+        args.extend((store._channel, list(lasts)))
+    return ("WITH " + ", ".join(ctes) + " " if ctes else "") + select, args, checks
+
+
+def _duplicate(exc: psycopg.errors.UniqueViolation, new_runs: list[RunRecord], firsts: dict[str, int]) -> StoreError:
+    if exc.diag.table_name == "runs":
+        return StoreError(f"run {', '.join(r.id for r in new_runs)} already exists ({exc.diag.message_detail})")
+    return StoreError(f"duplicate event seq for run(s) {', '.join(firsts)}")
 
 
 class PostgresStore(SqlStore):
@@ -143,6 +215,47 @@ class PostgresStore(SqlStore):
         """JSON text for JSONB: NUL characters (say, a binary file a tool read) become U+FFFD."""
         text = super()._json(value)
         return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+    # -- the append: one statement, one round trip -----------------------------------------
+    def _append(self, events: list[Event], run_updates: dict[str, dict[str, Any]], new_runs: list[RunRecord],
+                epochs: dict[str, int], firsts: dict[str, int], lasts: dict[str, int]) -> None:
+        """The whole batch as ONE statement in autocommit: new runs, each run's conditional
+        UPDATE (stream continues, owner epoch) and the events, with the NOTIFY.
+
+        A statement is its own transaction, so this costs one round trip and one commit where
+        BEGIN, UPDATE, COPY, NOTIFY and COMMIT took six. The statement's last step divides by
+        the number of runs its UPDATEs matched: a fenced or stale run makes it fail (division
+        by zero) and PostgreSQL undoes the whole statement; ``_refusal`` then reads why.
+        """
+        sql, args, checks = _append_statement(self, events, run_updates, new_runs, epochs, firsts, lasts)
+        if self._closed:
+            raise StoreError("the state store is closed")
+        try:
+            with self._pool.connection() as conn:
+                try:
+                    conn.execute(sql, args)
+                except psycopg.errors.DivisionByZero:
+                    raise self._refusal(conn, checks) from None
+                except psycopg.errors.UniqueViolation as exc:
+                    raise _duplicate(exc, new_runs, firsts) from exc
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise StoreError(f"state store {self.url}: {exc}") from exc
+
+    def _refusal(self, conn: psycopg.Connection, checks: list[tuple[str, int | None, int | None]]) -> StoreError:
+        """Which run's conditional UPDATE matched nothing, as ``_reject`` words it."""
+        with conn.cursor() as cur:
+            for run_id, expect_seq, epoch in checks:
+                row = cur.execute("SELECT last_seq, owner_epoch FROM runs WHERE id = %s", (run_id,)).fetchone()
+                if row is None or (epoch is not None and row[1] != epoch) or (
+                        expect_seq is not None and row[0] != expect_seq):
+                    try:
+                        self._reject(cur, run_id, None if expect_seq is None else expect_seq + 1, epoch)
+                    except StoreError as exc:
+                        return exc
+        # Every run looks right now: a concurrent write moved one of them and back, or committed
+        # between the UPDATE and this read. Nothing was written; the writer may retry.
+        return StoreError(f"append to run(s) {', '.join(c[0] for c in checks)} conflicted with a concurrent "
+                          "write; nothing was written")
 
     def _insert_events(self, cur: psycopg.Cursor, rows: list[tuple]) -> None:
         with cur.copy(f"COPY events ({EVENT_COLS}) FROM STDIN") as copy:

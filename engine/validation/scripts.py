@@ -36,8 +36,11 @@ def check_scripts(ms: ManifestSet) -> list[Diagnostic]:
             out.extend(exc.diagnostics)
             continue
         agents = sorted(k.name for k in ms.claimed if k.kind == "Agent" and k.namespace == m.namespace)
+        created = _created_agents(script)
         for key, turns in script.agents.items():
             agent = Script.agent_of(key)
+            if agent in created and agent not in agents:
+                continue   # made during the run by team-control's create_agent; its key is its name
             if agent not in agents:
                 line, col = locate_in(doc, ("agents", key), True)
                 out.append(Diagnostic(shown, line, col, f"script key '{key}': no Agent '{agent}' in "
@@ -47,3 +50,11 @@ def check_scripts(ms: ManifestSet) -> list[Diagnostic]:
                 line, col = locate_in(doc, ("agents", key, i, "toolCalls", j, "name"))
                 out.append(Diagnostic(shown, line, col, f"script key '{key}': {message}"))
     return out
+
+
+def _created_agents(script: Script) -> set[str]:
+    """The names a script's own ``create_agent`` calls give (team-control agents made in a run)."""
+    return {call.arguments["name"] for turns in script.agents.values() for turn in turns
+            for call in turn.tool_calls
+            if call.name == "create_agent" and isinstance(call.arguments, dict)
+            and isinstance(call.arguments.get("name"), str)}
