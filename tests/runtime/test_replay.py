@@ -171,9 +171,9 @@ def test_tool_results_come_from_the_recording_and_no_server_starts(store, tmp_pa
 def test_a_real_model_run_replays_without_the_network(tmp_path, monkeypatch):
     from agentform.engine.store import open_store
 
+    from .helpers import write_tree
     from .openai_stub import OpenAIStub
     from .test_litellm import KEY, manifests
-    from .helpers import write_tree
 
     monkeypatch.setenv("STUB_KEY", KEY)
     with OpenAIStub() as stub:
