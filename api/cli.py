@@ -40,7 +40,7 @@ class Globals:
         return open_store(self.store_url, home=self.home)
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)   # so that `agentform --version` needs no command
 def _globals(
     ctx: typer.Context,
     home: Path = typer.Option(
@@ -50,11 +50,37 @@ def _globals(
         None, "--store", envvar="AGENTFORM_STORE", help="postgresql://... to keep state in PostgreSQL."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    version: bool = typer.Option(False, "--version", help=(
+        "Print the version and the store's schema version (the highest migration applied), then exit.")),
 ) -> None:
     ctx.obj = Globals(home=home or Path(".agentform"), store_url=store, debug=debug)
+    if version:
+        _print_version(ctx.obj)
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        ctx.fail("Missing command.")
     from agentform.engine import template_settings
 
     template_settings.use_home(ctx.obj.home)  # templates.* of <home>/config.yaml, read at first render
+
+
+def _print_version(options: Globals) -> None:
+    from agentform.engine.api import Engine
+
+    engine = Engine(home=options.home, store=options.store_url)
+    try:
+        info = engine.version()
+    finally:
+        engine.close()
+    applied = info["storeSchema"]
+    schema = "none yet (no store)" if applied is None else str(applied)
+    typer.echo(f"agentform {info['version']}")
+    typer.echo(f"store schema {schema} ({info['store']}; this agentform knows up to {info['knownSchema']})")
+    if applied is not None and applied > info["knownSchema"]:
+        from agentform.engine.errors import StoreError
+
+        raise StoreError(f"the store's schema version {applied} is newer than this agentform knows "
+                         f"({info['knownSchema']}); upgrade agentform")
 
 
 def globals_of(ctx: typer.Context) -> Globals:

@@ -249,11 +249,24 @@ class Engine:
                                 drain_timeout=drain_timeout)
 
     async def aclose(self) -> None:
-        """Close what the async methods opened (the job queue's connections), then the store."""
-        queue, self._queue = getattr(self, "_queue", None), None
-        if queue is not None:
-            await queue.aclose()
+        """``close`` from async code."""
         self.close()
+
+    def version(self) -> dict[str, Any]:
+        """``agentform --version``: this agentform's version, the store's schema version (the
+        highest migration applied; None for a store not created yet) and the newest schema this
+        agentform knows. A store not opened yet is only read, neither created nor migrated."""
+        from agentform import __version__
+        from agentform.engine.store.migrate import known_version, probe_version
+
+        if self._store is not None:
+            with self._store._read() as cur:   # an open store is migrated already
+                applied = cur.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+            dialect = "postgres" if type(self._store).__name__.startswith("Postgres") else "sqlite"
+        else:
+            dialect, applied = probe_version(self._store_url, self.home)
+        return {"version": __version__, "storeSchema": applied, "knownSchema": known_version(dialect),
+                "store": dialect}
 
     def close(self) -> None:
         if self._owns_store and self._store is not None:

@@ -189,3 +189,40 @@ def _create_schema(run: _PgSteps, statement: Any) -> None:
     except StoreError as exc:
         if not isinstance(exc.__cause__, (errors.UniqueViolation, errors.DuplicateSchema)):
             raise
+
+
+def known_version(dialect: str) -> int:
+    """The newest schema version this agentform knows for ``dialect``."""
+    return max((m.version for m in load_migrations(dialect)), default=0)
+
+
+def probe_version(url: str | None, home: Path | str = ".agentform") -> tuple[str, int | None]:
+    """(dialect, the highest migration applied) of the store at ``url``, read without opening
+    (so without migrating) it; None when the store does not exist yet. ``--version`` reports it."""
+    if url and url.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        from .postgres import parse_pg_url
+
+        conninfo, schema = parse_pg_url(url)
+        options = {"options": f"-c search_path={schema}"} if schema else {}
+        try:
+            with psycopg.connect(conninfo, connect_timeout=5, autocommit=True, **options) as conn:
+                if conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None:
+                    return "postgres", None
+                return "postgres", conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot read the store's schema version: {exc}".strip()) from exc
+    path = Path(url.removeprefix("sqlite:///")) if url else Path(home) / "state.db"
+    if not path.exists():
+        return "sqlite", None
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        found = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+        if found.fetchone() is None:
+            return "sqlite", None
+        return "sqlite", conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read the schema version of {path}: {exc}") from exc
+    finally:
+        conn.close()
