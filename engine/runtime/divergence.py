@@ -4,7 +4,8 @@ Not by global seq: parallel members interleave their events in whatever order th
 Within one path (one invocation) the order is the program's, except the results of one
 turn's concurrent tool calls, which arrive as they finish: a run of consecutive
 ``tool.call``/``tool.result``/``checkpoint`` events at a path is compared as a set (sorted by
-call id). ``ts``, owners, expiries and durations are ignored; consecutive ``message.delta``
+call id). ``ts``, owners, expiries, durations and idempotency keys (they hold the run id: a
+fork's past keeps its original's) are ignored; consecutive ``message.delta``
 chunks at a path are compared joined (their cut depends on the provider's packets), and tool
 server start-up events not at all (a replay starts no server).
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 IGNORED_TYPES = frozenset({"toolserver.started", "toolserver.ready"})
-IGNORED_KEYS = frozenset({"ts", "owner", "previousOwner", "expiresAt", "heartbeat", "durationMs",
+IGNORED_KEYS = frozenset({"ts", "owner", "previousOwner", "expiresAt", "heartbeat", "durationMs", "idempotencyKey",
                           "duration_ms", "duration", "elapsed", "latency"})
 ORDER_FREE = frozenset({"tool.call", "tool.result", "checkpoint"})
 _RANK = {"tool.call": 0, "tool.result": 1, "checkpoint": 2}
@@ -83,7 +84,7 @@ def _sorted_blocks(items: list[_Item]) -> list[_Item]:
             block.append(item)
             continue
         if block:
-            out.extend(sorted(block, key=lambda i: (str(i.data.get("id", "")), _RANK[i.type], i.seq)))
+            out.extend(sorted(block, key=lambda i: (_RANK[i.type], str(i.data.get("id", "")), i.seq)))
             block = []
         if item is not None:
             out.append(item)
@@ -110,6 +111,19 @@ def compare(expected: list[Any], got: list[Any],
 
 
 def _first(path: str, recorded: list[_Item], replayed: list[_Item], prefix: bool) -> Divergence | None:
+    if prefix:
+        # An interrupted execution stopped anywhere in a turn's concurrent calls: each of the
+        # calls and results it recorded must be in the replay; the rest, in order, a prefix.
+        free = [(i.type, json.dumps(i.data, sort_keys=True)) for i in replayed if i.type in ORDER_FREE]
+        for want in recorded:
+            if want.type in ORDER_FREE:
+                key = (want.type, json.dumps(want.data, sort_keys=True))
+                if key not in free:
+                    return Divergence(path, want.seq, want.view(), None,
+                                      f"expected this {want.type}, the replay has none like it at this path")
+                free.remove(key)
+        recorded = [i for i in recorded if i.type not in ORDER_FREE]
+        replayed = [i for i in replayed if i.type not in ORDER_FREE]
     for index, want in enumerate(recorded):
         have = replayed[index] if index < len(replayed) else None
         if have is None:

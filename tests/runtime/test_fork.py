@@ -76,6 +76,9 @@ def test_a_fork_in_the_middle_of_a_team_run_continues_live_on_a_changed_instruct
     record, source = store.get_run(result.id), store.get_run(original)
     assert (record.tokens_in, record.tokens_out) == (source.tokens_in, source.tokens_out)
     assert store.get_run(original).last_seq == len(recorded)   # the original is untouched
+    # a fork replays like any run: its past as an interrupted execution, then the live part
+    report = asyncio.run(engine.replay(result.id))
+    assert report.same, report.divergence
 
 
 def test_a_fork_at_a_path_missing_from_the_graph_fails_before_it_starts(store, tmp_path):

@@ -226,3 +226,42 @@ def test_the_cli_replays_runs_and_files(tmp_path):
     assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
     bad = af(tmp_path, store_url, "replay", run_id, "--revision", "newest")
     assert bad.returncode == 1 and "use pinned" in bad.stderr
+
+
+def test_a_run_resumed_after_its_owner_died_replays_the_same(store, tmp_path):
+    from agentform.engine.ids import new_run_id
+    from agentform.engine.store.base import Event, RunRecord
+
+    engine = Engine(home=tmp_path, store=store)
+    engine.apply(EXAMPLES / "research-team")
+    done = _record(engine, "research-team")
+    events = store.read_events(done.id)
+    cut = of(events, "message.completed", "research/tech-scout")[0].seq
+    # the same run as a process left it when it died there (another host, silent for an hour)
+    source, now = store.get_run(done.id), events[-1].ts
+    died = RunRecord(id=new_run_id(now), target=source.target, status="running", revision=source.revision,
+                     created_at=now - 3600, input=source.input, owner="elsewhere:4242", heartbeat_at=now - 3600,
+                     started_at=now - 3600, owner_epoch=1)
+    store.append_events([Event(died.id, e.seq, e.ts, e.type, e.path, e.data) for e in events[:cut]],
+                        new_runs=[died])
+    resumed = asyncio.run(engine.resume(died.id))
+    assert resumed.status == "succeeded" and resumed.output == done.output, resumed.error
+    stream = store.read_events(died.id)
+    ends = [e for e in stream if e.type in ("run.failed", "run.resumed")]
+    assert [e.type for e in ends] == ["run.failed", "run.resumed"] and ends[0].data["reason"] == "owner died"
+
+    report = asyncio.run(engine.replay(died.id))
+
+    assert report.same, report.divergence
+    # the interrupted part is held to what it recorded: a changed answer in it is found
+    changed = [e if e.seq != cut else Event(e.run_id, e.seq, e.ts, e.type, e.path, {**e.data, "content": "no"})
+               for e in stream]
+    from agentform.engine.runtime.recordings import from_store
+    from agentform.engine.runtime.replay import replay
+    from agentform.engine.runtime.runner import load_graph
+
+    recording = from_store(store, died.id)
+    recording.events = changed
+    graph, number = load_graph(store, recording.key, recording.revision)
+    report = asyncio.run(replay(recording, graph, number, home=tmp_path))
+    assert report.exit_code == 1 and report.divergence.path == "research/tech-scout"
