@@ -54,6 +54,11 @@ class SqlStore:
     def _read(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
+    def _write_one(self) -> AbstractContextManager[Any]:
+        """A cursor for a write that is one statement (PostgreSQL: autocommit, no BEGIN/COMMIT
+        round trips, as a statement is its own transaction)."""
+        return self._write()
+
     def _q(self, sql: str) -> str:
         return sql
 
@@ -168,7 +173,7 @@ class SqlStore:
         return dataclasses.replace(revision, number=number)
 
     def set_status(self, key: ResourceKey, conditions: list[Condition], observed_generation: int) -> None:
-        with self._write() as cur:
+        with self._write_one() as cur:
             cur.execute(self._q(f"UPDATE resources SET conditions = ?, observed_generation = ? WHERE {_KEY}"),
                         (self._json([dataclasses.asdict(c) for c in conditions]), observed_generation, *key))
             if cur.rowcount == 0:
@@ -219,7 +224,7 @@ class SqlStore:
 
     # -- runs ----------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> None:
-        with self._write() as cur:
+        with self._write_one() as cur:
             self._insert_run(cur, run)
 
     def _insert_run(self, cur: Any, run: RunRecord) -> None:
@@ -297,7 +302,7 @@ class SqlStore:
         assign, values = self._assignments(fields)
         statuses = sorted(expect_status)
         marks = ", ".join("?" * len(statuses))
-        with self._write() as cur:
+        with self._write_one() as cur:   # the read after a miss only explains it
             row = cur.execute(self._q(
                 f"UPDATE runs SET {assign} WHERE id = ? AND owner_epoch = ? AND status IN ({marks}) "
                 f"RETURNING {RUN_COLS}"), (*values, run_id, expect_epoch, *statuses)).fetchone()
@@ -315,7 +320,7 @@ class SqlStore:
     def update_run(self, run_id: str, **fields: Any) -> None:
         if not fields:
             return
-        with self._write() as cur:
+        with self._write_one() as cur:
             if self._set_run(cur, run_id, fields) == 0:
                 raise NotFound(f"run {run_id} not found")
 
@@ -355,7 +360,7 @@ class SqlStore:
 
     def claim_run(self, owner: str, now: float) -> RunRecord | None:
         """Take the oldest queued run for ``owner`` (now running, with owner and heartbeat); None when none."""
-        with self._write() as cur:
+        with self._write_one() as cur:
             row = cur.execute(self._q(
                 "UPDATE runs SET status = 'running', owner = ?, heartbeat_at = ?, started_at = COALESCE(started_at, ?), "
                 "owner_epoch = owner_epoch + 1 "

@@ -15,7 +15,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -205,6 +205,9 @@ class PostgresStore(SqlStore):
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"state store {self.url}: {exc}") from exc
 
+    def _write_one(self) -> AbstractContextManager[psycopg.Cursor]:
+        return self._read()   # autocommit: the statement commits itself, in one round trip
+
     def _q(self, sql: str) -> str:
         return _pg(sql)
 
@@ -240,6 +243,43 @@ class PostgresStore(SqlStore):
                     raise _duplicate(exc, new_runs, firsts) from exc
         except (psycopg.Error, PoolTimeout) as exc:
             raise StoreError(f"state store {self.url}: {exc}") from exc
+
+    def take_over_run(
+        self,
+        run_id: str,
+        *,
+        expect_status: Iterable[str],
+        expect_epoch: int,
+        owner: str,
+        now: float,
+        events: Iterable[tuple[str, str, dict[str, Any]]] = (),
+        **fields: Any,
+    ) -> RunRecord:
+        """The takeover compare-and-set and its events as one statement (one round trip): the
+        events are inserted only from the row the conditional UPDATE returns, so a lost race
+        writes nothing."""
+        fields = {"status": "running", **fields, "owner": owner, "heartbeat_at": now}
+        fields.pop("last_seq", None)
+        assign, values = self._assignments(fields)
+        events = list(events)
+        sql = (f"WITH t AS (UPDATE runs SET {_pg(assign)}, owner_epoch = owner_epoch + 1, last_seq = last_seq + %s "
+               f"WHERE id = %s AND owner_epoch = %s AND status = ANY(%s) RETURNING {RUN_COLS})")
+        args = [*values, len(events), run_id, expect_epoch, sorted(expect_status)]
+        select = f" SELECT {RUN_COLS} FROM t"
+        if events:
+            sql += (f", e AS (INSERT INTO events ({EVENT_COLS}) SELECT t.id, t.last_seq - %s + x.n, %s, "
+                    "x.e->>0, x.e->>1, x.e->2 FROM t, jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(e, n))")
+            args += [len(events), now, self._json(events)]
+            select = f" SELECT {RUN_COLS}, pg_notify(%s, t.id) FROM t"
+            args.append(self._channel)
+        with self._read() as cur:   # autocommit: the one statement is the transaction
+            try:
+                row = cur.execute(sql + select, args).fetchone()
+            except psycopg.errors.UniqueViolation as exc:   # rows beyond a lagging last_seq: the key holds
+                raise StoreError(f"duplicate event seq for run {run_id}") from exc
+            if row is None:
+                raise self._taken(cur, run_id)
+        return self._run(row[:len(RUN_FIELDS)])
 
     def _refusal(self, conn: psycopg.Connection, checks: list[tuple[str, int | None, int | None]]) -> StoreError:
         """Which run's conditional UPDATE matched nothing, as ``_reject`` words it."""

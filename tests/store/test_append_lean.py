@@ -23,8 +23,8 @@ ODD_DATA = {"pi": 3.141592653589793, "big": 2**70, "tiny": 5e-324, "quote": 'say
 
 
 def _run(run_id: str, epoch: int = 0, **fields: Any) -> RunRecord:
-    return RunRecord(id=run_id, target="team/default/x", status="running", revision=1, created_at=1.0,
-                     owner="host:1", owner_epoch=epoch, **fields)
+    return RunRecord(**{"id": run_id, "target": "team/default/x", "status": "running", "revision": 1,
+                        "created_at": 1.0, "owner": "host:1", "owner_epoch": epoch, **fields})
 
 
 def _events(run_id: str, first: int, last: int) -> list[Event]:
@@ -135,3 +135,40 @@ async def test_the_writer_commits_new_runs_with_their_first_events(store):
     assert [e.type for e in store.read_events("c")] == ["run.started"]
     assert [e.type for e in store.read_events("a")] == ["run.started", "run.completed"]
     assert recording.calls[0] == ("append_events", ["a", "c"], [("a", 1), ("c", 1)])
+
+
+def test_run_record_writes_are_one_round_trip_each_on_postgresql(pg_store_url, tmp_path):
+    store = PostgresStore(pg_store_url, pool_size=1)
+    try:
+        waiting = _run("w", epoch=2, status="waiting")
+        writes = {
+            "create_run": lambda: store.create_run(waiting),
+            "update_run": lambda: store.update_run("w", heartbeat_at=3.0, deadline_at=9.0),
+            "set_run_if": lambda: store.set_run_if("w", expect_status={"waiting"}, expect_epoch=2, error="late"),
+            "take_over_run": lambda: store.take_over_run(
+                "w", expect_status={"waiting"}, expect_epoch=2, owner="host:2", now=7.5,
+                events=[("run.resumed", "", {"previousOwner": "host:1"}), ("checkpoint", "p/a", ODD_DATA)]),
+            "create_run queued": lambda: store.create_run(_run("q", status="queued")),
+            "claim_run": lambda: store.claim_run("host:3", 8.0),
+        }
+        trips = {}
+        for name, write in writes.items():
+            with _round_trips(store, tmp_path) as counted:
+                write()
+            trips[name] = counted[0]
+        assert trips == dict.fromkeys(writes, 1)
+        record = store.get_run("w")
+        assert (record.status, record.owner, record.owner_epoch, record.last_seq, record.error, record.deadline_at) == \
+            ("running", "host:2", 3, 2, "late", 9.0)
+        assert [(e.seq, e.ts, e.type, e.path, e.data) for e in store.read_events("w")] == [
+            (1, 7.5, "run.resumed", "", {"previousOwner": "host:1"}), (2, 7.5, "checkpoint", "p/a", ODD_DATA)]
+        claimed = store.get_run("q")
+        assert (claimed.status, claimed.owner, claimed.owner_epoch) == ("running", "host:3", 1)
+        # The loser of a takeover writes nothing and learns who won.
+        with pytest.raises(RunTakenOver) as lost:
+            store.take_over_run("w", expect_status={"running"}, expect_epoch=2, owner="host:4", now=9.0,
+                                events=[("run.resumed", "", {})])
+        assert (lost.value.owner, lost.value.epoch) == ("host:2", 3)
+        assert store.get_run("w").last_seq == 2 and len(store.read_events("w")) == 2
+    finally:
+        store.close()
