@@ -221,3 +221,50 @@ def test_team_control_is_a_tool_server_of_the_run_and_workspace_stays_refused(st
     assert [e.data["server"] for e in ready] == ["builtin:team-control"]
     assert "create_agent" in ready[0].data["tools"]
     assert _results(events, "solo")["call_1"]["output"] == {"agents": []}
+
+
+def test_resume_after_kill_rebuilds_created_agents_and_runs_an_unfinished_command_again(store, store_url, tmp_path):
+    from .helpers import apply
+    from .test_cli import af, wait_for
+    from .test_resume import _check_stream, _has, _kill, _run_of, _start
+
+    script = {"agents": {
+        "lead": [
+            {"toolCalls": [_call("create_agent", name="alpha", instructions="x"),
+                           _call("create_agent", name="beta", instructions="x")]},
+            {"toolCalls": [_call("command_agent", name="alpha", task="quick"),
+                           _call("command_agent", name="beta", task="slow")]},
+            {"toolCalls": [_call("check_agent_status", handle="alpha#1", wait=30),
+                           _call("check_agent_status", handle="beta#1", wait=30)]},
+            {"toolCalls": [_call("report_cost"), _call("list_agents")]},
+            {"content": "done"}],
+        "alpha": [{"content": "a", "usage": {"input": 10, "output": 0}}],
+        "beta": [{"content": "b", "latency": "3s", "usage": {"input": 20, "output": 0}}]}}
+    root = project(tmp_path / "m", script, [agent("lead", tools=[{"builtin": "team-control"}])], model_spec=PRICING)
+    apply(store, root, tmp_path)
+    proc = _start(tmp_path, store_url, "run", "agent/lead")
+    run = wait_for(lambda: _run_of(store))
+
+    def alpha_checked():
+        events = store.read_events(run.id)
+        return _has(store, run.id, "agent.started", "lead/beta") and any(
+            e.type == "tool.result" and e.path == "lead" and e.data["id"] == "call_5" for e in events)
+
+    wait_for(alpha_checked)
+    _kill(proc)   # beta's model call and the creator's wait for it are in flight
+    before = store.read_events(run.id)
+    assert not _has(store, run.id, "agent.completed", "lead/beta")
+
+    resumed = af(tmp_path, store_url, "resume", run.id[:12])
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "done"
+    events = store.read_events(run.id)
+    _check_stream(events)
+    after = events[len(before):]
+    assert not [e for e in after if e.path == "lead/alpha"]   # finished before the kill: not run again
+    assert [e.data["output"] for e in of(after, "agent.completed", "lead/beta")] == ["b"]
+    r = _results(after, "lead")
+    assert r["call_6"]["output"]["status"] == "succeeded" and r["call_6"]["output"]["output"] == "b"
+    assert r["call_7"]["output"]["tokens"] == 30 and r["call_7"]["output"]["cost_usd"] == pytest.approx(0.03)
+    assert [(a["name"], [c["status"] for c in a["commands"]]) for a in r["call_8"]["output"]["agents"]] == [
+        ("alpha", ["succeeded"]), ("beta", ["succeeded"])]

@@ -97,6 +97,62 @@ class TeamControl:
         self.agents: dict[tuple[str, str], Created] = {}
         self.counts: dict[tuple[str, str], int] = {}   # commands so far per (creator, name), deletes included
         self.made = 0
+        self.restored: set[str] = set()                # creator paths whose past is rebuilt
+
+    async def restore(self, caller: Caller) -> None:
+        """On a resumed run, rebuild the caller's agents and commands from the stream (once per
+        creator path): what was created and not deleted exists again, finished commands report
+        what they ended with, and a command that was running when the run stopped runs again
+        (its agent goes on from the stream, as any resumed invocation does)."""
+        if caller.path in self.restored:
+            return
+        self.restored.add(caller.path)
+        if not self.ctx.history:
+            return
+        calls: dict[str, dict[str, Any]] = {}
+        for event in self.ctx.history:
+            if event.path != caller.path or event.type not in ("tool.call", "tool.result"):
+                continue
+            data = event.data
+            if event.type == "tool.call":
+                if data.get("name") in ("create_agent", "delete_agent", "command_agent"):
+                    calls[data["id"]] = data.get("arguments") or {}
+                continue
+            arguments = calls.pop(data.get("id"), None)
+            if arguments is None or "error" in data:
+                continue
+            with contextlib.suppress(ToolError):
+                if data["name"] == "create_agent":
+                    await self.create_agent(caller, arguments["name"], arguments.get("instructions", ""),
+                                            arguments.get("model"), arguments.get("tools"))
+                elif data["name"] == "delete_agent":
+                    self.agents.pop((caller.path, arguments["name"]), None)
+                else:
+                    self._restore_command(caller, arguments, data["output"])
+
+    def _restore_command(self, caller: Caller, arguments: dict[str, Any], output: dict[str, Any]) -> None:
+        created = self._agent(caller, arguments["name"])
+        handle, path = output["handle"], output["path"]
+        n = int(handle.rsplit("#", 1)[1])
+        self.counts[(caller.path, created.name)] = max(n, self.counts.get((caller.path, created.name), 0))
+        command = Command(handle, path, arguments.get("task", ""),
+                          budgets.Scope(f"created/{created.name}", None, self._chain(caller)))
+        created.commands.append(command)
+        for event in self.ctx.history:
+            if event.path == path and event.type == "agent.completed":
+                command.status, command.output = "succeeded", event.data.get("output")
+            elif event.path == path and event.type == "agent.failed":
+                error = event.data.get("error") or ""
+                command.status, command.error = ("interrupted" if error.startswith("interrupted") else "failed"), error
+            elif event.type == "usage" and (event.path == path or event.path.startswith(path + "/")):
+                command.usage.tokens += event.data.get("tokens_in", 0) + event.data.get("tokens_out", 0)
+                command.usage.cost_usd += event.data.get("cost_usd", 0.0)
+        if command.status == "running":
+            # its recorded replies are charged again as its invocation plays them back
+            command.usage.tokens, command.usage.cost_usd = 0, 0.0
+            command.runner = asyncio.get_running_loop().create_task(self._execute(created, command))
+        else:
+            command.done.set()
 
     # -- the tools -----------------------------------------------------------------------------
     async def create_agent(self, caller: Caller, name: str, instructions: str, model: str | None,
@@ -381,47 +437,49 @@ def make_server(ctx: Any) -> MCPServer:
 
     server = MCPServer("team-control", lifespan=lifespan)
 
-    def caller(context: Context) -> Caller:
-        return take_caller(context.request_context.meta)
+    async def caller(context: Context) -> Caller:
+        who = take_caller(context.request_context.meta)
+        await host.restore(who)
+        return who
 
     @server.tool(description="Make an agent that lives for the rest of this run, at <your path>/<name>. "
                  "Its model and tools can only be ones you have (default: your model, no tools).")
     async def create_agent(name: str, instructions: str, context: Context, model: str | None = None,
                            tools: list[str] | None = None) -> dict[str, Any]:
-        return await host.create_agent(caller(context), name, instructions, model, tools)
+        return await host.create_agent(await caller(context), name, instructions, model, tools)
 
     @server.tool(description="Give one of your agents a task. Returns a handle at once; the agent works "
                  "in the background: read it with check_agent_status(handle).")
     async def command_agent(name: str, task: str, context: Context) -> dict[str, Any]:
-        return await host.command_agent(caller(context), name, task)
+        return await host.command_agent(await caller(context), name, task)
 
     @server.tool(description="The status of a command (handle from command_agent, or an agent's name for "
                  "its latest): running, succeeded (with output), failed or interrupted (with error), and "
                  "its cost. wait: seconds to wait for it to finish first (0: answer at once).")
     async def check_agent_status(handle: str, context: Context, wait: float = 0) -> dict[str, Any]:
-        return await host.check_agent_status(caller(context), handle, wait)
+        return await host.check_agent_status(await caller(context), handle, wait)
 
     @server.tool(description="What one of your agents did (or one command of it, by handle): its tasks, "
                  "replies, tool calls and results, the last `tail` entries.")
     async def read_logs(name: str, context: Context, tail: int = 50) -> dict[str, Any]:
-        return await host.read_logs(caller(context), name, tail)
+        return await host.read_logs(await caller(context), name, tail)
 
     @server.tool(description="The agents you made in this run, with their commands.")
     async def list_agents(context: Context) -> dict[str, Any]:
-        return await host.list_agents(caller(context))
+        return await host.list_agents(await caller(context))
 
     @server.tool(description="Delete one of your agents (its running commands are interrupted).")
     async def delete_agent(name: str, context: Context) -> dict[str, Any]:
-        return await host.delete_agent(caller(context), name)
+        return await host.delete_agent(await caller(context), name)
 
     @server.tool(description="Stop a running command (by handle), or every running command of an agent "
                  "(by name).")
     async def interrupt_agent(handle: str, context: Context) -> dict[str, Any]:
-        return await host.interrupt_agent(caller(context), handle)
+        return await host.interrupt_agent(await caller(context), handle)
 
     @server.tool(description="Tokens and USD your agents have spent in this run (it counts against your "
                  "budget), per agent and in total.")
     async def report_cost(context: Context) -> dict[str, Any]:
-        return await host.report_cost(caller(context))
+        return await host.report_cost(await caller(context))
 
     return server
