@@ -265,3 +265,18 @@ def test_a_run_resumed_after_its_owner_died_replays_the_same(store, tmp_path):
     graph, number = load_graph(store, recording.key, recording.revision)
     report = asyncio.run(replay(recording, graph, number, home=tmp_path))
     assert report.exit_code == 1 and report.divergence.path == "research/tech-scout"
+
+
+@pytest.mark.parametrize("messages, tools", [
+    ([{"role": "system", "content": "You are é \u2028 \" \\ \n\x00"}, {"role": "user", "content": "go"}], []),
+    ([{"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function"}]}], []),
+    ([{"role": "user", "content": "go"}], [{"type": "function", "function": {"name": "ask_x", "parameters": {}}}]),
+])
+def test_request_hash_is_sha256_of_the_canonical_json_of_what_is_sent(messages, tools):
+    import hashlib
+
+    from agentform.engine.runtime.models import request_hash
+
+    text = json.dumps([messages, tools], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert request_hash(messages, tools) == hashlib.sha256(text.encode()).hexdigest()[:32]
+    assert request_hash(messages, tools) != request_hash([*messages, {"role": "user", "content": "more"}], tools)
