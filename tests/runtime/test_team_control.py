@@ -268,3 +268,37 @@ def test_resume_after_kill_rebuilds_created_agents_and_runs_an_unfinished_comman
     assert r["call_7"]["output"]["tokens"] == 30 and r["call_7"]["output"]["cost_usd"] == pytest.approx(0.03)
     assert [(a["name"], [c["status"] for c in a["commands"]]) for a in r["call_8"]["output"]["agents"]] == [
         ("alpha", ["succeeded"]), ("beta", ["succeeded"])]
+
+
+def test_a_secret_in_a_created_agents_work_never_reaches_the_creator_or_the_store(store, tmp_path, monkeypatch):
+    import json
+    import secrets
+
+    from tests.security.test_leaks import hits
+
+    value = f"tc-secret-{secrets.token_hex(12)}"
+    monkeypatch.setenv("AF_TC_SECRET", value)
+    script = {"agents": {
+        "lead": [
+            {"toolCalls": [_call("create_agent", name="leaky", instructions="x", tools=["plain"])]},
+            {"toolCalls": [_call("command_agent", name="leaky", task="tell")]},
+            {"toolCalls": [_call("check_agent_status", handle="leaky#1", wait=30)]},
+            {"toolCalls": [_call("read_logs", name="leaky")]},
+            {"content": "done"}],
+        # the created agent's tool returns the secret, and its model repeats it (the script plays a
+        # model that prints what it read)
+        "leaky": [{"toolCalls": [_call("plain")]}, {"content": f"I read {value}"}]}}
+    echo = manifest("ToolServer", "echo", {"transport": "stdio", "command": [sys.executable, str(HERE / "mcp_echo.py")],
+                                           "env": {"ECHO_SECRET": {"secretRef": "tok"}}})
+    root = project(tmp_path / "m", script, [
+        manifest("Secret", "tok", {"fromEnv": "AF_TC_SECRET"}), echo,
+        agent("lead", tools=[{"builtin": "team-control"}, {"toolServer": "echo", "allow": ["plain"]}])])
+    result, events = run(store, tmp_path, root, "agent/lead")
+    assert result.status == "succeeded", result.error
+    r = _results(events, "lead")
+    status, logs = r["call_3"]["output"], r["call_4"]["output"]
+    assert status["status"] == "succeeded" and status["output"].startswith("I read ") and "***" in status["output"]
+    assert any(e.get("output") and "***" in str(e["output"]) for e in logs["entries"])
+    written = json.dumps([[e.type, e.path, e.data] for e in events]) + json.dumps(
+        store.get_run(result.id).__dict__, default=str)
+    assert hits(written, value) == []
