@@ -17,6 +17,7 @@ from .references import check_references
 from .scripts import check_scripts
 from .templates_check import check_agent, check_pipeline_templates, check_toolserver
 from .toolserver_argv import check_command_context
+from .toolservers import check_toolserver_fields
 
 
 def check_output_schema(m: LoadedManifest) -> list[Diagnostic]:
@@ -38,7 +39,7 @@ def check_output_schema(m: LoadedManifest) -> list[Diagnostic]:
 
 _PER_KIND = {
     "Agent": (check_agent, check_output_schema),
-    "ToolServer": (check_toolserver, check_command_context),
+    "ToolServer": (check_toolserver, check_command_context, check_toolserver_fields),
     "Team": (check_tool_names, check_manager_not_member),
     "Pipeline": (check_pipeline, check_pipeline_templates, check_params),
 }

@@ -95,7 +95,7 @@ CLEAN = {
         "  apiKey: {secretRef: key}\n  fallbacks: [slow]",
         HEADER + "kind: Model\nmetadata: {name: slow}\nspec: {model: openai/gpt-4o, pricing: {inputPerMTok: 1, outputPerMTok: 2}}",
         HEADER + "kind: ToolServer\nmetadata: {name: git}\nspec:\n  command: [uvx, mcp-server-git, '{{ workspace.path }}']\n"
-        "  headers: {Authorization: {secretRef: key, format: 'Bearer {}'}}\n  timeout: 1m30s",
+        "  env: {GIT_TOKEN: {secretRef: key, format: 'Bearer {}'}}\n  timeout: 1m30s",
         HEADER + "kind: Workspace\nmetadata: {name: room}\nspec: {limits: {memory: 512Mi, cpus: 1.5}}",
         HEADER + "kind: Workspace\nmetadata: {name: desk}\nspec: {backend: docker, image: 'python:3.12-slim'}",
         HEADER + "kind: KnowledgeBase\nmetadata: {name: docs}\nspec: {sources: [{path: 'docs/*.md'}]}",
