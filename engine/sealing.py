@@ -189,6 +189,8 @@ def has_key(home: Path, key_id: str | None) -> bool:
         return True   # a key file's ids are only known by reading it: apply checks
     if key_id is None:
         return private_key_path(home).is_file() or bool(known_key_ids(home))
+    if private_key_path(home).is_file() and not public_key_path(home).is_file():
+        return True   # the current pair's id is only known from its private half: apply checks
     return key_id in known_key_ids(home)
 
 

@@ -32,10 +32,8 @@ class Af:
 
     def __init__(self, tmp_path: Path, home: Path, store_url: str | None = None, **env: str):
         self.cwd, self.home, self.store_url = tmp_path, home, store_url
-        self.env = {**os.environ, "CI": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True", **env}
-        if "AGENTFORM_KEY_FILE" not in env:
-            self.env.pop("AGENTFORM_KEY_FILE", None)
-        self.env.pop("AGENTFORM_KEY", None)
+        self.env = {k: v for k, v in os.environ.items() if k not in ("AGENTFORM_KEY_FILE", "AGENTFORM_KEY")}
+        self.env.update(CI="true", LITELLM_LOCAL_MODEL_COST_MAP="True", **env)
         self.outputs: list[tuple[str, str]] = []
 
     def __call__(self, *args: str, stdin: str | None = None, code: int | None = 0) -> subprocess.CompletedProcess:
@@ -240,5 +238,37 @@ def test_seal_refuses_what_it_cannot_seal_and_its_advice_works(tmp_path):
     bad_key = af("secret", "seal", "--name", "x", "--public-key", str(tmp_path / "not-a-key.pem"),
                  stdin=VALUE, code=1)
     assert "not a PEM public key" in bad_key.stderr
+
+    # The key as PEM text in AGENTFORM_KEY (a deployment's secret store): it is the current key,
+    # and keygen/rotate, which only write the home, refuse rather than make a key nobody uses.
+    env_home = Af(tmp_path, tmp_path / "env-home", AGENTFORM_KEY=sealing.private_key_path(af.home).read_text())
+    assert json.loads(env_home("secret", "public-key", "-o", "json").stdout) == \
+        json.loads(af("secret", "public-key", "-o", "json").stdout)
+    assert "AGENTFORM_KEY" in env_home("secret", "keygen", code=1).stderr
+    assert not (tmp_path / "env-home").exists()
     for what, text in af.outputs:
         assert not hits(text, VALUE), what
+
+
+def test_rotate_reseals_a_value_its_file_spells_over_two_lines(tmp_path):
+    home = tmp_path / "home"
+    af = Af(tmp_path, home)
+    af("secret", "keygen")
+    sealed = sealed_of(af("secret", "seal", "--name", "folded", stdin=VALUE).stdout)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    # A double-quoted scalar continued with '\': the file never holds the value in one piece.
+    (repo / "secret.yaml").write_text(
+        "# sealed for the engine\napiVersion: agentform.dev/v1alpha1\nkind: Secret\n"
+        f"metadata:\n  name: folded   # kept\nspec:\n  sealed: \"{sealed[:40]}\\\n    {sealed[40:]}\"\n"
+        "---\n# the second document\napiVersion: agentform.dev/v1alpha1\nkind: Secret\n"
+        "metadata: {name: other}\nspec: {fromEnv: AF_UNUSED}\n")
+    af("secret", "rotate", str(repo))
+    after = (repo / "secret.yaml").read_text()
+    new_id = json.loads(af("secret", "public-key", "-o", "json").stdout)["keyId"]
+    resealed = re.search(r'sealed: "(afs2:[^"]+)"', after).group(1)
+    assert resealed.startswith(f"afs2:{new_id}:")
+    assert sealing.unseal(resealed, home=home, namespace="default", name="folded") == VALUE
+    for line in ("# sealed for the engine", "  name: folded   # kept", "# the second document",
+                 "metadata: {name: other}", "spec: {fromEnv: AF_UNUSED}"):
+        assert line in after.splitlines(), after
