@@ -3,7 +3,9 @@
 Teams: the manager points at each member, labelled with the tool it calls (delegate edges
 are thick); a nested team is a subgraph answered through its manager. Pipelines: stages
 with their needs as edges, routes as dotted edges labelled with their condition, forEach
-stages marked, approvals drawn as hexagons.
+stages marked, approvals drawn as hexagons. Every ToolServer an agent uses is a
+parallelogram, drawn once, joined to each agent node (and each agent or tool stage) that uses
+it by a dotted line labelled with the agent's allow/deny filter, if it has one.
 """
 
 from __future__ import annotations
@@ -18,14 +20,46 @@ _ID_RE = re.compile(r"[^A-Za-z0-9_]")
 def to_mermaid(graph: Graph) -> str:
     """The Mermaid ``flowchart`` text of ``graph``."""
     out = ["flowchart TD"]
+    uses: list[tuple[str, str, str]] = []   # (node id, tool server key, edge label)
     if graph.kind == "Pipeline":
-        _pipeline(graph, graph.pipelines[graph.root], out, prefix="")
+        _pipeline(graph, graph.pipelines[graph.root], out, prefix="", uses=uses)
     elif graph.kind == "Team":
-        _team(graph, graph.root, out, set())
+        _team(graph, graph.root, out, set(), uses=uses)
     else:
         agent = graph.agents[graph.root]
-        out.append(f'  {_id("a", graph.root)}["{_text(agent.name)}<br/>model {_text(agent.model)}"]')
+        node = _id("a", graph.root)
+        out.append(f'  {node}["{_text(agent.name)}<br/>model {_text(agent.model)}"]')
+        uses.extend(_servers_of(graph, graph.root, node))
+    _tool_servers(graph, uses, out)
     return "\n".join(out) + "\n"
+
+
+def _servers_of(graph: Graph, agent_key: str, node: str) -> list[tuple[str, str, str]]:
+    """The ToolServers agent ``agent_key`` uses, as (its node id, server key, filter label)."""
+    agent = graph.agents.get(agent_key)
+    if agent is None:
+        return []
+    found = []
+    for use in agent.spec.tools:
+        if use.tool_server is None:
+            continue
+        key = "/".join(use.tool_server.resolve(agent.namespace))
+        label = (f"allow {', '.join(use.allow)}" if use.allow is not None else
+                 f"deny {', '.join(use.deny)}" if use.deny is not None else "")
+        found.append((node, key, label))
+    return found
+
+
+def _tool_servers(graph: Graph, uses: list[tuple[str, str, str]], out: list[str]) -> None:
+    drawn: set[str] = set()
+    for node, key, label in uses:
+        server = _id("ts", key)
+        if key not in drawn:
+            drawn.add(key)
+            spec = graph.tool_servers.get(key)
+            transport = f"<br/>{spec.transport}" if spec is not None else ""
+            out.append(f'  {server}[/"tool server {_text(key.split("/", 1)[1])}{transport}"/]')
+        out.append(f'  {node} -.-|"{_text(label)}"| {server}' if label else f"  {node} -.- {server}")
 
 
 def _id(prefix: str, key: str) -> str:
@@ -38,7 +72,8 @@ def _text(text: str) -> str:
             .replace(">", "#gt;").replace("|", "#124;").replace("\n", " "))
 
 
-def _team(graph: Graph, team_key: str, out: list[str], seen: set[str], indent: str = "  ") -> str:
+def _team(graph: Graph, team_key: str, out: list[str], seen: set[str], indent: str = "  ",
+          uses: list[tuple[str, str, str]] | None = None) -> str:
     """Draw a team as a subgraph; returns the node id that answers for it (its manager)."""
     team = graph.teams[team_key]
     manager_id = _id("a", f"{team_key}.{team.manager}")
@@ -47,13 +82,17 @@ def _team(graph: Graph, team_key: str, out: list[str], seen: set[str], indent: s
     seen.add(team_key)
     out.append(f'{indent}subgraph {_id("t", team_key)}["team {_text(team.name)}"]')
     out.append(f'{indent}  {manager_id}(["{_text(graph.agents[team.manager].name)} (manager)"])')
+    if uses is not None:
+        uses.extend(_servers_of(graph, team.manager, manager_id))
     edges: list[str] = []
     for member in team.members:
         if member.kind == "Agent":
             member_id = _id("a", f"{team_key}.{member.target}")
             out.append(f'{indent}  {member_id}["{_text(member.name)}"]')
+            if uses is not None:
+                uses.extend(_servers_of(graph, member.target, member_id))
         else:
-            member_id = _team(graph, member.target, out, seen, indent + "  ")
+            member_id = _team(graph, member.target, out, seen, indent + "  ", uses)
         arrow = "==>" if member.mode == "delegate" else "-->"
         edges.append(f'{indent}{manager_id} {arrow}|"{_text(member.tool)}"| {member_id}')
     out.append(f"{indent}end")
@@ -61,7 +100,8 @@ def _team(graph: Graph, team_key: str, out: list[str], seen: set[str], indent: s
     return manager_id
 
 
-def _pipeline(graph: Graph, node: PipelineNode, out: list[str], prefix: str) -> None:
+def _pipeline(graph: Graph, node: PipelineNode, out: list[str], prefix: str,
+              uses: list[tuple[str, str, str]] | None = None) -> None:
     key = f"{node.namespace}/{node.name}"
     ids = {name: _id("s", f"{prefix}{key}.{name}") for name in node.order}
     for stage in node.spec.stages:
@@ -79,6 +119,10 @@ def _pipeline(graph: Graph, node: PipelineNode, out: list[str], prefix: str) -> 
             parts.append(f"when {stage.when}")
         label = "<br/>".join(_text(p) for p in parts)
         sid = ids[stage.name]
+        if uses is not None and edge.kind == "agent" and edge.target:
+            uses.extend(_servers_of(graph, edge.target, sid))
+        elif uses is not None and edge.kind == "tool" and edge.target:
+            uses.append((sid, edge.target, ""))
         if edge.kind == "approval":
             out.append(f'  {sid}{{{{"{label}"}}}}')
         elif stage.for_each:
