@@ -9,14 +9,19 @@ AF := $(VENV)/bin/agentform
 DEMO_HOME ?= .agentform-demo
 DEMO_INPUT ?= Should we start a heat-pump installer business?
 PYTEST_ARGS ?=
+# npm-published MCP servers the tests run (tests/runtime/test_mcp_reference.py), installed once
+# into $(NPM_TOOLS); nothing is fetched while tests or runs execute.
+NPM_TOOLS ?= .npm-tools
+FILESYSTEM_SERVER_VERSION := 2026.8.31
 
-.PHONY: demo test bench schemas lint clean distclean help
+.PHONY: demo test bench schemas lint clean distclean help npm-tools
 
 help:
 	@echo "make demo     validate the examples, apply research-team and run it (offline)"
 	@echo "make test     the whole test suite (CI=true)"
 	@echo "make bench    every bench/*.py, one after the other"
 	@echo "make schemas  regenerate schemas/*.json from the specs"
+	@echo "make npm-tools  install the npm MCP servers the tests use into $(NPM_TOOLS) (make test does it)"
 	@echo "make lint     ruff"
 	@echo "make clean    remove build output and the demo state"
 
@@ -33,6 +38,15 @@ $(VENV)/.stamp-all: pyproject.toml | $(PY)
 $(VENV)/.stamp-test: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@ $(VENV)/.stamp-all
+
+# Reinstalled only when the pinned version changes (the stamp file names it).
+$(NPM_TOOLS)/.stamp-filesystem-$(FILESYSTEM_SERVER_VERSION):
+	@command -v npm >/dev/null || { echo "error: npm is needed to install the MCP reference servers the tests use (apt-get install nodejs npm)" >&2; exit 1; }
+	npm install --prefix $(NPM_TOOLS) --save-exact --no-audit --no-fund --loglevel=error \
+	  @modelcontextprotocol/server-filesystem@$(FILESYSTEM_SERVER_VERSION)
+	touch $@
+
+npm-tools: $(NPM_TOOLS)/.stamp-filesystem-$(FILESYSTEM_SERVER_VERSION)
 
 demo: $(VENV)/.stamp-all
 	@rm -rf $(DEMO_HOME)
@@ -51,7 +65,7 @@ demo: $(VENV)/.stamp-all
 	  echo "note: 'plan', 'apply' and 'run' are not in this build yet; the demo stops at validate"; \
 	fi
 
-test: $(VENV)/.stamp-test
+test: $(VENV)/.stamp-test npm-tools
 	@rm -f $(VENV)/.pytest-exit
 	@CI=true $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; echo $$rc > $(VENV)/.pytest-exit; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5)" >&2; fi; \
@@ -77,4 +91,4 @@ clean:
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(NPM_TOOLS)
