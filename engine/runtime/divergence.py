@@ -5,7 +5,7 @@ Within one path (one invocation) the order is the program's, except the results 
 turn's concurrent tool calls, which arrive as they finish: a run of consecutive
 ``tool.call``/``tool.result``/``checkpoint`` events at a path is compared as a set (sorted by
 call id). ``ts``, owners, expiries, durations and idempotency keys (they hold the run id: a
-fork's past keeps its original's) are ignored; consecutive ``message.delta``
+fork's past keeps its original's) are ignored, and so are ``seq`` keys inside data; consecutive ``message.delta``
 chunks at a path are compared joined (their cut depends on the provider's packets), and tool
 server start-up events not at all (a replay starts no server).
 """
@@ -73,7 +73,17 @@ def by_path(events: list[Any], drop_hash: bool = False) -> dict[str, list[_Item]
 def _plain(data: dict[str, Any]) -> dict[str, Any]:
     # JSON's view of the data (tuples are lists in a store), without the keys that differ by nature
     plain = json.loads(json.dumps(data, ensure_ascii=False, default=str))
-    return {k: v for k, v in plain.items() if k not in IGNORED_KEYS}
+    return {k: _unsequenced(v) for k, v in plain.items() if k not in IGNORED_KEYS}
+
+
+def _unsequenced(value: Any) -> Any:
+    """``value`` without nested ``seq`` keys: what an in-run tool reports of the stream (team-control's
+    read_logs) carries global seqs, which parallel agents order as they finish."""
+    if isinstance(value, dict):
+        return {k: _unsequenced(v) for k, v in value.items() if k != "seq"}
+    if isinstance(value, list):
+        return [_unsequenced(v) for v in value]
+    return value
 
 
 def _sorted_blocks(items: list[_Item]) -> list[_Item]:

@@ -6,7 +6,9 @@ works on a read-only store, on a fresh one, and on a recording exported to a fil
 under the recorded run's id and start time, so ``run.id`` and ``now`` render as they did.
 Models are ``ReplayedModel`` (models/replayed.py: the recorded replies by path and order);
 tools are ``ReplayedTools``: no MCP server is started and no tool is called, a tool call
-gets the result recorded under its idempotency key (``<run>:<path>:<call id>``).
+gets the result recorded under its idempotency key (``<run>:<path>:<call id>``). The one
+exception is team-control, a built-in that only acts inside the run (it runs the agents it
+creates): it runs again in process, and the agents it runs are replayed like any other.
 
 A recorded stream is cut into execution segments (``run.started`` or ``run.resumed`` up to
 the next terminal event). What an execution did not produce itself (``run.started``,
@@ -41,6 +43,8 @@ from .tools import Tool
 INPUTS = frozenset({"run.started", "run.queued", "run.resumed", "approval.resolved"})
 TAKEOVER_ONLY = frozenset({"stage.failed", "run.failed", "run.cancelled", "checkpoint"})
 ENDS = frozenset({"run.completed", "run.failed", "run.cancelled", "run.waiting"})
+# Built-ins that only act inside the run (no process, no network, nothing outside): executed again.
+LIVE_BUILTINS = frozenset({"team-control"})
 
 
 @dataclass
@@ -171,11 +175,24 @@ class MemoryStream:
             raise self.error
 
 
+class _Reader:
+    """The store as a replay's executors read it (team-control's read_logs): the run's events so
+    far, the recorded ones before this segment, then the replayed ones."""
+
+    def __init__(self, history: list[Event], stream: MemoryStream):
+        self.history, self.stream = history, stream
+
+    def read_events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[Event]:
+        events = [e for e in (*self.history, *self.stream.events) if e.seq > after]
+        return events if limit is None else events[:limit]
+
+
 class ReplayedTools:
     """The run's tool servers in a replay: tools as they were listed, results as they were recorded."""
 
     def __init__(self, ctx: RunContext, recording: Recording, body: list[Event]):
         self.ctx = ctx
+        self._live: Any = None
         self.results: dict[str, deque[dict[str, Any]]] = {}
         self.listed: dict[str, list[dict[str, Any]]] = {}
         for event in recording.events:   # servers listed in an earlier segment are not listed again
@@ -195,7 +212,8 @@ class ReplayedTools:
         pass
 
     async def close(self) -> None:
-        pass
+        if self._live is not None:
+            await self._live.close()
 
     async def tools_for(self, agent: Any) -> dict[str, Tool]:
         """The agent's tools as the recording's ``toolserver.ready`` listed them (mcp_tools.py)."""
@@ -206,6 +224,9 @@ class ReplayedTools:
 
         tools: dict[str, Tool] = {}
         for use in agent.spec.tools:
+            if use.builtin in LIVE_BUILTINS:
+                tools.update(await self._live_tools(agent, use))
+                continue
             if use.builtin is not None:
                 key = f"{builtins.KEY_PREFIX}{use.builtin}"
             elif use.tool_server is not None:
@@ -221,6 +242,17 @@ class ReplayedTools:
                 if _allowed(name, spec.tools, use.allow, use.deny):
                     tools[name] = self._tool(key, listed, timeout)
         return tools
+
+    async def _live_tools(self, agent: Any, use: Any) -> dict[str, Tool]:
+        """A built-in that acts inside the run (team-control: it runs the agents it creates, whose
+        model turns and tools are replayed in turn) runs in process, as mcp_tools.tools_for runs it."""
+        from . import builtins, mcp_tools
+
+        if self._live is None:
+            self._live = mcp_tools.ToolServers(self.ctx)
+        server = await self._live._server(f"{builtins.KEY_PREFIX}{use.builtin}")
+        return {listed.name: mcp_tools._tool(server, listed, agent) for listed in server.tools
+                if mcp_tools._allowed(listed.name, server.spec.tools, use.allow, use.deny)}
 
     def _tool(self, server: str, listed: dict[str, Any], timeout: float) -> Tool:
         name = str(listed.get("name"))
@@ -289,7 +321,8 @@ async def replay(recording: Recording, graph: Graph, revision: int, *, home: Pat
         stream = MemoryStream(recording.run_id, history[-1].seq if history else 0)
         resumed = any(e.type == "run.resumed" for e in seg.inputs)
         ctx = RunContext(run_id=recording.run_id, graph=graph, started_at=started, stream=stream,
-                         home=home, store=None, history=list(history) if resumed else None,
+                         home=home, store=_Reader(list(history), stream),
+                         history=list(history) if resumed else None,
                          thread_messages=recording.thread_messages, script_cursors={})
         ctx.replay_tape = Tape(seg.body)
         ctx._tool_servers = ReplayedTools(ctx, recording, seg.body)

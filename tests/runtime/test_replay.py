@@ -280,3 +280,33 @@ def test_request_hash_is_sha256_of_the_canonical_json_of_what_is_sent(messages, 
     text = json.dumps([messages, tools], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     assert request_hash(messages, tools) == hashlib.sha256(text.encode()).hexdigest()[:32]
     assert request_hash(messages, tools) != request_hash([*messages, {"role": "user", "content": "more"}], tools)
+
+
+def test_a_team_control_run_replays_its_created_agents(store, tmp_path):
+    def call(tool, **arguments):
+        return {"name": tool, "arguments": arguments}
+
+    script = {"agents": {
+        "lead": [
+            {"toolCalls": [call("create_agent", name="alpha", instructions="You add.", tools=["add"]),
+                           call("create_agent", name="beta", instructions="You write.")]},
+            {"toolCalls": [call("command_agent", name="alpha", task="add 2 and 3"),
+                           call("command_agent", name="beta", task="a haiku")]},
+            {"toolCalls": [call("check_agent_status", handle="alpha#1", wait=30),
+                           call("check_agent_status", handle="beta#1", wait=30)]},
+            {"toolCalls": [call("read_logs", name="alpha"), call("list_agents")]},
+            {"content": "all done"}],
+        "alpha": [{"toolCalls": [call("add", a=2, b=3)], "latency": "100ms"}, {"content": "5"}],
+        "beta": [{"content": "old pond", "latency": "100ms"}]}}
+    root = project(tmp_path / "m", script, [_calc(), agent("lead", tools=[
+        {"builtin": "team-control"}, {"toolServer": "calc", "allow": ["add"]}])])
+    engine = Engine(home=tmp_path, store=store)
+    engine.apply(root)
+    result = asyncio.run(engine.run("agent/lead", input="go"))
+    assert result.status == "succeeded", result.error
+    events = store.read_events(result.id)
+    assert of(events, "agent.completed", "lead/alpha") and of(events, "tool.result", "lead/alpha")
+
+    report = asyncio.run(engine.replay(result.id))
+
+    assert report.same, report.divergence
