@@ -99,7 +99,7 @@ def check_tools(graph: Graph) -> None:
                 what = f"builtin: {use.builtin}" if use.builtin else "knowledge"
                 raise RunError(
                     f"agent {key} uses {what} tools, which are not available yet in this version; "
-                    "toolServer (MCP) tools are")
+                    f"toolServer (MCP) tools are, and the built-ins {', '.join(builtins.available())}")
 
 
 def member_description(graph: Graph, edge: MemberEdge) -> str:

@@ -210,7 +210,7 @@ def test_team_control_is_a_tool_server_of_the_run_and_workspace_stays_refused(st
         manifest("Workspace", "room", {"backend": "local", "sandbox": "none"}),
         agent("solo", tools=[{"builtin": "workspace"}])])
     apply(store, root, tmp_path)
-    with pytest.raises(RunError, match="builtin: workspace tools"):
+    with pytest.raises(RunError, match="builtin: workspace tools.*the built-ins team-control"):
         runner.start_run(store, "agent/solo", input="x", home=tmp_path)
 
     root = project(tmp_path / "m", {"agents": {"solo": [{"toolCalls": [_call("list_agents")]}, {"content": "x"}]}},
