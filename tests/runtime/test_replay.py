@@ -310,3 +310,40 @@ def test_a_team_control_run_replays_its_created_agents(store, tmp_path):
     report = asyncio.run(engine.replay(result.id))
 
     assert report.same, report.divergence
+
+
+def test_a_pipeline_with_tool_stages_and_a_thread_replays_the_same(store, tmp_path):
+    time_server = manifest("ToolServer", "time", {"transport": "stdio", "command": [
+        sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]})
+    pipe = manifest("Pipeline", "p", {"stages": [
+        {"name": "clock", "tool": {"toolServer": "time", "name": "get_current_time",
+                                   "arguments": {"timezone": "Asia/Tokyo"}}},
+        {"name": "fails", "continueOnError": True, "tool": {"toolServer": "calc", "name": "boom",
+                                                            "arguments": {"text": "x"}}},
+        {"name": "report", "needs": ["clock"], "agent": "worker",
+         "input": "It is {{ stages.clock.output.datetime }}"}],
+        "output": "{{ stages.report.output }} {{ stages.fails.status }}"})
+    script = {"agents": {"worker": [{"content": "noted"}], "chat": [{"content": "hi"}, {"content": "again"}]}}
+    root = project(tmp_path / "m", script, [time_server, _calc(), agent("worker"), agent("chat"), pipe])
+    engine = Engine(home=tmp_path, store=store)
+    engine.apply(root)
+    result = asyncio.run(engine.run("pipeline/p"))
+    assert result.status == "succeeded" and result.output == "noted failed", result.error
+    # a thread: the second turn's request carries the first (its hash too)
+    first = asyncio.run(engine.run("agent/chat", input="hello", thread="t1"))
+    second = asyncio.run(engine.run("agent/chat", input="more", thread="t1"))
+    assert second.output == "again"
+
+    for run_id in (result.id, first.id, second.id):
+        report = asyncio.run(engine.replay(run_id))
+        assert report.same, (run_id, report.divergence)
+    # the tool stage's output came from the recording: the clock did not move
+    file = tmp_path / "p.jsonl"
+    engine.export_run(result.id, file)
+    events = [json.loads(line) for line in file.read_text().splitlines()[1:]]
+    clock = next(e for e in events if e["type"] == "tool.result" and e["path"] == "p/clock")
+    clock["data"]["output"]["datetime"] = "1999-12-31T23:59:59+09:00"
+    file.write_text("\n".join([file.read_text().splitlines()[0], *(json.dumps(e) for e in events)]) + "\n")
+    report = asyncio.run(engine.replay(file))
+    assert report.exit_code == 1 and report.divergence.path == "p/clock"
+    assert report.divergence.expected["type"] == "stage.completed"
