@@ -230,8 +230,8 @@ class Engine:
             return run
         if getattr(self, "_queue", None) is None:
             self._queue = q.RunQueue(self.store)
-        return await self._queue.enqueue(target, input=input, params=params, thread=thread,
-                                         queue=queue or q.DEFAULT_QUEUE)
+        return await asyncio.to_thread(self._queue.enqueue, target, input=input, params=params, thread=thread,
+                                       queue=queue or q.DEFAULT_QUEUE)
 
     def live_workers(self) -> int | None:
         """Workers with a heartbeat within the lease (None on SQLite, which has no workers)."""

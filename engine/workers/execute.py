@@ -63,10 +63,11 @@ async def start_queued_async(store: Any, run: RunRecord, *, home: Path, on_event
     from agentform.engine.runtime.context import RunContext
 
     key = runner.parse_target(run.target)
-    graph, _ = runner.load_graph(store, key, run.revision)
+    graph, _ = await asyncio.to_thread(runner.load_graph, store, key, run.revision)
     runner.preflight(graph)
     now = time.time()
-    run = runner.take_over(store, run, now=now, status="running", started_at=now, events=[
+    # In a thread: a worker's other runs go on during the round trip and commit.
+    run = await asyncio.to_thread(runner.take_over, store, run, now=now, status="running", started_at=now, events=[
         ("run.started", "", {"target": run.target, "revision": run.revision, "input": run.input,
                              "params": run.params, "thread": run.thread, "owner": runner.owner_id(),
                              "queuedAt": _iso(run.created_at)}),

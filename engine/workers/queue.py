@@ -8,6 +8,7 @@ lock. On SQLite the caller starts a background process instead (``detached.py``)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Any
@@ -31,9 +32,10 @@ def is_postgres(store: Any) -> bool:
 
 
 def create_queued_run(store: Any, target: str, *, input: Any = None, params: dict | None = None,
-                      thread: str | None = None, queue: str = DEFAULT_QUEUE) -> RunRecord:
+                      thread: str | None = None, queue: str = DEFAULT_QUEUE, app: Any = None) -> RunRecord:
     """Record a queued run of ``target`` at the latest revision (refusing up front what cannot
-    run, as ``run`` does); the run and its ``run.queued`` event commit together."""
+    run, as ``run`` does). The run, its ``run.queued`` event and, with ``app`` (PostgreSQL),
+    its procrastinate job commit in ONE transaction: a run is never queued without its job."""
     from agentform.engine.ids import new_run_id
     from agentform.engine.redaction import REDACTOR
     from agentform.engine.runtime.runner import (
@@ -57,11 +59,20 @@ def create_queued_run(store: Any, target: str, *, input: Any = None, params: dic
     now = time.time()
     run = RunRecord(id=new_run_id(now), target=target_text(key), status="queued", revision=revision,
                     created_at=now, thread=thread, input=REDACTOR.data(input), params=REDACTOR.data(params),
-                    heartbeat_at=now)
+                    heartbeat_at=now, last_seq=1)
     data = REDACTOR.data({"target": run.target, "revision": revision, "input": input, "params": params,
                           "thread": thread, "queue": queue})
-    store.append_events([Event(run.id, 1, now, "run.queued", "", data)], new_runs=[run])
-    run.last_seq = 1
+    event = Event(run.id, 1, now, "run.queued", "", data)
+    if app is None:
+        store.append_events([event], new_runs=[dataclasses.replace(run, last_seq=0)])
+        return run
+    with store._write() as cur:
+        store._insert_run(cur, run)
+        store._insert_events(cur, [(run.id, 1, now, event.type, "", store._json(data))])
+        store._notify(cur, [run.id])
+        # procrastinate's documented atomic deferral: the job INSERT on our transaction's connection.
+        app.configure_task(RUN_TASK, queue=queue, queueing_lock=run.id,
+                           connection=cur.connection).defer(run_id=run.id)
     return run
 
 
@@ -128,44 +139,27 @@ def live_workers(store: Any) -> int:
 
 
 class RunQueue:
-    """The procrastinate App that defers jobs for one store, opened in the running event loop."""
+    """Defers run jobs for one store: a procrastinate App that never opens a pool of its own
+    (each job is inserted on the connection of the transaction that records its run)."""
 
     def __init__(self, store: Any):
         if not is_postgres(store):
             raise UsageError("the job queue needs PostgreSQL (--store postgresql://...)")
         self.store = store
         self.app: Any = None
-        self._loop: Any = None
 
-    async def open(self) -> Any:
-        import asyncio
+    def _app(self) -> Any:
+        if self.app is None:
+            import procrastinate
 
-        loop = asyncio.get_running_loop()
-        if self.app is not None and self._loop is loop:
-            return self.app
-        await asyncio.to_thread(ensure_schema, self.store)
-        import procrastinate
-
-        # Deferring needs no task code: the job names its task, which workers register.
-        self.app = procrastinate.App(connector=connector_for(self.store, max_size=2))
-        await self.app.open_async()
-        self._loop = loop
+            ensure_schema(self.store)
+            self.app = procrastinate.App(connector=procrastinate.SyncPsycopgConnector(conninfo=self.store._conninfo))
         return self.app
 
-    async def enqueue(self, target: str, *, input: Any = None, params: dict | None = None,
-                      thread: str | None = None, queue: str = DEFAULT_QUEUE) -> RunRecord:
-        import asyncio
-
-        app = await self.open()
-        run = await asyncio.to_thread(create_queued_run, self.store, target, input=input, params=params,
-                                      thread=thread, queue=queue)
-        await defer_run(app, run, queue)
-        return run
-
-    async def aclose(self) -> None:
-        if self.app is not None:
-            app, self.app, self._loop = self.app, None, None
-            await app.close_async()
+    def enqueue(self, target: str, *, input: Any = None, params: dict | None = None,
+                thread: str | None = None, queue: str = DEFAULT_QUEUE) -> RunRecord:
+        return create_queued_run(self.store, target, input=input, params=params, thread=thread, queue=queue,
+                                 app=self._app())
 
 
 def left_to_workers(store: Any, run: RunRecord) -> bool:

@@ -100,7 +100,9 @@ class WorkerRuntime:
             self.running.pop(run_id, None)
         if entry.released:
             raise RunReleased(run_id)
-        return "nothing to do" if result is None else result.status
+        status = "nothing to do" if result is None else result.status
+        print(f"agentform worker: run {run_id} {status}", file=sys.stderr, flush=True)
+        return status
 
     def _watch(self, entry: _Running):
         def on_event(event: Event) -> None:

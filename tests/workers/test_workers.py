@@ -178,3 +178,18 @@ def test_sigterm_drains_at_a_checkpoint_and_another_worker_resumes(pg_store_url:
             if proc is not None:
                 stop(proc, signal.SIGTERM)
         store.close()
+
+
+def test_a_worker_takes_runs_from_its_queues_only(pg_store_url: str, tmp_path: Path):
+    from agentform.engine.api import Engine
+
+    home = tmp_path / "home"
+    with Engine(home=home, store=pg_store_url) as engine:
+        engine.apply(crew(tmp_path / "crew", latency_ms=0))
+        run = asyncio.run(engine.enqueue(TARGET, input="go", queue="gpu"))
+        asyncio.run(engine.worker(concurrency=1, queues=["cpu"], wait=False))
+        assert engine.get_run(run.id).status == "queued"
+        asyncio.run(engine.worker(concurrency=1, queues=["gpu"], wait=False))
+        done = engine.get_run(run.id)
+        assert done.status == "succeeded" and done.output == ANSWER
+        assert [e.data.get("queue") for e in engine.store.read_events(run.id, limit=1)] == ["gpu"]
