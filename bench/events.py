@@ -3,7 +3,8 @@
 Run as ``python bench/events.py`` (by ``make bench``). For batch sizes of 100 and 1000 it
 appends 20,000 events of a realistic mix (token deltas, tool calls, usage) to one run, in
 group-commit batches with the run totals updated in the same transaction, and prints the
-median of 5 trials, then the follower latency: from an append on one store object to
+median of 5 trials (wall and this process's CPU time per event: on PostgreSQL the server's
+work is on another process, so the two differ), then the follower latency: from an append on one store object to
 ``wait_for_events`` returning on another (as ``logs -f`` in a second process sees it: SQLite
 polls, PostgreSQL is woken by NOTIFY). Target (issue 5): at least 20,000 events/s on SQLite. PostgreSQL uses
 ``AGENTFORM_TEST_PG`` (default postgresql://postgres@127.0.0.1:5432/test) in a schema of its
@@ -48,19 +49,19 @@ def make_events(run_id: str, n: int) -> list[Event]:
     return out
 
 
-def trial(store, batch: int) -> float:
-    """Events per second for one fresh run appended in batches of ``batch``."""
+def trial(store, batch: int) -> tuple[float, float]:
+    """Events per second for one fresh run appended in batches of ``batch``, and CPU s per event."""
     run_id = f"bench-{secrets.token_hex(6)}"
     store.create_run(RunRecord(id=run_id, target="team/default/research", status="running", revision=1,
                                created_at=time.time()))
     events = make_events(run_id, EVENTS)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, EVENTS, batch):
         chunk = events[start:start + batch]
         store.append_events(chunk, {run_id: {"tokens_in": start, "tokens_out": start // 3, "heartbeat_at": time.time()}})
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert store.get_run(run_id).last_seq == EVENTS
-    return EVENTS / elapsed
+    return EVENTS / elapsed, cpu / EVENTS
 
 
 def _follow(store, run_id: str, after: int, started: threading.Event, woke: list[float]) -> None:
@@ -97,12 +98,14 @@ def measure(name: str, url: str) -> None:
     store = open_store(url)
     try:
         for batch in BATCHES:
-            rates = [trial(store, batch) for _ in range(TRIALS)]
+            trials = [trial(store, batch) for _ in range(TRIALS)]
+            rates = [t[0] for t in trials]
             median = statistics.median(rates)
+            cpu_us = statistics.median(t[1] for t in trials) * 1e6
             note = ""
             if name == "sqlite":
                 note = f"  (target >= {TARGET_SQLITE:,}: {'ok' if median >= TARGET_SQLITE else 'MISSED'})"
-            print(f"{name:<10} batch {batch:>5}: {median:>10,.0f} events/s  "
+            print(f"{name:<10} batch {batch:>5}: {median:>10,.0f} events/s, CPU {cpu_us:.1f} us/event  "
                   f"(median of {TRIALS}, min {min(rates):,.0f}, max {max(rates):,.0f}){note}", flush=True)
         print(f"{name:<10} follower latency: {follow_latency(url, store) * 1000:.1f} ms "
               "(median of 21, append start to wait_for_events returning on another store object)", flush=True)

@@ -18,9 +18,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from agentform.engine.errors import LockHeld, RunTakenOver, StoreError
@@ -44,7 +45,7 @@ def parse_pg_url(url: str) -> tuple[str, str | None]:
     schema = schemas[-1] if schemas else None
     if schema is not None and not _SCHEMA.match(schema):
         raise StoreError(f"store URL: schema {schema!r} must be letters, digits and _ (at most 63)")
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    rest = urlencode([(k, v) for k, v in query if k != "schema"], quote_via=quote)   # libpq reads "+" as "+"
     return urlunsplit(parts._replace(query=rest)), schema
 
 
@@ -55,6 +56,16 @@ def redact(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _options(conninfo: str, schema: str) -> str:
+    """The URL's own ``options`` (say ``-csynchronous_commit=off``) plus the schema's search_path:
+    a keyword argument would replace the URL's value, not add to it."""
+    try:
+        own = conninfo_to_dict(conninfo).get("options")
+    except psycopg.Error as exc:
+        raise StoreError(f"store URL: {exc}") from exc
+    return f"{own} -csearch_path={schema}" if own else f"-csearch_path={schema}"
 
 
 def _schema_key(schema: str) -> int:
@@ -129,9 +140,10 @@ def _append_statement(store: PostgresStore, events: list[Event], run_updates: di
     # INSERT, read by nothing, runs last, so a clash on a new run's id is reported as such.
     matched = " * ".join(f"(SELECT count(*) FROM u{i})" for i in range(len(checks))) or "1"
     select = ("SELECT (SELECT count(*) FROM n), " if created else "SELECT ") + f"1 / ({matched})"
-    if lasts:
-        select += ", (SELECT count(pg_notify(%s, r)) FROM unnest(%s::text[]) AS r)"
-        args.extend((store._channel, list(lasts)))
+    if lasts:   # VALUES, not an array parameter: psycopg's list dumper costs more than the rest
+        select += f", (SELECT count(pg_notify(%s, r)) FROM (VALUES {', '.join(['(%s)'] * len(lasts))}) AS v(r))"
+        args.append(store._channel)
+        args.extend(lasts)
     return ("WITH " + ", ".join(ctes) + " " if ctes else "") + select, args, checks
 
 
@@ -151,7 +163,7 @@ class PostgresStore(SqlStore):
         conninfo, schema = parse_pg_url(url)
         self.url = redact(url)
         self._conninfo = conninfo
-        self._kwargs: dict[str, Any] = {"options": f"-csearch_path={schema}"} if schema else {}
+        self._kwargs: dict[str, Any] = {"options": _options(conninfo, schema)} if schema else {}
         try:
             with psycopg.connect(conninfo, connect_timeout=10, **self._kwargs) as conn:
                 if schema is None:
@@ -262,9 +274,11 @@ class PostgresStore(SqlStore):
         fields.pop("last_seq", None)
         assign, values = self._assignments(fields)
         events = list(events)
+        statuses = sorted(expect_status)
         sql = (f"WITH t AS (UPDATE runs SET {_pg(assign)}, owner_epoch = owner_epoch + 1, last_seq = last_seq + %s "
-               f"WHERE id = %s AND owner_epoch = %s AND status = ANY(%s) RETURNING {RUN_COLS})")
-        args = [*values, len(events), run_id, expect_epoch, sorted(expect_status)]
+               f"WHERE id = %s AND owner_epoch = %s AND status IN ({', '.join(['%s'] * len(statuses))}) "
+               f"RETURNING {RUN_COLS})")
+        args = [*values, len(events), run_id, expect_epoch, *statuses]
         select = f" SELECT {RUN_COLS} FROM t"
         if events:
             sql += (f", e AS (INSERT INTO events ({EVENT_COLS}) SELECT t.id, t.last_seq - %s + x.n, %s, "

@@ -4,6 +4,7 @@ writer puts a new run in the same transaction as its first events (on both backe
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -170,5 +171,24 @@ def test_run_record_writes_are_one_round_trip_each_on_postgresql(pg_store_url, t
                                 events=[("run.resumed", "", {})])
         assert (lost.value.owner, lost.value.epoch) == ("host:2", 3)
         assert store.get_run("w").last_seq == 2 and len(store.read_events("w")) == 2
+    finally:
+        store.close()
+
+
+def test_the_urls_own_options_reach_every_connection(pg_url):
+    # e.g. synchronous_commit=off: an agentform crash still loses nothing acknowledged, a
+    # PostgreSQL crash may lose the last moments of appends, and commits stop waiting on the disk.
+    from urllib.parse import quote
+
+    schema = f"t_opts_{uuid.uuid4().hex[:8]}"
+    url = f"{pg_url}?options={quote('-csynchronous_commit=off -cstatement_timeout=5000')}&schema={schema}"
+    store = PostgresStore(url, pool_size=1)
+    try:
+        with store._pool.connection() as conn:
+            shown = [conn.execute(f"SHOW {name}").fetchone()[0]
+                     for name in ("synchronous_commit", "statement_timeout", "search_path")]
+        assert shown == ["off", "5s", schema]
+        store.create_run(_run("r"))
+        assert store.get_run("r").id == "r"
     finally:
         store.close()
