@@ -160,16 +160,13 @@ class TeamControl:
         if not NAME.fullmatch(name) or len(name) > 63:
             raise ToolError(f"'{name}' is not a valid agent name: lowercase letters, digits and '-', "
                             "starting and ending with a letter or digit, at most 63 characters")
-        if (caller.path, name) in self.agents:
-            raise ToolError(f"an agent named '{name}' already exists at {join_path(caller.path, name)}: "
-                            "pick another name, or delete_agent it first")
+        self._check_free(caller, name)
         members = self._member_names(caller.node)
         if name in members:
             raise ToolError(f"'{name}' is a member of your team; its path would clash: pick another name")
-        if self.made >= MAX_AGENTS:
-            raise ToolError(f"this run has made {MAX_AGENTS} agents, the most it may make")
         model_key = self._model(caller.node, model)
         uses = await self._tools(caller.node, sorted(set(tools or [])))
+        self._check_free(caller, name)   # again: the calls of one turn run concurrently
         source = instructions.replace("{", "{{ '{' }}")  # the model's text, never a template
         spec = AgentSpec.model_construct(model=caller.node.spec.model.model_copy(
             update={"name": model_key.split("/", 1)[1], "namespace": model_key.split("/", 1)[0]}),
@@ -290,6 +287,13 @@ class TeamControl:
     def _chain(self, caller: Caller) -> budgets.Scope | None:
         current, own = caller.scopes
         return _Creator(own, current) if own is not None else current
+
+    def _check_free(self, caller: Caller, name: str) -> None:
+        if (caller.path, name) in self.agents:
+            raise ToolError(f"an agent named '{name}' already exists at {join_path(caller.path, name)}: "
+                            "pick another name, or delete_agent it first")
+        if self.made >= MAX_AGENTS:
+            raise ToolError(f"this run has made {MAX_AGENTS} agents, the most it may make")
 
     def _agent(self, caller: Caller, name: str) -> Created:
         created = self.agents.get((caller.path, name))
