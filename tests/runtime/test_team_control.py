@@ -87,8 +87,7 @@ def test_an_orchestrator_creates_commands_reads_and_deletes_agents(store, tmp_pa
     logs = r["call_7"]["output"]
     kinds = [(e["type"], e.get("name")) for e in logs["entries"]]
     assert ("tool.call", "add") in kinds and ("tool.result", "add") in kinds
-    assert logs["entries"][0] == {"seq": alpha_prompt.seq, "path": "lead/alpha", "type": "agent.started",
-                                  "task": "add 2 and 3"}
+    assert logs["entries"][0] == {"path": "lead/alpha", "type": "agent.started", "task": "add 2 and 3"}
     assert logs["entries"][-1]["type"] == "agent.completed" and logs["entries"][-1]["output"] == "5"
     # the model's instructions are text, never a template: "{{ numbers }}" did not fail alpha
 
@@ -302,3 +301,43 @@ def test_a_secret_in_a_created_agents_work_never_reaches_the_creator_or_the_stor
     written = json.dumps([[e.type, e.path, e.data] for e in events]) + json.dumps(
         store.get_run(result.id).__dict__, default=str)
     assert hits(written, value) == []
+
+
+async def test_a_team_control_run_replays_the_same(store, tmp_path):
+    from agentform.engine.api import Engine
+
+    from .helpers import apply
+
+    script = {"agents": {
+        "lead": [
+            {"toolCalls": [_call("create_agent", name="alpha", instructions="x", tools=["add"]),
+                           _call("create_agent", name="beta", instructions="x")]},
+            {"toolCalls": [_call("command_agent", name="alpha", task="add"),
+                           _call("command_agent", name="beta", task="write")]},
+            {"toolCalls": [_call("check_agent_status", handle="alpha#1", wait=30),
+                           _call("check_agent_status", handle="beta#1", wait=30)]},
+            {"toolCalls": [_call("read_logs", name="alpha"), _call("report_cost")]},
+            {"content": "done"}],
+        "alpha": [{"toolCalls": [_call("add", a=1, b=2)]}, {"content": "3", "usage": {"input": 10, "output": 1}}],
+        "beta": [{"content": "words", "usage": {"input": 5, "output": 1}}]}}
+    root = project(tmp_path / "m", script, [
+        _calc(), agent("lead", tools=[{"builtin": "team-control"}, {"toolServer": "calc", "allow": ["add"]}])],
+        model_spec=PRICING)
+    apply(store, root, tmp_path)
+    engine = Engine(home=tmp_path, store=store)
+    result = await engine.run("agent/lead", input="go")
+    assert result.status == "succeeded", result.error
+    report = await engine.replay(result.id)
+    assert report.same, report.divergence
+
+
+def test_validate_accepts_the_script_keys_of_created_agents_only(tmp_path):
+    from agentform.engine.validation import validate_path
+
+    script = {"agents": {"lead": [{"toolCalls": [_call("create_agent", name="alpha", instructions="x")]},
+                                  {"content": "done"}],
+                         "alpha": [{"content": "made in the run"}],
+                         "ghost": [{"content": "nobody makes me"}]}}
+    root = project(tmp_path / "m", script, [agent("lead", tools=[{"builtin": "team-control"}])])
+    found = [d.message for d in validate_path(root).diagnostics]
+    assert len(found) == 1 and "script key 'ghost': no Agent 'ghost'" in found[0], found

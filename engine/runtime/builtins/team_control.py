@@ -400,7 +400,8 @@ def _who(caller: Caller) -> str:
 def _entry(event: Any) -> dict[str, Any] | None:
     """One stream event as read_logs shows it, or None for the ones it leaves out (deltas, usage)."""
     data, kind = event.data, event.type
-    out: dict[str, Any] = {"seq": event.seq, "path": event.path, "type": kind}
+    # no seq: parallel work numbers events differently from run to run, and a replay must read the same
+    out: dict[str, Any] = {"path": event.path, "type": kind}
     if kind == "message.completed":
         if data.get("content") is not None:
             out["content"] = _clip(data["content"])
