@@ -1,9 +1,10 @@
 """The scale-out store: PostgreSQL through psycopg 3 and a small connection pool.
 
 Tables live in the schema named by the URL's ``schema`` parameter (created when missing),
-so several installations (and tests) share one database. Events are written with COPY;
-followers LISTEN on a channel per schema, notified in the append transaction; the apply
-lock is a session advisory lock, so it dies with the process that held it.
+so several installations (and tests) share one database. A batch of events, with its
+runs' record updates, owner-epoch checks and new runs, is one statement: one round trip,
+one commit (``_append``). Followers LISTEN on a channel per schema, notified by that
+statement; the apply lock is a session advisory lock, so it dies with the process that held it.
 """
 
 from __future__ import annotations
