@@ -341,3 +341,30 @@ def test_validate_accepts_the_script_keys_of_created_agents_only(tmp_path):
     root = project(tmp_path / "m", script, [agent("lead", tools=[{"builtin": "team-control"}])])
     found = [d.message for d in validate_path(root).diagnostics]
     assert len(found) == 1 and "script key 'ghost': no Agent 'ghost'" in found[0], found
+
+
+def test_a_created_agent_given_part_of_team_control_makes_its_own_agents_below_it(store, tmp_path):
+    script = {"agents": {
+        "lead": [
+            {"toolCalls": [_call("create_agent", name="sub", instructions="x",
+                                 tools=["create_agent", "command_agent", "check_agent_status"])]},
+            {"toolCalls": [_call("command_agent", name="sub", task="delegate")]},
+            {"toolCalls": [_call("check_agent_status", handle="sub#1", wait=30)]},
+            {"toolCalls": [_call("report_cost")]},
+            {"content": "done"}],
+        "sub": [{"toolCalls": [_call("create_agent", name="leaf", instructions="x"),
+                               _call("delete_agent", name="leaf")]},
+                {"toolCalls": [_call("command_agent", name="leaf", task="work")]},
+                {"toolCalls": [_call("check_agent_status", handle="leaf#1", wait=30)]},
+                {"content": "sub done"}],
+        "leaf": [{"content": "leaf done", "usage": {"input": 10, "output": 0}}]}}
+    root = project(tmp_path / "m", script, [agent("lead", tools=[{"builtin": "team-control"}])], model_spec=PRICING)
+    result, events = run(store, tmp_path, root, "agent/lead")
+    assert result.status == "succeeded", result.error
+    sub = _results(events, "lead/sub")
+    assert sub["call_1"]["output"]["path"] == "lead/sub/leaf"
+    assert "unknown tool 'delete_agent'" in sub["call_2"]["error"]   # not given to sub
+    assert sub["call_4"]["output"]["output"] == "leaf done"
+    assert of(events, "agent.completed", "lead/sub/leaf")[0].data["output"] == "leaf done"
+    # the leaf's cost is in sub's command, which is lead's agent
+    assert _results(events, "lead")["call_4"]["output"]["cost_usd"] == pytest.approx(0.01)
