@@ -368,3 +368,29 @@ def test_a_created_agent_given_part_of_team_control_makes_its_own_agents_below_i
     assert of(events, "agent.completed", "lead/sub/leaf")[0].data["output"] == "leaf done"
     # the leaf's cost is in sub's command, which is lead's agent
     assert _results(events, "lead")["call_4"]["output"]["cost_usd"] == pytest.approx(0.01)
+
+
+async def test_a_team_control_run_with_a_restarted_stdio_server_replays_the_same(store, tmp_path):
+    from agentform.engine.api import Engine
+
+    from .helpers import apply
+
+    script = {"agents": {
+        "lead": [
+            {"toolCalls": [_call("create_agent", name="alpha", instructions="x", tools=["add", "crash"])]},
+            {"toolCalls": [_call("command_agent", name="alpha", task="crash it, then add")]},
+            {"toolCalls": [_call("check_agent_status", handle="alpha#1", wait=30)]},
+            {"content": "done"}],
+        "alpha": [{"toolCalls": [_call("crash")]}, {"toolCalls": [_call("add", a=1, b=2)]}, {"content": "3"}]}}
+    root = project(tmp_path / "m", script, [
+        _calc(), agent("lead", tools=[{"builtin": "team-control"}, {"toolServer": "calc"}])])
+    apply(store, root, tmp_path)
+    engine = Engine(home=tmp_path, store=store)
+    result = await engine.run("agent/lead", input="go")
+    assert result.status == "succeeded", result.error
+    events = store.read_events(result.id)
+    alpha = _results(events, "lead/alpha")
+    assert "exited during the call" in alpha["call_1"]["error"] and alpha["call_2"]["output"] == 3
+    assert [e.data["server"] for e in of(events, "toolserver.started")].count("default/calc") == 2   # restarted
+    report = await engine.replay(result.id)
+    assert report.same, report.divergence
