@@ -347,3 +347,19 @@ def test_a_pipeline_with_tool_stages_and_a_thread_replays_the_same(store, tmp_pa
     report = asyncio.run(engine.replay(file))
     assert report.exit_code == 1 and report.divergence.path == "p/clock"
     assert report.divergence.expected["type"] == "stage.completed"
+
+
+RECORDINGS = sorted((HERE / "recordings").glob("*.jsonl"))
+
+
+@pytest.mark.parametrize("file", RECORDINGS, ids=[f.stem for f in RECORDINGS])
+def test_committed_recordings_replay_the_same_on_a_fresh_store(file, tmp_path):
+    with Engine(home=tmp_path) as fresh:
+        report = asyncio.run(fresh.replay(file))
+    assert report.same, (f"{file.name} diverged {report.divergence}: if the engine's stream changed on "
+                         "purpose, record it again (tests/runtime/recordings/README.md)")
+    assert report.events == len(file.read_text().splitlines()) - 1
+
+
+def test_there_are_committed_recordings():
+    assert [f.stem for f in RECORDINGS] == ["company", "content-pipeline"]
