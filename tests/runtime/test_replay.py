@@ -363,3 +363,21 @@ def test_committed_recordings_replay_the_same_on_a_fresh_store(file, tmp_path):
 
 def test_there_are_committed_recordings():
     assert [f.stem for f in RECORDINGS] == ["company", "content-pipeline"]
+
+
+def test_replay_on_the_current_revision_reports_where_a_changed_graph_leaves_the_path(store, tmp_path):
+    root = _research_copy(tmp_path)
+    engine = Engine(home=tmp_path, store=store)
+    engine.apply(root)
+    result = _record(engine, "research-team")
+    for file in (root / "team.yaml", root / "scripts" / "research.yaml"):   # the member and the call of it
+        file.write_text("\n".join(line for line in file.read_text().splitlines()
+                                  if "- agent: risk-analyst" not in line and "ask_risk_analyst" not in line) + "\n")
+    engine.apply(root)
+
+    report = asyncio.run(engine.replay(result.id, revision="current"))
+
+    started = of(store.read_events(result.id), "agent.started", "research/risk-analyst")[0]
+    assert report.exit_code == 1
+    assert (report.divergence.path, report.divergence.seq) == ("research/risk-analyst", started.seq)
+    assert report.divergence.expected["type"] == "agent.started" and report.divergence.got is None
