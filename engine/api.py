@@ -162,11 +162,11 @@ class Engine:
             for event in batch:
                 after = event.seq
                 yield event
-                if event.type in FINISHED:
-                    return
             if not follow:
                 return
-            if not batch and not await asyncio.to_thread(self._may_continue, run_id, after):
+            # A terminal event ends a segment, not always the stream (a resume may follow it).
+            if (not batch or batch[-1].type in FINISHED) and \
+                    not await asyncio.to_thread(self._may_continue, run_id, after):
                 return
 
     def _may_continue(self, run_id: str, after: int) -> bool:

@@ -114,6 +114,13 @@ async def resolve_approval_async(
     if run.status != "waiting":
         if run.status in ("running", "queued"):
             runner.check_resumable(run, now, store)   # a live owner: RunTakenOver names it
+        if run.status == "running":
+            # The process that continued it (an earlier approve) died: its decision is on record.
+            from .liveness import record_owner_died
+
+            run = record_owner_died(store, run, now)
+            raise UsageError(f"run {run.id} is not waiting for an approval: the process continuing it "
+                             f"died; `agentform resume {run.id}` continues it")
         raise UsageError(f"run {run.id} is not waiting for an approval (it is {run.status})")
     # The stream as of the record read (not what a racing takeover appended since): the
     # takeover below checks that record's epoch, so a loser fails there, naming the winner.

@@ -95,6 +95,10 @@ def test_resume_after_kill_during_a_team_fan_out(store, store_url, tmp_path):
 
     fresh = af(tmp_path, store_url, "run", "team/t")
     assert fresh.returncode == 0 and fresh.stdout == resumed.stdout
+    # `logs` reads past the first segment's end; `logs -f` ends at the last one.
+    for follow in ((), ("-f",)):
+        logs = af(tmp_path, store_url, "logs", run.id, *follow, "-o", "jsonl")
+        assert [json.loads(line)["seq"] for line in logs.stdout.splitlines()] == [e.seq for e in events]
 
 
 # -- a pipeline's forEach fan-out ----------------------------------------------------------------
@@ -247,3 +251,35 @@ def _alive(pid: int) -> bool:
             return not any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
     except FileNotFoundError:
         return False
+
+
+# -- an approve killed while it continues a pipeline ---------------------------------------------
+
+def test_an_approve_killed_while_continuing_is_resumed_with_its_decision(store, store_url, tmp_path):
+    script = {"agents": {"writer": [{"content": "draft"}],
+                         "publisher": [{"content": "published", "latency": "2s"}]}}
+    pipe = {"stages": [
+        {"name": "draft", "agent": "writer", "input": "write"},
+        {"name": "gate", "approval": {"message": "ship?", "timeout": "1h"}, "needs": ["draft"]},
+        {"name": "ship", "agent": "publisher", "needs": ["gate"], "input": "{{ stages.gate.output.by }}"}],
+        "output": "{{ stages.ship.output }}"}
+    root = project(tmp_path / "m", script, [agent("writer"), agent("publisher"), manifest("Pipeline", "p", pipe)])
+    apply(store, root, tmp_path)
+    waiting = af(tmp_path, store_url, "run", "pipeline/p")
+    assert waiting.returncode == 3, waiting.stderr
+    run = store.list_runs()[0]
+    proc = _start(tmp_path, store_url, "approve", run.id, "-m", "go")
+    wait_for(lambda: _has(store, run.id, "agent.started", "p/ship/publisher"))
+    _kill(proc)
+
+    again = af(tmp_path, store_url, "approve", run.id)
+    assert again.returncode == 1
+    assert f"the process continuing it died; `agentform resume {run.id}` continues it" in again.stderr
+    resumed = af(tmp_path, store_url, "resume", run.id)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "published"
+    events = store.read_events(run.id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert [e.data["message"] for e in events if e.type == "approval.resolved"] == ["go"]
+    assert [e.path for e in events if e.type == "agent.started"] == ["p/draft/writer", "p/ship/publisher"]
+    assert [e.path for e in events if e.type == "stage.completed"] == ["p/draft", "p/gate", "p/ship"]
