@@ -10,6 +10,7 @@ statement; the apply lock is a session advisory lock, so it dies with the proces
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import threading
 import time
@@ -66,7 +67,11 @@ def _options(conninfo: str, schema: str) -> str:
         own = conninfo_to_dict(conninfo).get("options")
     except psycopg.Error as exc:
         raise StoreError(f"store URL: {exc}") from exc
-    return f"{own} -csearch_path={schema}" if own else f"-csearch_path={schema}"
+    # A process paused inside a transaction (SIGSTOP, a long GC) would keep its row locks and
+    # block every takeover of its runs: PostgreSQL ends such a session after the worker lease.
+    idle = int(float(os.environ.get("AGENTFORM_WORKER_LEASE", "30")) * 1000)
+    mine = f"-csearch_path={schema} -cidle_in_transaction_session_timeout={idle}"
+    return f"{own} {mine}" if own else mine
 
 
 def _schema_key(schema: str) -> int:

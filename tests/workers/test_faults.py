@@ -118,8 +118,11 @@ def test_zombie_worker_writes_nothing_after_its_lease(pg_store_url: str, tmp_pat
         mine = [r.id for r in held()]
         assert mine
         # Every run it held is taken over by another worker (a new epoch), not before the lease.
-        wait_until(lambda: all(any(e.type == "run.resumed" for e in store.read_events(i)) for i in mine),
-                   timeout=120, what="the other workers to take the zombie's runs over")
+        try:
+            wait_until(lambda: all(any(e.type == "run.resumed" for e in store.read_events(i)) for i in mine),
+                       timeout=120, what="the other workers to take the zombie's runs over")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {_state(store, mine)}") from None
         assert time.monotonic() - stopped_at >= LEASE
         zombie.send_signal(signal.SIGCONT)
         wait_until(lambda: all(store.get_run(i).status in FINISHED for i in ids), timeout=240,
@@ -141,3 +144,19 @@ def test_zombie_worker_writes_nothing_after_its_lease(pg_store_url: str, tmp_pat
         for w in workers:
             stop(w, signal.SIGTERM)
         store.close()
+
+
+def _state(store, ids: list[str]) -> list:
+    """What a failed wait saw: each run's record and last events, and its procrastinate jobs."""
+    out = []
+    with store._read() as cur:
+        for run_id in ids:
+            run = store.get_run(run_id)
+            jobs = cur.execute("SELECT id, status, worker_id, attempts FROM procrastinate_jobs "
+                               "WHERE args->>'run_id' = %s", (run_id,)).fetchall()
+            out.append((run_id, run.status, run.owner, run.owner_epoch, run.heartbeat_at and time.time() - run.heartbeat_at,
+                        [e.type for e in store.read_events(run_id)][-3:], jobs))
+        out.append(cur.execute("SELECT id, now() - last_heartbeat FROM procrastinate_workers").fetchall())
+        out.append(cur.execute("SELECT pid, state, now() - state_change, left(query, 60) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND state <> 'idle'").fetchall())
+    return out
