@@ -223,11 +223,26 @@ async def run_worker(store: Any, home: Path, *, concurrency: int = 4, queues: li
                          "(on SQLite, `run --detach` executes the run in a background process instead)")
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1 (got {concurrency})")
+    import procrastinate
+
     await asyncio.to_thread(ensure_schema, store)
     runtime = WorkerRuntime(store, home, lease=lease, drain_timeout=drain_timeout)
     app = build_app(store, runtime, concurrency=concurrency)
     listen = None if not queues else [*queues, MAINTENANCE_QUEUE]
     loop = asyncio.get_running_loop()
+
+    def on_loop_error(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        # procrastinate reports the end of a job it no longer holds (a worker that woke up past
+        # its lease: another worker retried and finished it) as a task error: one line is enough.
+        exc, future = context.get("exception"), context.get("future")
+        if isinstance(exc, procrastinate.exceptions.ConnectorException) and "not found" in str(exc.__cause__):
+            name = future.get_name() if isinstance(future, asyncio.Task) else "a job"
+            print(f"agentform worker: {name} was finished by another worker (this one was paused past its "
+                  "lease)", file=sys.stderr, flush=True)
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(on_loop_error)
     async with app.open_async():
         task = asyncio.ensure_future(app.run_worker_async(
             queues=listen, concurrency=concurrency, wait=wait, install_signal_handlers=False,
@@ -252,10 +267,24 @@ async def run_worker(store: Any, home: Path, *, concurrency: int = 4, queues: li
         except asyncio.CancelledError:
             if not runtime.draining.is_set():
                 raise
+        except procrastinate.exceptions.ConnectorException as exc:
+            raise _queue_error(exc, runtime) from exc
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
     return runtime
+
+
+def _queue_error(exc: BaseException, runtime: WorkerRuntime) -> StoreError:
+    import psycopg
+
+    cause = exc.__cause__
+    if isinstance(cause, psycopg.errors.ForeignKeyViolation) or runtime.abandoned:
+        return StoreError(
+            "this worker was paused past its lease (SIGSTOP, a stall): the other workers took its runs "
+            f"over and removed its registration ({len(runtime.abandoned)} run(s) abandoned here); it stops, "
+            "start it again (a supervisor restarts it)")
+    return StoreError(f"the job queue failed: {cause or exc}")
 
 
 def _owner() -> str:
