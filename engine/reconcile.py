@@ -138,6 +138,7 @@ def execute(store: Store, plan: Plan, *, home: Path, root: Path, author: str,
     graphs = _compile_all(plan.desired, ctx)
     changing = {c.key: c.action for c in plan.changes if c.action in ("create", "update", "drift")}
     conditions: dict[ResourceKey, list[Condition]] = {}
+    _probe_tool_servers(ctx, [d for d in plan.desired if d.key.kind == "ToolServer" and d.key in changing])
     for d in plan.desired:  # KINDS order: what a resource refers to is provisioned first
         if d.key in changing or d.key.kind == "Model":
             conditions[d.key] = _provision(ctx, d)
@@ -220,6 +221,14 @@ def _previous_graph_hashes(store: Store, app: str) -> dict[str, str]:
         if revision.app == app:
             return dict(revision.extra.get("graphs", {}))
     return {}
+
+
+def _probe_tool_servers(ctx: OperatorContext, items: list[Desired]) -> None:
+    # All at once: a server takes about a second to start; their operator reads the results.
+    if items:
+        from agentform.operators.toolserver import probe_all
+
+        probe_all(ctx, items)
 
 
 def _pin_tools(store: Store, plan: Plan, ctx: OperatorContext, conditions: dict[ResourceKey, list[Condition]],

@@ -34,6 +34,7 @@ class OperatorContext:
     resolve_secrets: bool = True
     # What the ToolServer operator pinned in this apply ("ns/name" -> tool -> definition hash).
     tool_pins: dict[str, dict[str, str]] = field(default_factory=dict)
+    tool_probes: dict[str, tuple[dict[str, str] | None, str]] = field(default_factory=dict)  # started at once
 
 
 class Operator(Protocol):

@@ -48,11 +48,12 @@ class ToolServerOperator(BaseOperator):
         if needs_run_context(spec):
             return unknown("PinnedAtFirstUse", "its command uses run context ({{ ... }}), so apply does not "
                                                "start it; its tools are pinned in each run at first use")
-        pins, error = probe(ctx, desired)
+        pins, error = ctx.tool_probes.pop(key, None) or probe(ctx, desired)
         if pins is not None:
             ctx.tool_pins[key] = pins
             started = "started at apply (startup: eager); " if spec.startup == "eager" else ""
-            return ready("Pinned", f"{started}{len(pins)} tools pinned: {listing(pins) or '(none)'}")
+            # Tool names are the server's words: redacted like everything a status holds.
+            return ready("Pinned", redact_text(f"{started}{len(pins)} tools pinned: {listing(pins) or '(none)'}"))
         if spec.startup == "eager":
             return failed("StartFailed", error)
         return unknown("NotPinned", "not reachable at apply, so its tools are pinned in each run at first use "
@@ -85,25 +86,37 @@ class _ApplyRun:
 
 def probe(ctx: OperatorContext, desired) -> tuple[dict[str, str] | None, str]:
     """Start (or connect to) the server once: (pins, "") or (None, why it failed, redacted)."""
-    from agentform.engine.graph import Graph
+    probe_all(ctx, [desired])
+    return ctx.tool_probes.pop(node_key(desired.key.namespace, desired.key.name))
 
-    key = node_key(desired.key.namespace, desired.key.name)
-    spec = desired.resource.spec
-    folder = desired.resolved.get("folder")
-    graph = Graph(kind="Agent", root=key, tool_servers={key: spec},
-                  tool_server_dirs={key: folder} if folder else {}, secrets=_secrets(ctx, desired))
-    run = _ApplyRun(graph, ctx.home)
+
+def probe_all(ctx: OperatorContext, items: list) -> None:
+    """Probe the servers of ``items`` concurrently (those that need run context are skipped);
+    the results go to ``ctx.tool_probes``."""
+    items = [d for d in items if not needs_run_context(d.resource.spec)]
+    if not items:
+        return
+
+    async def every() -> list[tuple[dict[str, str] | None, str]]:
+        return list(await asyncio.gather(*(_list_tools(ctx, d) for d in items)))
+
     # A thread of its own: apply may be called from inside a running event loop (Engine.apply
     # in a notebook or an async test), where asyncio.run is refused.
-    with ThreadPoolExecutor(1, thread_name_prefix=f"probe:{key}") as pool:
-        pins, error = pool.submit(asyncio.run, _list_tools(run, key)).result()
-    return pins, redact_text(error)
+    with ThreadPoolExecutor(1, thread_name_prefix="toolserver-probe") as pool:
+        results = pool.submit(asyncio.run, every()).result()
+    for d, (pins, error) in zip(items, results, strict=True):
+        ctx.tool_probes[node_key(d.key.namespace, d.key.name)] = (pins, redact_text(error))
 
 
-async def _list_tools(run: _ApplyRun, key: str) -> tuple[dict[str, str] | None, str]:
+async def _list_tools(ctx: OperatorContext, desired) -> tuple[dict[str, str] | None, str]:
+    from agentform.engine.graph import Graph
     from agentform.engine.runtime.mcp_tools import ToolServers
 
-    servers = ToolServers(run)  # type: ignore[arg-type]
+    key = node_key(desired.key.namespace, desired.key.name)
+    folder = desired.resolved.get("folder")
+    graph = Graph(kind="Agent", root=key, tool_servers={key: desired.resource.spec},
+                  tool_server_dirs={key: folder} if folder else {}, secrets=_secrets(ctx, desired))
+    servers = ToolServers(_ApplyRun(graph, ctx.home))  # type: ignore[arg-type]
     try:
         server = await asyncio.wait_for(servers._server(key), PROBE_TIMEOUT)
         return dict(server.pins), ""

@@ -25,8 +25,10 @@ def test_unknown_kind_lists_the_valid_ones():
 
 def test_not_yet_provisioned_kinds_report_unknown(tmp_path):
     ctx = OperatorContext(home=tmp_path)
-    for resource in (res("ToolServer", "git", {"command": ["uvx", "mcp-server-git"]}),
-                     res("Workspace", "room", {}),
+    # A lazy ToolServer that apply cannot start is not pinned yet (pinned at first use).
+    missing = res("ToolServer", "git", {"command": [str(tmp_path / "no-such-server")]})
+    assert ready_of(operator_for("ToolServer").provision(ctx, make_desired(missing))) == ("Unknown", "NotPinned")
+    for resource in (res("Workspace", "room", {}),
                      res("KnowledgeBase", "docs", {"sources": [{"path": "*.md"}]})):
         conditions = operator_for(resource.kind).provision(ctx, make_desired(resource))
         assert ready_of(conditions) == ("Unknown", "NotProvisioned")

@@ -147,7 +147,9 @@ def test_a_changed_definition_is_refused_until_the_next_apply_and_plan_shows_dri
     script = {"agents": {"solo": [{"toolCalls": calls}, {"content": "done"}] * 3}}
     root = project(tmp_path / "m", script, [
         _pinned(PINNED_DESC=str(desc), PINNED_EXTRA=str(extra)),
-        agent("solo", tools=[{"toolServer": "pinned"}])])
+        agent("solo", tools=[{"toolServer": "pinned"}]),
+        manifest("Pipeline", "hello", {"stages": [{"name": "hi", "tool": {
+            "toolServer": "pinned", "name": "greet", "arguments": {"name": "bob"}}}]})])
     home = tmp_path / "home"
     cli = _cli(tmp_path, store_url, root)
     store = open_store(store_url)
@@ -172,6 +174,8 @@ def test_a_changed_definition_is_refused_until_the_next_apply_and_plan_shows_dri
         assert (ready.status, ready.reason) == ("False", "ToolDefinitionChanged")
         assert "greet: its definition changed" in ready.message and "IGNORE PREVIOUS INSTRUCTIONS" in ready.message
         assert "extra: it was not offered when its server was pinned" in ready.message
+        staged = runner.start_run(store, "pipeline/hello", home=home)  # a tool stage calls it directly
+        assert staged.status == "failed" and "tool greet of tool server default/pinned is refused" in staged.error
 
         planned = cli("plan", str(root))
         assert planned.code == 2, planned.out + planned.err
@@ -186,6 +190,26 @@ def test_a_changed_definition_is_refused_until_the_next_apply_and_plan_shows_dri
         assert [e.data.get("output") for e in of(store.read_events(third.id), "tool.result")] == ["hello ada"]
     finally:
         store.close()
+
+
+def test_a_lazy_server_down_at_apply_is_not_pinned_and_is_pinned_at_first_use(store, tmp_path):
+    down = tmp_path / "down.flag"
+    down.write_text("the service is not up yet")
+    script = {"agents": {"solo": [{"toolCalls": [{"name": "greet", "arguments": {"name": "ada"}}]},
+                                  {"content": "done"}]}}
+    root = project(tmp_path / "m", script, [_pinned(PINNED_FAIL_FILE=str(down)),
+                                            agent("solo", tools=[{"toolServer": "pinned"}])])
+    home = tmp_path / "home"
+    result = apply_path(store, root, home=home)
+    assert result.exit_code == 0, result.failed  # lazy: down at apply is not a failure
+    ready = _ready(store, "pinned")
+    assert (ready.status, ready.reason) == ("Unknown", "NotPinned")
+    assert "did not start" in ready.message
+    assert "default/pinned" not in store.latest_revision().extra["toolPins"]
+    down.unlink()
+    run = runner.start_run(store, "agent/solo", input="go", home=home)
+    assert run.status == "succeeded", run.error
+    assert [e.data.get("output") for e in of(store.read_events(run.id), "tool.result")] == ["hello ada"]
 
 
 def test_workspace_path_in_a_command_is_a_validate_error(tmp_path):

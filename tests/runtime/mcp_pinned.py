@@ -5,7 +5,8 @@ PINNED_DESC: a file holding the description of ``greet`` (read at every start).
 PINNED_NAME: the name of that tool instead of ``greet``.
 PINNED_EXTRA: when that file exists, a second tool ``extra`` is offered as well.
 PINNED_MARKER: a file appended with one line per start (who started the server, and when).
-PINNED_STDERR: printed on stderr before starting; PINNED_FAIL=1 then exits 3 (a broken server).
+PINNED_STDERR: printed on stderr before starting; PINNED_FAIL=1 then exits 3 (a broken server),
+and so does a start while the file PINNED_FAIL_FILE exists (a server down at apply).
 """
 
 import logging
@@ -20,7 +21,7 @@ if os.environ.get("PINNED_MARKER"):
         marker.write(f"started {os.getpid()}\n")
 if os.environ.get("PINNED_STDERR"):
     print(os.environ["PINNED_STDERR"], file=sys.stderr, flush=True)
-if os.environ.get("PINNED_FAIL") == "1":
+if os.environ.get("PINNED_FAIL") == "1" or Path(os.environ.get("PINNED_FAIL_FILE") or "/nonexistent").exists():
     raise SystemExit(3)
 
 server = MCPServer("pinned")

@@ -94,7 +94,7 @@ CLEAN = {
         HEADER + "kind: Model\nmetadata: {name: fast}\nspec:\n  model: scripted\n  script: scripts/s.yaml\n"
         "  apiKey: {secretRef: key}\n  fallbacks: [slow]",
         HEADER + "kind: Model\nmetadata: {name: slow}\nspec: {model: openai/gpt-4o, pricing: {inputPerMTok: 1, outputPerMTok: 2}}",
-        HEADER + "kind: ToolServer\nmetadata: {name: git}\nspec:\n  command: [uvx, mcp-server-git, '{{ workspace.path }}']\n"
+        HEADER + "kind: ToolServer\nmetadata: {name: git}\nspec:\n  command: [uvx, mcp-server-git, '--run', '{{ run.id }}']\n"
         "  env: {GIT_TOKEN: {secretRef: key, format: 'Bearer {}'}}\n  timeout: 1m30s",
         HEADER + "kind: Workspace\nmetadata: {name: room}\nspec: {limits: {memory: 512Mi, cpus: 1.5}}",
         HEADER + "kind: Workspace\nmetadata: {name: desk}\nspec: {backend: docker, image: 'python:3.12-slim'}",
