@@ -3,11 +3,13 @@
 Not by global seq: parallel members interleave their events in whatever order they finish.
 Within one path (one invocation) the order is the program's, except the results of one
 turn's concurrent tool calls, which arrive as they finish: a run of consecutive
-``tool.call``/``tool.result``/``checkpoint`` events at a path is compared as a set (sorted by
-call id). ``ts``, owners, expiries, durations and idempotency keys (they hold the run id: a
-fork's past keeps its original's) are ignored, and so are ``seq`` keys inside data; consecutive ``message.delta``
-chunks at a path are compared joined (their cut depends on the provider's packets), and tool
-server start-up events not at all (a replay starts no server).
+``tool.call``/``tool.result`` events at a path is compared as a set (sorted by call id).
+Ignored: ``ts``, owners, expiries, durations, idempotency keys (they hold the run id: a
+fork's past keeps its original's) and ``seq`` keys inside data; consecutive
+``message.delta`` chunks at a path are compared joined (their cut depends on the provider's
+packets). Not compared at all: tool server start-up (a replay starts no server) and
+``checkpoint`` (the engine's own bookkeeping of where a resume is cheap, which engine
+versions place differently: a committed recording stays valid across them).
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-IGNORED_TYPES = frozenset({"toolserver.started", "toolserver.ready"})
+IGNORED_TYPES = frozenset({"toolserver.started", "toolserver.ready", "checkpoint"})
 IGNORED_KEYS = frozenset({"ts", "owner", "previousOwner", "expiresAt", "heartbeat", "durationMs", "idempotencyKey",
                           "duration_ms", "duration", "elapsed", "latency"})
-ORDER_FREE = frozenset({"tool.call", "tool.result", "checkpoint"})
-_RANK = {"tool.call": 0, "tool.result": 1, "checkpoint": 2}
+ORDER_FREE = frozenset({"tool.call", "tool.result"})
+_RANK = {"tool.call": 0, "tool.result": 1}
 
 
 @dataclass(frozen=True)

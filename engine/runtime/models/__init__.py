@@ -98,6 +98,10 @@ def _plain_messages(messages: list[dict[str, Any]]) -> str | None:
     for message in messages:
         if type(message) is not dict:
             return None
+        content, role = message.get("content"), message.get("role")
+        if len(message) == 2 and type(content) is str and type(role) is str:   # the usual: keys sorted
+            parts.append(f'{{"content":{quote(content)},"role":{quote(role)}}}')
+            continue
         items = []
         for key in sorted(message):
             value = message[key]
