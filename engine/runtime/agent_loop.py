@@ -208,10 +208,12 @@ async def _run_tools(ctx: RunContext, calls: list[ToolCall], tools: dict[str, To
     if messages is not None:
         for call, text in zip(calls, results, strict=True):
             messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
-    if turn["members"] and (recorded is None or any(
+    if turn["members"] and "/" not in path and (recorded is None or any(
             c.id not in recorded or recorded[c.id].result is None for c in calls)):
-        # Every member call of this turn has its result on record: a resume restarts from here
-        # without running any of them again.
+        # Every member call of this turn of the run's top agent has its result on record: a
+        # resume restarts from here running none of them again. (Only at the top: an event per
+        # nested manager turn would cost the hot path more than it tells; stage.completed marks
+        # a pipeline's points.)
         ctx.emit("checkpoint", path, {"agent": _speaker(path), "calls": len(calls)})
     return turn["back"]
 
@@ -221,11 +223,14 @@ async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], pa
                      recorded: dict[str, RecordedCall] | None = None) -> str:
     emit = ctx.emit
     past = recorded.get(call.id) if recorded is not None else None
-    key = idempotency_key(ctx.run_id, path, call.id)
-    if past is None or not past.called:
-        emit("tool.call", path, {"id": call.id, "name": call.name, "arguments": call.arguments,
-                                 "idempotencyKey": key})
     tool = tools.get(call.name)
+    # Team edges are the engine's own calls, not tools with side effects: only external tools get a key.
+    key = idempotency_key(ctx.run_id, path, call.id) if tool is not None and tool.kind == "external" else None
+    if past is None or not past.called:
+        data = {"id": call.id, "name": call.name, "arguments": call.arguments}
+        if key is not None:
+            data["idempotencyKey"] = key
+        emit("tool.call", path, data)
     error: str | None = None
     output: Any = None
     if tool is None:

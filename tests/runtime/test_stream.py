@@ -34,10 +34,9 @@ def test_events_of_a_team_run(store, tmp_path):
     assert of(events, "agent.completed", "t/w")[0].data["output"] == {"answer": 42}
     assert of(events, "tool.result", "t")[0].data["output"] == {"answer": 42}
     call = of(events, "tool.call", "t")[0]
-    assert call.data == {"id": "call_1", "name": "ask_w", "arguments": {"task": "x"},
-                         "idempotencyKey": f"{result.id}:t:call_1"}
+    assert call.data == {"id": "call_1", "name": "ask_w", "arguments": {"task": "x"}}
     completed = of(events, "message.completed", "t")[0]
-    assert completed.data["tool_calls"] == [{"id": "call_1", "name": "ask_w", "arguments": {"task": "x"}}]
+    assert completed.data["tool_calls"] == [call.data]
     assert of(events, "usage", "t")[0].data == {"agent": "boss", "model": "scripted", "tokens_in": 3,
                                                  "tokens_out": 4, "cost_usd": 0.0}
     record = store.get_run(result.id)
