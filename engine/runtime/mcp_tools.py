@@ -114,7 +114,9 @@ class _Server:
         if self.stderr is not None:
             await self.stderr.drained()  # its last words are in the log before the next start's header
         self.ready, self.stop = asyncio.Event(), asyncio.Event()
-        self.client = self.error = self.failed = self.task = self.stderr = self.process = None
+        # ``process`` stays until the next start replaces it: a start that fails before it
+        # spawns anything leaves the server down, so the next call tries again.
+        self.client = self.error = self.failed = self.task = self.stderr = None
 
     async def call(self, name: str, arguments: dict[str, Any], meta: dict[str, Any] | None = None) -> Any:
         if self.down:
