@@ -147,6 +147,9 @@ def _first(path: str, recorded: list[_Item], replayed: list[_Item], prefix: bool
         if have.type != want.type:
             return Divergence(path, want.seq, want.view(), have.view(),
                               f"expected {want.type}, got {have.type}")
+        if prefix and index == len(recorded) - 1 and want.type == "message.delta" and \
+                str(have_data.get("text", "")).startswith(str(want.data.get("text", ""))):
+            continue   # a reply cut off where the execution stopped: what was streamed so far
         if have_data != want.data:
             return Divergence(path, want.seq, want.view(), {"type": have.type, "data": have_data},
                               f"{want.type}: {_differences(want.data, have_data)}")

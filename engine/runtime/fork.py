@@ -83,6 +83,14 @@ async def fork_run(store: Any, run_id: str, at_seq: int, *, revision: str = "cur
             past.append(after)
     while past and past[-1].path == "" and past[-1].type in ENDS:
         past.pop()
+    # A reply still streaming at SEQ is asked for again: its partial chunks are not part of the past.
+    answered: set[str] = set()
+    for index in range(len(past) - 1, -1, -1):
+        event = past[index]
+        if event.type == "message.completed":
+            answered.add(event.path)
+        elif event.type == "message.delta" and event.path not in answered:
+            del past[index]
     if not any(e.type == "run.started" for e in past):
         raise UsageError(f"--at {at_seq}: run {run.id} has not started by then; fork at run.started or later")
     kind, namespace, name = run.target.split("/")

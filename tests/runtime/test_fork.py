@@ -144,3 +144,21 @@ def test_the_cli_forks(tmp_path):
     assert data["status"] == "succeeded" and data["id"] != run_id
     bad = af(tmp_path, store_url, "fork", run_id, "--at", "999")
     assert bad.returncode == 1 and "--at 999" in bad.stderr
+
+
+def test_a_reply_streaming_at_the_fork_point_is_asked_for_again(store, tmp_path):
+    engine, _, original = _research(tmp_path, store)
+    recorded = store.read_events(original)
+    delta = of(recorded, "message.delta", "research/tech-scout")[0]
+    assert recorded[delta.seq].type == "message.completed"   # the reply was still streaming at SEQ
+
+    fork = asyncio.run(engine.fork(original, delta.seq, revision="original"))
+
+    assert fork.status == "succeeded", fork.error
+    events = store.read_events(fork.id)
+    resumed = next(e for e in events if e.type == "run.resumed")
+    deltas = of(events, "message.delta", "research/tech-scout")
+    # the partial chunks are not in the past; the reply streams once, after the fork point
+    assert len(deltas) == 1 and deltas[0].seq > resumed.seq and deltas[0].data == delta.data
+    assert len(of(events, "message.completed", "research/tech-scout")) == 1
+    assert asyncio.run(engine.replay(fork.id)).same
