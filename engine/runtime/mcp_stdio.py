@@ -22,7 +22,6 @@ from contextlib import asynccontextmanager, suppress
 from typing import IO, Any
 
 import anyio
-import anyio.lowlevel
 from anyio.streams.text import TextReceiveStream
 
 # Host variables a server inherits when the host has them (a manifest's ``env`` overrides

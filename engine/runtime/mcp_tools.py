@@ -11,6 +11,12 @@ start is reported with the last lines of that stderr and the log's path. A stdio
 in its manifest's folder (pinned at apply), so relative paths in ``command`` mean the same
 from any current directory. ``toolserver.started`` and ``toolserver.ready`` (run-level
 events) show a slow start as it happens. mcp is imported here only.
+
+A stdio server is its argv run with no shell, in an environment of its ``env`` plus PATH,
+HOME, LANG and TMPDIR (mcp_stdio.py); an http/sse server's ``headers`` go to its own origin
+only (mcp_http.py). A stdio server that dies is input, not a crash: the call in flight is a
+tool error, and the next call starts it again (``toolserver.started`` with ``restart``), at
+most ``toolServers.maxRestarts`` times per run (3 by default; ``<home>/config.yaml``).
 """
 
 from __future__ import annotations
