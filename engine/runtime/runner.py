@@ -315,46 +315,107 @@ async def _dispatch(ctx: RunContext, key: ResourceKey, input: Any, params: dict)
 
 
 class _Heartbeat:
-    """Beats while the run executes (a timer, not a task) and reads the run's record every
-    ``CANCEL_POLL_S``; stops the run when another process cancelled or took it over."""
+    """One executing run as its process's ``_Watch`` sees it: beats every ``HEARTBEAT_S`` and
+    stops the run when another process cancelled it or took it over."""
+
+    __slots__ = ("ctx", "stream", "task", "cancel_seen", "taken", "stopped", "beat_at", "watch")
 
     def __init__(self, ctx: RunContext, stream, task: asyncio.Future):
         self.ctx, self.stream, self.task = ctx, stream, task
-        self.loop = asyncio.get_running_loop()
         self.cancel_seen = False
         self.taken: RunRecord | None = None   # the record as another process's takeover left it
         self.stopped = False
-        self.beat_at = self.loop.time() + HEARTBEAT_S
-        self.handle = self.loop.call_later(CANCEL_POLL_S, self._beat)
+        loop = asyncio.get_running_loop()
+        self.beat_at = loop.time() + HEARTBEAT_S
+        self.watch = _Watch.of(loop, ctx.store)
+        self.watch.add(self)
 
-    def _beat(self) -> None:
-        if self.stopped or self.task.done():
-            return
-        if self.loop.time() >= self.beat_at:
-            self.beat_at = self.loop.time() + HEARTBEAT_S
+    def beat(self, now: float) -> None:
+        if now >= self.beat_at:
+            self.beat_at = now + HEARTBEAT_S
             self.stream.update(heartbeat_at=time.time())
-        check = self.loop.run_in_executor(None, self.ctx.store.get_run, self.ctx.run_id)
-        check.add_done_callback(self._checked)
 
-    def _checked(self, check: asyncio.Future) -> None:
+    def checked(self, record: RunRecord) -> None:
         if self.stopped or self.task.done():
             return
-        if not check.cancelled() and check.exception() is None:
-            record = check.result()
-            epoch = self.stream.epoch
-            if epoch is not None and record.owner_epoch != epoch:
-                self.taken = record   # fenced already: stop before the next side effect
-                self.task.cancel()
-                return
-            if record.status == "cancelled":
-                self.cancel_seen = True
-                self.task.cancel()
-                return
-        self.handle = self.loop.call_later(CANCEL_POLL_S, self._beat)
+        epoch = self.stream.epoch
+        if epoch is not None and record.owner_epoch != epoch:
+            self.taken = record   # fenced already: stop before the next side effect
+            self.task.cancel()
+        elif record.status == "cancelled":
+            self.cancel_seen = True
+            self.task.cancel()
 
     def stop(self) -> None:
         self.stopped = True
-        self.handle.cancel()
+        self.watch.remove(self)
+
+
+class _Watch:
+    """The runs one process executes in one event loop on one store: every ``CANCEL_POLL_S``
+    one executor job reads their records (a primary-key read each), so a cancel from any
+    process takes effect within that time. A timer, not a task; none while no run lives
+    longer than one interval (a short run costs nothing)."""
+
+    _live: dict[tuple[int, int], _Watch] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, store: Any):
+        self.loop, self.store = loop, store
+        self.beats: dict[_Heartbeat, None] = {}
+        self.handle: asyncio.TimerHandle | None = None
+        self.reading = False
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop, store: Any) -> _Watch:
+        watch = cls._live.get((id(loop), id(store)))
+        if watch is None or watch.loop is not loop or watch.store is not store:
+            watch = cls._live[(id(loop), id(store))] = cls(loop, store)
+        return watch
+
+    def add(self, beat: _Heartbeat) -> None:
+        self.beats[beat] = None
+        if self.handle is None:
+            self.handle = self.loop.call_later(CANCEL_POLL_S, self._tick)
+
+    def remove(self, beat: _Heartbeat) -> None:
+        self.beats.pop(beat, None)
+        if not self.beats:
+            if self.handle is not None:
+                self.handle.cancel()
+                self.handle = None
+            self._live.pop((id(self.loop), id(self.store)), None)
+
+    def _tick(self) -> None:
+        self.handle = self.loop.call_later(CANCEL_POLL_S, self._tick)
+        if self.reading:   # the last read is still out (a slow store): no pile-up
+            return
+        now = self.loop.time()
+        beats = [b for b in self.beats if not b.stopped and not b.task.done()]
+        for beat in beats:
+            beat.beat(now)
+        if beats:
+            self.reading = True
+            read = self.loop.run_in_executor(None, self._read, [b.ctx.run_id for b in beats])
+            read.add_done_callback(lambda done: self._checked(beats, done))
+
+    def _read(self, run_ids: list[str]) -> dict[str, RunRecord]:
+        records = {}
+        for run_id in run_ids:
+            try:
+                records[run_id] = self.store.get_run(run_id)
+            except Exception:  # noqa: BLE001 - a failed read: the next tick reads again
+                continue
+        return records
+
+    def _checked(self, beats: list[_Heartbeat], done: asyncio.Future) -> None:
+        self.reading = False
+        if done.cancelled() or done.exception() is not None:
+            return
+        records = done.result()
+        for beat in beats:
+            record = records.get(beat.ctx.run_id)
+            if record is not None:
+                beat.checked(record)
 
 
 def _input_text(value: Any) -> str | None:
