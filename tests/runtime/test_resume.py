@@ -283,3 +283,29 @@ def test_an_approve_killed_while_continuing_is_resumed_with_its_decision(store, 
     assert [e.data["message"] for e in events if e.type == "approval.resolved"] == ["go"]
     assert [e.path for e in events if e.type == "agent.started"] == ["p/draft/writer", "p/ship/publisher"]
     assert [e.path for e in events if e.type == "stage.completed"] == ["p/draft", "p/gate", "p/ship"]
+
+
+def test_a_tool_stage_cut_by_a_kill_is_retried_with_the_same_idempotency_key(store, store_url, tmp_path):
+    log = tmp_path / "keys.log"
+    server = manifest("ToolServer", "keys", {"transport": "stdio", "timeout": "120s",
+                                             "env": {"KEYS_LOG": str(log)},
+                                             "command": [sys.executable, str(HERE / "mcp_keys.py")]})
+    pipe = {"stages": [{"name": "call", "tool": {"toolServer": "keys", "name": "keyed",
+                                                 "arguments": {"seconds": 1.5}}}],
+            "output": "{{ stages.call.output }}"}
+    root = project(tmp_path / "m", {"agents": {}}, [server, manifest("Pipeline", "p", pipe)])
+    apply(store, root, tmp_path)
+    proc = _start(tmp_path, store_url, "run", "pipeline/p")
+    run = wait_for(lambda: _run_of(store))
+    wait_for(lambda: _log_lines(log))
+    _kill(proc)
+
+    resumed = af(tmp_path, store_url, "resume", run.id)
+    assert resumed.returncode == 0, resumed.stderr
+    key = f"{run.id}:p/call:call_p/call"
+    assert resumed.stdout.strip() == f"key={key}"
+    events = store.read_events(run.id)
+    assert [(e.data["idempotencyKey"], e.data.get("retried")) for e in events if e.type == "tool.call"] == [
+        (key, None), (key, True)]
+    assert [k for _, k in _log_lines(log)] == [key, key]
+    assert [e.path for e in events if e.type == "stage.started"] == ["p/call"]
