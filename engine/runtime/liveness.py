@@ -70,7 +70,10 @@ def record_owner_died(store: Any, run: Any, now: float) -> Any:
     (``reason: owner died``), status failed; the record as it is now (another observer's,
     or a resumer's, if it acted first). The owner stays the dead one: ``resume`` names it."""
     from agentform.engine.errors import RunTakenOver
+    from agentform.engine.workers.queue import left_to_workers
 
+    if left_to_workers(store, run):
+        return run   # queued for workers: the sweep hands it to another worker, which resumes it
     error = f"{OWNER_DIED}: {run.owner} stopped without finishing the run; `agentform resume {run.id}` continues it"
     ended = run.heartbeat_at or run.started_at or now   # its last sign of life: the duration stops there
     try:
