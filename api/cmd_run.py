@@ -228,15 +228,20 @@ def run_cmd(
     detach: bool = typer.Option(False, "--detach", help=(
         "Queue the run and exit 0 printing its id: a worker executes it (PostgreSQL), or a "
         "background process of its own (SQLite).")),
+    queue: str = typer.Option(None, "--queue", help="With --detach: the worker queue to put the run on (PostgreSQL)."),
     ci: bool = typer.Option(False, "--ci", help="Plain lines instead of the live view."),
     output: str = typer.Option(None, "-o", "--output", help="json | yaml: print the result as data."),
 ) -> None:
     """Start a run and follow it to the end (exit 0 succeeded, 1 failed, 3 waiting, 4 cancelled, 130 Ctrl-C)."""
     _check_output(output)
+    if queue is not None and not detach:
+        from agentform.engine.errors import UsageError
+
+        raise UsageError("--queue goes with --detach (a run in the foreground executes here)")
     if detach:
         from agentform.api.cmd_worker import detach_run
 
-        detach_run(ctx, _target(target, namespace), _read_input(input), _params(param), thread, output)
+        detach_run(ctx, _target(target, namespace), _read_input(input), _params(param), thread, output, queue)
         return
     options = globals_of(ctx)
     store = options.open_store()

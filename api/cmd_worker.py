@@ -40,7 +40,7 @@ def worker_cmd(
 
 
 def detach_run(ctx: typer.Context, target: str, input, params: dict, thread: str | None,
-               output: str | None) -> None:
+               output: str | None, queue: str | None = None) -> None:
     """``run --detach``: queue the run, print its id (or its record with -o), exit 0; warn on
     PostgreSQL when no worker has a live heartbeat (the run waits until one starts)."""
     import asyncio
@@ -53,7 +53,7 @@ def detach_run(ctx: typer.Context, target: str, input, params: dict, thread: str
 
     async def main():
         try:
-            queued = await engine.enqueue(target, input=input, params=params, thread=thread)
+            queued = await engine.enqueue(target, input=input, params=params, thread=thread, queue=queue)
             return queued, await asyncio.to_thread(engine.live_workers)
         finally:
             await engine.aclose()

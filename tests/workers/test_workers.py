@@ -186,7 +186,9 @@ def test_a_worker_takes_runs_from_its_queues_only(pg_store_url: str, tmp_path: P
     home = tmp_path / "home"
     with Engine(home=home, store=pg_store_url) as engine:
         engine.apply(crew(tmp_path / "crew", latency_ms=0))
-        run = asyncio.run(engine.enqueue(TARGET, input="go", queue="gpu"))
+        done = cli("run", "--detach", "--queue", "gpu", TARGET, "-i", "go", home=home, store=pg_store_url)
+        assert done.returncode == 0, done.stderr
+        run = engine.get_run(done.stdout.strip())
         asyncio.run(engine.worker(concurrency=1, queues=["cpu"], wait=False))
         assert engine.get_run(run.id).status == "queued"
         asyncio.run(engine.worker(concurrency=1, queues=["gpu"], wait=False))
