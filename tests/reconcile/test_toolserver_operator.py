@@ -7,6 +7,7 @@ from PyPI; real `agentform` processes for validate, plan and describe; both stor
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 from pathlib import Path
@@ -200,7 +201,11 @@ def test_a_lazy_server_down_at_apply_is_not_pinned_and_is_pinned_at_first_use(st
     root = project(tmp_path / "m", script, [_pinned(PINNED_FAIL_FILE=str(down)),
                                             agent("solo", tools=[{"toolServer": "pinned"}])])
     home = tmp_path / "home"
-    result = apply_path(store, root, home=home)
+
+    async def in_a_notebook():  # apply called from a running event loop still probes
+        return apply_path(store, root, home=home)
+
+    result = asyncio.run(in_a_notebook())
     assert result.exit_code == 0, result.failed  # lazy: down at apply is not a failure
     ready = _ready(store, "pinned")
     assert (ready.status, ready.reason) == ("Unknown", "NotPinned")
