@@ -144,7 +144,11 @@ def test_started_and_ready_events_come_in_order(store, tmp_path):
     assert types.count("toolserver.started") == types.count("toolserver.ready") == 1
     assert events[started].path == events[ready].path == ""
     assert events[started].data == {"server": "default/calc"}
-    assert events[ready].data == {"server": "default/calc", "tools": ["add", "slow", "crash", "last_stored"]}
+    ready_data = events[ready].data
+    assert ready_data["server"] == "default/calc"
+    assert ready_data["tools"] == ["add", "slow", "crash", "last_stored"]
+    # The definitions the model was shown (replay shows it the same tools).
+    assert [d["name"] for d in ready_data["definitions"]] == ready_data["tools"]
 
     # the live view (a terminal's `run`) shows the server while it starts, then ready
     from rich.console import Console
