@@ -43,7 +43,7 @@ class Invocation:
     output: Any = None
     failed: str | None = None
     turns: list[RecordedTurn] = field(default_factory=list)
-    handoffs: int = 0                    # ``handoff`` events at this path
+    handed_back: bool = False            # a delegate's return (``handoff`` with ``summary``) is on record
     direct_call: bool = False            # a tool stage's ``tool.call`` (no model turn) is in the stream
 
 
@@ -90,8 +90,8 @@ class Recorded:
                 inv.direct_call = True
         elif kind == "tool.result" and inv.turns:
             inv.turns[-1].calls.setdefault(str(data.get("id")), RecordedCall()).result = data
-        elif kind == "handoff":
-            inv.handoffs += 1
+        elif kind == "handoff" and "summary" in data:
+            inv.handed_back = True
 
 
 def recorded_of(ctx: Any) -> Recorded:

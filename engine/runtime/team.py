@@ -18,6 +18,7 @@ from agentform.engine.graph import MemberEdge
 
 from .agent_loop import run_agent
 from .context import join_path, visit_name
+from .recorded import recorded_of
 from .tools import back_tool, team_tools
 
 if TYPE_CHECKING:
@@ -46,7 +47,10 @@ async def delegate_to(ctx: RunContext, edge: MemberEdge, reason: str, conversati
     invocation runs at ``member#visit``); returns its summary or final answer."""
     path = join_path(manager_path, visit_name(edge.name, visit))
     manager = _speaker(manager_path)
-    ctx.emit("handoff", manager_path, {"from": manager, "to": edge.name, "reason": reason})
+    # Resumed mid-delegation: the handover is on record already (the member started).
+    past = recorded_of(ctx).get(path) if ctx.history else None
+    if past is None or not past.started:
+        ctx.emit("handoff", manager_path, {"from": manager, "to": edge.name, "reason": reason})
     handed = [*conversation, {"role": "user", "content": f"(handed over to you: {reason})"}]
     if edge.kind == "Team":
         result = await run_team(ctx, edge.target, reason, path, conversation=handed, delegated=True)
@@ -54,7 +58,8 @@ async def delegate_to(ctx: RunContext, edge: MemberEdge, reason: str, conversati
         back = back_tool()
         result = await run_agent(ctx, edge.target, reason, path, tools={back.name: back},
                                  conversation=handed)
-    ctx.emit("handoff", path, {"from": edge.name, "to": manager, "summary": result})
+    if past is None or not past.handed_back:
+        ctx.emit("handoff", path, {"from": edge.name, "to": manager, "summary": result})
     return result
 
 

@@ -309,3 +309,27 @@ def test_a_tool_stage_cut_by_a_kill_is_retried_with_the_same_idempotency_key(sto
         (key, None), (key, True)]
     assert [k for _, k in _log_lines(log)] == [key, key]
     assert [e.path for e in events if e.type == "stage.started"] == ["p/call"]
+
+
+def test_resume_during_a_delegation_hands_over_once(store, store_url, tmp_path):
+    script = {"agents": {
+        "desk": [{"toolCalls": [{"name": "transfer_to_billing", "arguments": {"reason": "refund"}}]},
+                 {"content": "All done"}],
+        "billing": [{"toolCalls": [{"name": "transfer_back", "arguments": {"summary": "Refunded"}}],
+                     "latency": "2s"}]}}
+    root = project(tmp_path / "m", script, [
+        agent("desk"), agent("billing"), team("support", "desk", [{"agent": "billing", "mode": "delegate"}])])
+    apply(store, root, tmp_path)
+    proc = _start(tmp_path, store_url, "run", "team/support")
+    run = wait_for(lambda: _run_of(store))
+    wait_for(lambda: _has(store, run.id, "agent.started", "support/billing"))
+    _kill(proc)
+
+    resumed = af(tmp_path, store_url, "resume", run.id)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip() == "All done"
+    events = store.read_events(run.id)
+    _check_stream(events)
+    assert [(e.path, e.data["from"], e.data["to"]) for e in events if e.type == "handoff"] == [
+        ("support", "support", "billing"), ("support/billing", "billing", "support")]
+    assert [e.data["output"] for e in events if e.type == "tool.result" and e.path == "support"] == ["Refunded"]
