@@ -84,6 +84,8 @@ class WorkerRuntime:
         try:
             result = await asyncio.shield(entry.task)
         except asyncio.CancelledError:
+            if entry.released and not asyncio.current_task().cancelling():
+                raise RunReleased(run_id) from None   # our own cancel of a run we only waited for
             # procrastinate aborts jobs still running after the drain timeout: release first,
             # so that cancelling the run records nothing terminal.
             await self._release(entry)
@@ -105,10 +107,13 @@ class WorkerRuntime:
         return status
 
     def _watch(self, entry: _Running):
-        def on_event(event: Event) -> None:
-            if event.type in CHECKPOINTS and entry.checkpoint_seq is None and self.draining.is_set():
+        loop = asyncio.get_running_loop()
+
+        def on_event(event: Event) -> None:   # on every event of every run: the cheap test first
+            if self.draining.is_set() and event.type in CHECKPOINTS and entry.checkpoint_seq is None:
                 entry.checkpoint_seq = event.seq
-                asyncio.get_running_loop().create_task(self._release(entry, event.seq))
+                # thread-safe: an event may be emitted outside the loop's thread
+                loop.call_soon_threadsafe(lambda: loop.create_task(self._release(entry, event.seq)))
         return on_event
 
     def drain(self) -> None:
@@ -133,6 +138,11 @@ class WorkerRuntime:
                 break
             await asyncio.sleep(0.005)
         if entry.released or entry.task.done() or run.status != "running":
+            return
+        if run.owner != _owner():
+            # Not executing it: waiting for another live owner's lease. Hand the job back as it is.
+            entry.released = True
+            entry.task.cancel()
             return
         try:
             await asyncio.to_thread(release, store, run, time.time())
