@@ -195,3 +195,26 @@ def test_a_worker_takes_runs_from_its_queues_only(pg_store_url: str, tmp_path: P
         done = engine.get_run(run.id)
         assert done.status == "succeeded" and done.output == ANSWER
         assert [e.data.get("queue") for e in engine.store.read_events(run.id, limit=1)] == ["gpu"]
+
+
+def test_the_sweep_queues_again_a_worker_run_left_without_a_job(pg_store_url: str, tmp_path: Path):
+    """A run recorded for the workers whose job is gone (its worker woke up late and finished
+    the job another worker had retried, then that worker died) is found by the sweep."""
+    from agentform.engine.api import Engine
+    from agentform.engine.workers.queue import create_queued_run
+
+    home = tmp_path / "home"
+    with Engine(home=home, store=pg_store_url) as engine:
+        engine.apply(crew(tmp_path / "crew", latency_ms=0))
+        orphan = create_queued_run(engine.store, TARGET, input="go")   # recorded, no job deferred
+        engine.store.update_run(orphan.id, heartbeat_at=orphan.created_at - 10 * LEASE)
+    store = _open(pg_store_url)
+    worker = start_worker(pg_store_url, home, log=tmp_path / "w.log")
+    try:
+        done = wait_until(lambda: (r := store.get_run(orphan.id)).status in ("succeeded", "failed") and r,
+                          timeout=60, what="the sweep to queue the orphaned run again")
+        assert done.status == "succeeded" and done.output == ANSWER
+        check_stream(store.read_events(orphan.id))
+    finally:
+        stop(worker, signal.SIGTERM)
+        store.close()
