@@ -47,3 +47,12 @@ def project(root: Path, script: dict, docs: list[str]) -> Path:
     model = _doc("Model", "m", {"model": "scripted", "script": "script.yaml"})
     (root / "all.yaml").write_text("---\n".join([model, *docs]))
     return root
+
+
+def gated(root: Path, timeout: str = "2s") -> Path:
+    """A pipeline of one agent stage and then an approval that expires after ``timeout``."""
+    script = {"agents": {"a": [{"content": "prepared"}]}}
+    pipe = {"stages": [{"name": "prep", "agent": "a", "input": "prepare"},
+                       {"name": "ship", "needs": ["prep"], "approval": {"message": "Ship?", "timeout": timeout}}],
+            "output": "{{ stages.prep.output }}"}
+    return project(root, script, [agent("a", instructions="A."), _doc("Pipeline", "gated", pipe)])

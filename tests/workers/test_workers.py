@@ -218,3 +218,28 @@ def test_the_sweep_queues_again_a_worker_run_left_without_a_job(pg_store_url: st
     finally:
         stop(worker, signal.SIGTERM)
         store.close()
+
+
+def test_an_approval_timeout_is_recorded_by_the_workers_with_nobody_acting(pg_store_url: str, tmp_path: Path):
+    from agentform.engine.api import Engine
+
+    from .crew import gated
+
+    home = tmp_path / "home"
+    with Engine(home=home, store=pg_store_url) as engine:
+        engine.apply(gated(tmp_path / "gated", timeout="2s"))
+    store = _open(pg_store_url)
+    worker = start_worker(pg_store_url, home, log=tmp_path / "w.log")
+    try:
+        [run_id] = _enqueue(pg_store_url, home, "pipeline/gated", input=None)
+        wait_until(lambda: store.get_run(run_id).status == "waiting", what="the run to wait for its approval")
+        # nobody lists, reads or approves the run: the workers' sweep records the timeout
+        done = wait_until(lambda: (r := store.get_run(run_id)).status != "waiting" and r, timeout=30,
+                          what="the workers to record the approval timeout")
+        assert done.status == "failed"
+        events = store.read_events(run_id)
+        assert [e.type for e in events][-1] == "run.failed"
+        assert any(e.type == "stage.failed" and e.path == "gated/ship" for e in events)
+    finally:
+        stop(worker, signal.SIGTERM)
+        store.close()
