@@ -9,8 +9,11 @@ is the SDK's transport: the argv with no shell, a session (process group) of its
 newline-delimited JSON-RPC on stdin/stdout, and a shutdown that closes stdin, waits, then
 sends SIGTERM and SIGKILL to the group.
 
-``Process.exited`` turns true when the server's stdout ends, before the session sees the
-end of its stream: a call that fails because the server died finds it already marked.
+``Process.exited`` is true once the server's stdout has ended (set before the session sees
+the end of its stream, so a call that fails because the server died finds it marked) or the
+kernel reports the process dead: ``waitid(WNOWAIT)`` sees a zombie at once, where the event
+loop's child watcher may learn of it only later on a busy machine, so a call never goes to a
+server that is already dead. It does not reap: the loop's watcher still does.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from anyio.streams.text import TextReceiveStream
 # (git, npm, uv), LANG for the text encoding of what they print, TMPDIR for scratch files.
 HOST_VARS = ("PATH", "HOME", "LANG", "TMPDIR")
 
+_WAITID = getattr(os, "waitid", None)
 STDIN_GRACE = 2.0     # seconds a server has to exit after its stdin closes
 TERM_GRACE = 2.0      # seconds between SIGTERM and SIGKILL
 
@@ -43,11 +47,12 @@ def server_environment(declared: dict[str, str]) -> dict[str, str]:
 class Process:
     """One start of a server: its process, and whether it has gone."""
 
-    __slots__ = ("process", "_closed")
+    __slots__ = ("process", "_closed", "_status")
 
     def __init__(self) -> None:
         self.process: Any = None
         self._closed = False
+        self._status: int | None = None   # as returncode: the exit code, or -signal
 
     @property
     def pid(self) -> int | None:
@@ -55,11 +60,28 @@ class Process:
 
     @property
     def exited(self) -> bool:
-        return self._closed or (self.process is not None and self.process.returncode is not None)
+        process = self.process
+        if process is None:
+            return self._closed
+        if process.returncode is not None or self._status is not None:
+            return True
+        if _WAITID is None:  # not on every platform (macOS): the loop's watcher tells, later
+            return self._closed
+        try:
+            info = _WAITID(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped already by the loop's watcher
+            return True
+        if info is not None:
+            self._status = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+            return True
+        return self._closed
 
     @property
     def exit_code(self) -> int | None:
-        return None if self.process is None else self.process.returncode
+        """The exit code (negative: the signal that ended it), once known."""
+        if self.process is not None and self.process.returncode is not None:
+            return self.process.returncode
+        return self._status
 
 
 @asynccontextmanager
@@ -120,11 +142,27 @@ async def stdio_transport(argv: list[str], env: dict[str, str], cwd: str | None,
             tasks.cancel_scope.cancel()
 
 
+def _running(process: Any) -> bool:
+    """Whether the child has not exited. Only an unreaped child's pid (and group id) is
+    surely still ours: once reaped, on a busy host with a small pid_max, the number may
+    already name someone else's process, so it is never signalled then."""
+    if process.returncode is not None:
+        return False
+    if _WAITID is None:
+        return True
+    try:
+        return _WAITID(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+    except ChildProcessError:
+        return False
+
+
 async def _stop(process: Any) -> None:
     with suppress(OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
         await process.stdin.aclose()
     for sig, grace in ((None, STDIN_GRACE), (signal.SIGTERM, TERM_GRACE), (signal.SIGKILL, TERM_GRACE)):
         if sig is not None:
+            if not _running(process):
+                break
             with suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, sig)  # the server's own group: its children go too
         if await _exited(process, grace):
@@ -134,10 +172,10 @@ async def _stop(process: Any) -> None:
 
 
 async def _exited(process: Any, timeout: float) -> bool:
-    # Polls returncode: process.wait() would also wait for the pipes, which a child of the
-    # server that outlives it keeps open.
+    # Polls the child's state: process.wait() would also wait for the pipes, which a child of
+    # the server that outlives it keeps open.
     with anyio.move_on_after(timeout):
-        while process.returncode is None:
+        while _running(process):
             await anyio.sleep(0.01)
         return True
     return False

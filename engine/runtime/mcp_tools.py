@@ -151,7 +151,9 @@ class _Server:
 
     def exit_note(self) -> str:
         code = None if self.process is None else self.process.exit_code
-        return "" if code is None else f" (exit code {code})"
+        if code is None:
+            return ""
+        return f" (killed by signal {-code})" if code < 0 else f" (exit code {code})"
 
     async def failure(self) -> str:
         """Why the server did not start: the error, the end of its stderr, where its log is."""
