@@ -83,8 +83,8 @@ def test_failed_run_exits_1_and_usage_errors_exit_1(store, store_url, tmp_path):
     assert "Traceback" not in failed.stderr
     missing = af(tmp_path, store_url, "run", "team/nope")
     assert missing.returncode == 1 and "not applied" in missing.stderr
-    detach = af(tmp_path, store_url, "run", "agent/solo", "--detach")
-    assert detach.returncode == 1 and "--detach" in detach.stderr
+    params = af(tmp_path, store_url, "run", "agent/solo", "-p", "x=1")  # a usage error is 1, never 2
+    assert params.returncode == 1 and "-p/params apply to pipelines" in params.stderr, params.stderr
 
 
 def test_logs_follow_from_a_second_process(store, store_url, tmp_path):
