@@ -35,7 +35,7 @@ def manifests(n_groups: int = 50) -> dict[str, str]:
             f"  apiKey: {{secretRef: key-{g}}}\n  params: {{temperature: 0.2}}\n",
             f"kind: Model\nmetadata: {{name: scripted-{g}}}\nspec: {{model: scripted, script: ../scripts/demo.yaml}}\n",
             f"kind: ToolServer\nmetadata: {{name: git-{g}}}\nspec:\n  transport: stdio\n"
-            f"  command: [uvx, mcp-server-git, '{{{{ workspace.path }}}}']\n  env: {{TOKEN: {{secretRef: key-{g}}}}}\n",
+            f"  command: [uvx, mcp-server-git, --repository, 'repos/{{{{ run.id }}}}']\n  env: {{TOKEN: {{secretRef: key-{g}}}}}\n",
             f"kind: Workspace\nmetadata: {{name: room-{g}}}\nspec: {{backend: local, limits: {{memory: 512Mi, timeout: 60s}}}}\n",
             f"kind: Workspace\nmetadata: {{name: desk-{g}}}\nspec: {{backend: local}}\n",
             f"kind: KnowledgeBase\nmetadata: {{name: docs-{g}}}\nspec:\n  sources: [{{path: 'docs/**/*.md'}}]\n",
