@@ -63,7 +63,7 @@ class SqliteStore(SqlStore):
             check_same_thread=False, cached_statements=256,
         )
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
@@ -220,3 +220,25 @@ def _alive(pid: int, started: str) -> bool:
         pass
     # The pid exists; it is the holder unless the pid was reused by a newer process.
     return not started or _process_start(pid) in ("", started)
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode (persistent: a later open finds it so and writes nothing).
+
+    Switching needs the database to itself, and SQLite does not wait on its busy handler for
+    it: a second process opening a fresh store while the first one migrates it gets "database
+    is locked" at once. Such a process retries until the first one's transaction ends.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            contended = "locked" in str(exc) or "busy" in str(exc)
+            if not contended or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)   # a back-off between attempts, not a synchronisation
+            delay = min(delay * 2, 0.1)
