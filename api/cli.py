@@ -33,11 +33,15 @@ class Globals:
     store_url: str | None
     debug: bool
 
+    def engine(self):
+        """The Engine these options name (its store is opened on first use; close it after)."""
+        from agentform.engine.api import Engine
+
+        return Engine(home=self.home, store=self.store_url)
+
     def open_store(self):
         """The store these options name (PostgreSQL URL, else SQLite under ``home``)."""
-        from agentform.engine.store import open_store
-
-        return open_store(self.store_url, home=self.home)
+        return self.engine().store
 
 
 @app.callback(invoke_without_command=True)   # so that `agentform --version` needs no command
@@ -59,9 +63,9 @@ def _globals(
         raise typer.Exit(0)
     if ctx.invoked_subcommand is None:
         ctx.fail("Missing command.")
-    from agentform.engine import template_settings
+    from agentform.engine.api import Engine
 
-    template_settings.use_home(ctx.obj.home)  # templates.* of <home>/config.yaml, read at first render
+    Engine.use_settings(ctx.obj.home)  # <home>/config.yaml, read when first needed
 
 
 def _print_version(options: Globals) -> None:
@@ -182,9 +186,9 @@ _REDACTOR = None
 
 def _redact_std_streams() -> None:
     global _REDACTOR
-    from agentform.engine.redaction import REDACTOR
+    from agentform.engine.api import Engine
 
-    _REDACTOR = REDACTOR
+    _REDACTOR = Engine.redactor()
     if not isinstance(sys.stdout, _RedactingStream):
         sys.stdout = _RedactingStream(sys.stdout)
     if not isinstance(sys.stderr, _RedactingStream):

@@ -41,24 +41,14 @@ def plan_cmd(
 ) -> int:
     """Diff the manifests against the applied state. Exit 0 no changes, 2 changes, 1 error."""
     from agentform.api import state_views as views
-    from agentform.engine.desired import from_manifest_set
-    from agentform.engine.plan import make_plan
-    from agentform.engine.planfile import PLAN_KEY, save_plan
-    from agentform.engine.reconcile import default_app, load_valid
 
     _check_choice(fmt, FORMATS, "--format")
     _check_choice(output, ("json",), "-o")
-    manifests = load_valid(path)
-    store = _store(ctx)
+    engine = globals_of(ctx).engine()
     try:
-        plan = make_plan(from_manifest_set(manifests), store, app_name or default_app(path),
-                         prune=prune, home=globals_of(ctx).home, resolve_secrets=False)
-        key = store.hmac_key(PLAN_KEY) if out is not None else None
+        plan, digest = engine.plan(path, app=app_name, prune=prune, out=out)
     finally:
-        store.close()
-    digest = None
-    if key is not None:
-        digest = save_plan(plan, out, root=path.resolve(), failed_files=list(manifests.failed_files), key=key)
+        engine.close()
     if output == "json":
         typer.echo(json.dumps({**plan.to_dict(), "digest": digest}, indent=2, ensure_ascii=False))
     else:
@@ -104,24 +94,18 @@ def apply_cmd(
                                            "(as `plan --out` printed it)."),
 ) -> int:
     """Reconcile: provision, compile, record a revision. Exit 0, or 1 when anything failed."""
-    from agentform.engine.errors import printable
-    from agentform.engine.plan import display_name
-    from agentform.engine.reconcile import apply_path
-
-    options = globals_of(ctx)
-    store = options.open_store()
+    engine = globals_of(ctx).engine()
     try:
-        result = apply_path(store, path, home=options.home, app=app_name, prune=prune or prune_all,
-                            prune_all=prune_all, lock_timeout=_seconds(lock_timeout),
-                            expect_digest=expect_digest)
+        result = engine.apply(path, app=app_name, prune=prune, prune_all=prune_all,
+                              lock_timeout=_seconds(lock_timeout), expect_digest=expect_digest)
     finally:
-        store.close()
+        engine.close()
     if result.no_changes:
         typer.echo("no changes")
     for outcome in result.outcomes:
         typer.echo(outcome.line)
-    for key, ready in result.failed:
-        typer.echo(f"error: {display_name(key)}: Ready=False {ready.reason}: {printable(ready.message)}", err=True)
+    for line in result.error_lines():
+        typer.echo(line, err=True)
     if result.revision is not None:
         n = result.plan.counts()
         typer.echo(f"revision {result.revision.number} recorded: {n['create']} created, "
@@ -235,10 +219,9 @@ def get_cmd(
 def _desired_hashes(path: Path | None):
     if path is None:
         return {}
-    from agentform.engine.desired import from_manifest_set
-    from agentform.engine.reconcile import load_valid
+    from agentform.engine.api import Engine
 
-    return {d.key: d.spec_hash for d in from_manifest_set(load_valid(path))}
+    return Engine.desired_hashes(path)
 
 
 def _revision_times(store, numbers: set[int]) -> dict[int, float]:
@@ -353,19 +336,17 @@ def graph_cmd(
 ) -> int:
     """The compiled graph of a team, pipeline or agent as Mermaid."""
     from agentform.engine.errors import UsageError
-    from agentform.engine.graph import Graph
-    from agentform.engine.mermaid import to_mermaid
     from agentform.specs import ResourceKey
 
     kind, ns, name = _split_target(target, namespace)
     if kind not in ("Team", "Pipeline", "Agent"):
         raise UsageError(f"only teams, pipelines and agents have a graph (got {kind})")
-    store = _store(ctx)
+    engine = globals_of(ctx).engine()
     try:
-        data = store.get_graph(ResourceKey(kind, ns, name), revision)
+        mermaid = engine.graph_mermaid(ResourceKey(kind, ns, name), revision)
     finally:
-        store.close()
-    if data is None:
+        engine.close()
+    if mermaid is None:
         raise _not_found(kind, name, ns)
-    typer.echo(to_mermaid(Graph.model_validate(data)), nl=False)
+    typer.echo(mermaid, nl=False)
     return 0

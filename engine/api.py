@@ -36,15 +36,27 @@ class Engine:
 
     def __init__(self, home: str | Path | None = None, store: Any = None):
         self.home = Path(home or os.environ.get("AGENTFORM_HOME") or ".agentform")
-        from agentform.engine import template_settings
-
-        template_settings.use_home(self.home)
+        self.use_settings(self.home)
         if store is None or isinstance(store, str):
             self._store_url, self._store = store or os.environ.get("AGENTFORM_STORE"), None
             self._owns_store = True
         else:
             self._store_url, self._store = None, store
             self._owns_store = False
+
+    @staticmethod
+    def use_settings(home: str | Path) -> None:
+        """Take this process's engine settings (``templates.*``) from ``<home>/config.yaml``."""
+        from agentform.engine import template_settings
+
+        template_settings.use_home(home)
+
+    @staticmethod
+    def redactor() -> Any:
+        """The process's redactor (every secret value read so far): faces pass what they print through it."""
+        from agentform.engine.redaction import REDACTOR
+
+        return REDACTOR
 
     @property
     def store(self) -> Any:
@@ -56,13 +68,52 @@ class Engine:
         return self._store
 
     def apply(self, path: str | Path, *, app: str | None = None, prune: bool = False,
+              prune_all: bool = False, lock_timeout: float = 0.0,
               expect_digest: str | None = None) -> Any:
         """Apply the manifests under ``path``, or a saved plan file (checked against its HMAC and
         ``expect_digest``), as ``agentform apply``; returns the ApplyResult."""
         from agentform.engine.reconcile import apply_path
 
-        return apply_path(self.store, Path(path), home=self.home, app=app, prune=prune,
-                          expect_digest=expect_digest)
+        return apply_path(self.store, Path(path), home=self.home, app=app, prune=prune or prune_all,
+                          prune_all=prune_all, lock_timeout=lock_timeout, expect_digest=expect_digest)
+
+    def plan(self, path: str | Path, *, app: str | None = None, prune: bool = False,
+             out: str | Path | None = None) -> tuple[Any, str | None]:
+        """The plan of the manifests under ``path`` against the store (as ``agentform plan``; no
+        secret is resolved); with ``out``, also saved there, signed with the store's plan key
+        (created when missing). Returns (plan, digest or None)."""
+        from agentform.engine.desired import from_manifest_set
+        from agentform.engine.plan import make_plan
+        from agentform.engine.planfile import PLAN_KEY, save_plan
+        from agentform.engine.reconcile import default_app, load_valid
+
+        path = Path(path)
+        manifests = load_valid(path)
+        plan = make_plan(from_manifest_set(manifests), self.store, app or default_app(path),
+                         prune=prune, home=self.home, resolve_secrets=False)
+        if out is None:
+            return plan, None
+        key = self.store.hmac_key(PLAN_KEY)
+        digest = save_plan(plan, Path(out), root=path.resolve(), failed_files=list(manifests.failed_files),
+                           key=key)
+        return plan, digest
+
+    @staticmethod
+    def desired_hashes(path: str | Path) -> dict[Any, str]:
+        """Resource key -> spec hash of the manifests under ``path`` (what `get --path` compares)."""
+        from agentform.engine.desired import from_manifest_set
+        from agentform.engine.reconcile import load_valid
+
+        return {d.key: d.spec_hash for d in from_manifest_set(load_valid(Path(path)))}
+
+    def graph_mermaid(self, key: Any, revision: int | None = None) -> str | None:
+        """The compiled graph of ``key`` (at ``revision``, default the latest) as Mermaid; None
+        when it is not applied."""
+        from agentform.engine.graph import Graph
+        from agentform.engine.mermaid import to_mermaid
+
+        data = self.store.get_graph(key, revision)
+        return None if data is None else to_mermaid(Graph.model_validate(data))
 
     async def run(self, target: str, input: Any = None, params: dict[str, Any] | None = None,
                   thread: str | None = None, on_event: Callable[[Event], None] | None = None) -> RunResult:

@@ -59,6 +59,14 @@ class ApplyResult:
     def no_changes(self) -> bool:
         return self.revision is None and not self.plan.has_changes
 
+    def error_lines(self) -> list[str]:
+        """One ``error: <resource>: Ready=False <reason>: <message>`` line per failed resource."""
+        from agentform.engine.errors import printable
+        from agentform.engine.plan import display_name
+
+        return [f"error: {display_name(key)}: Ready=False {ready.reason}: {printable(ready.message)}"
+                for key, ready in self.failed]
+
 
 def author_name() -> str:
     try:
