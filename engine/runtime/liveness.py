@@ -21,19 +21,28 @@ STALE_AFTER_S = max(30.0, HEARTBEAT_S * 5)
 OWNER_DIED = "owner died"
 
 
+def owner_process_alive(owner: str) -> bool | None:
+    """Is the ``host:pid`` owner's process alive? None when it is not on this host (only its
+    heartbeat can tell)."""
+    host, _, pid = owner.rpartition(":")
+    if host != hostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def owner_alive(run: Any, now: float | None = None) -> bool:
     """False when the run's owner process is known to be gone (same host: no such pid; else: stale heartbeat)."""
     if not run.owner:
         return True
-    host, _, pid = run.owner.rpartition(":")
-    if host == hostname() and pid.isdigit():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+    alive = owner_process_alive(run.owner)
+    if alive is not None:
+        return alive
     beat = run.heartbeat_at or run.started_at or run.created_at
     return ((now or time.time()) - beat) < STALE_AFTER_S
 

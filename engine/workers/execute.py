@@ -31,20 +31,12 @@ FINISHED = ("succeeded", "failed", "cancelled")
 def owner_gone(run: RunRecord, now: float, lease: float) -> bool:
     """A running run's owner is gone: its process is dead on this host, or its heartbeat is
     older than the lease (a paused process counts as gone: the epoch fences it if it wakes)."""
-    from agentform.engine.runtime.runner import hostname
+    from agentform.engine.runtime.liveness import owner_process_alive
 
     if not run.owner:
         return True
-    host, _, pid = run.owner.rpartition(":")
-    if host == hostname() and pid.isdigit():
-        import os
-
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            pass
+    if owner_process_alive(run.owner) is False:
+        return True
     beat = run.heartbeat_at or run.started_at or run.created_at
     return now - beat >= lease
 
