@@ -144,55 +144,10 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(result if isinstance(result, int) else 0)
 
 
-class _RedactingStream:
-    """stdout/stderr through the redactor (engine/redaction.py): the final answer, live view,
-    errors and --debug tracebacks alike. While a secret is registered, a partial line waits
-    for its end (or a flush) so that a value written in pieces is redacted whole."""
-
-    def __init__(self, stream) -> None:
-        self._stream = stream
-        self._partial = ""
-
-    def write(self, text: str) -> int:
-        if _REDACTOR.pattern is None and not self._partial:
-            return self._stream.write(text)
-        size = len(text)
-        text = self._partial + text
-        end = text.rfind("\n") + 1
-        self._partial = text[end:]
-        if end:
-            self._stream.write(_REDACTOR.text(text[:end]))
-        return size
-
-    def writelines(self, lines) -> None:
-        for line in lines:
-            self.write(line)
-
-    def flush(self) -> None:
-        if self._partial:
-            text, self._partial = self._partial, ""
-            self._stream.write(_REDACTOR.text(text))
-        self._stream.flush()
-
-    def __getattr__(self, name: str):
-        if name == "buffer":
-            # Bytes written to the raw buffer would pass unredacted: writers fall back to text.
-            raise AttributeError(name)
-        return getattr(self._stream, name)
-
-
-_REDACTOR = None
-
-
 def _redact_std_streams() -> None:
-    global _REDACTOR
     from agentform.engine.api import Engine
 
-    _REDACTOR = Engine.redactor()
-    if not isinstance(sys.stdout, _RedactingStream):
-        sys.stdout = _RedactingStream(sys.stdout)
-    if not isinstance(sys.stderr, _RedactingStream):
-        sys.stderr = _RedactingStream(sys.stderr)
+    Engine.redact_std_streams()
 
 
 def _click_exception_types(click) -> tuple[tuple, tuple, tuple]:

@@ -52,11 +52,12 @@ class Engine:
         template_settings.use_home(home)
 
     @staticmethod
-    def redactor() -> Any:
-        """The process's redactor (every secret value read so far): faces pass what they print through it."""
-        from agentform.engine.redaction import REDACTOR
+    def redact_std_streams() -> None:
+        """Route this process's stdout and stderr through the redaction choke point (faces call
+        it first, so that nothing they print can carry a secret value this process read)."""
+        from agentform.engine.redaction import redact_std_streams
 
-        return REDACTOR
+        redact_std_streams()
 
     @property
     def store(self) -> Any:

@@ -178,3 +178,50 @@ def redact_text(text: str) -> str:
 
 def redact_data(value: Any) -> Any:
     return REDACTOR.data(value)
+
+
+class RedactingStream:
+    """A text stream (stdout, stderr) through the redactor: what a process prints, its errors and
+    tracebacks alike. While a secret is registered, a partial line waits for its end (or a
+    flush) so that a value written in pieces is redacted whole."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._partial = ""
+
+    def write(self, text: str) -> int:
+        if REDACTOR.pattern is None and not self._partial:
+            return self._stream.write(text)
+        size = len(text)
+        text = self._partial + text
+        end = text.rfind("\n") + 1
+        self._partial = text[end:]
+        if end:
+            self._stream.write(REDACTOR.text(text[:end]))
+        return size
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._partial:
+            text, self._partial = self._partial, ""
+            self._stream.write(REDACTOR.text(text))
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "buffer":
+            # Bytes written to the raw buffer would pass unredacted: writers fall back to text.
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+def redact_std_streams() -> None:
+    """Route this process's stdout and stderr through the redactor (once)."""
+    import sys
+
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout)
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr)

@@ -43,6 +43,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--store", required=True)
     parser.add_argument("run_id")
     args = parser.parse_args(argv)
+    # stdout and stderr are the run's log file under the home: nothing raw may reach it.
+    from agentform.engine.redaction import redact_std_streams
+
+    redact_std_streams()
     home = Path(args.home)
     from agentform.engine import template_settings
 

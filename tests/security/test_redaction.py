@@ -110,3 +110,29 @@ def test_cli_output_and_debug_tracebacks_pass_the_redactor(tmp_path):
     assert done.returncode == 1
     assert "Traceback" in done.stderr and f'agent "{MASK}" not found' in done.stderr, done.stderr
     assert KEY not in done.stdout + done.stderr
+
+
+def test_a_detached_runs_log_passes_the_redactor(tmp_path):
+    """The background process of `run --detach` writes its stdout and stderr to a log under the
+    home: what it prints, a traceback included, is redacted before it reaches the file."""
+    import subprocess
+    import sys
+
+    secret = "sk-detached-" + "0123456789abcdef" * 2
+    child = (
+        "import sys\n"
+        "from agentform.engine.redaction import register\n"
+        "from agentform.engine.workers import detached\n"
+        f"register({secret!r})\n"
+        "try:\n"
+        "    detached.main(['--home', sys.argv[1], '--store', 'sqlite:///' + sys.argv[1] + '/s.db', 'nope'])\n"
+        "finally:\n"
+        f"    print('the key is ' + {secret!r})\n"
+    )
+    log = tmp_path / "detached.log"
+    with log.open("w") as out:
+        done = subprocess.run([sys.executable, "-c", child, str(tmp_path)], stdout=out, stderr=out, timeout=120)
+    text = log.read_text()
+    assert done.returncode != 0, text          # no run 'nope': the process fails with a traceback
+    assert "the key is ***" in text, text
+    assert secret not in text
