@@ -13,14 +13,20 @@ PYTEST_ARGS ?=
 # into $(NPM_TOOLS); nothing is fetched while tests or runs execute.
 NPM_TOOLS ?= .npm-tools
 FILESYSTEM_SERVER_VERSION := 2026.8.31
+# Debian packages the tests drive for real: bubblewrap (sandboxed local workspaces), chromium
+# (the web view's browser tests), podman + runc + busybox-static (a Docker-compatible engine and
+# a locally built base image for the docker workspace backend and the deploy image),
+# docker-compose (checks deploy/docker-compose.yml), git (watch --git).
+DEBIAN_PACKAGES := bubblewrap chromium podman runc busybox-static docker-compose git
 
-.PHONY: demo test bench schemas lint clean distclean help npm-tools
+.PHONY: demo test bench schemas lint clean distclean help npm-tools system-deps
 
 help:
 	@echo "make demo     validate the examples, apply research-team and run it (offline)"
 	@echo "make test     the whole test suite (CI=true)"
 	@echo "make bench    every bench/*.py, one after the other"
 	@echo "make schemas  regenerate schemas/*.json from the specs"
+	@echo "make system-deps  install the Debian packages the tests use (make test does it)"
 	@echo "make npm-tools  install the npm MCP servers the tests use into $(NPM_TOOLS) (make test does it)"
 	@echo "make lint     ruff"
 	@echo "make clean    remove build output and the demo state"
@@ -48,6 +54,15 @@ $(NPM_TOOLS)/.stamp-filesystem-$(FILESYSTEM_SERVER_VERSION):
 
 npm-tools: $(NPM_TOOLS)/.stamp-filesystem-$(FILESYSTEM_SERVER_VERSION)
 
+# Installs the missing Debian packages (needs root, as in CI); says which are missing otherwise.
+system-deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: the tests need these Debian packages:$$missing (apt-get install$$missing)" >&2; exit 1; fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
 demo: $(VENV)/.stamp-all
 	@rm -rf $(DEMO_HOME)
 	$(AF) validate examples
@@ -65,7 +80,7 @@ demo: $(VENV)/.stamp-all
 	  echo "note: 'plan', 'apply' and 'run' are not in this build yet; the demo stops at validate"; \
 	fi
 
-test: $(VENV)/.stamp-test npm-tools
+test: $(VENV)/.stamp-test npm-tools system-deps
 	@rm -f $(VENV)/.pytest-exit
 	@CI=true $(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; echo $$rc > $(VENV)/.pytest-exit; \
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5)" >&2; fi; \
