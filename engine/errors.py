@@ -10,7 +10,10 @@
     ├── PlanStale             a saved plan no longer matches the store
     ├── PlanDigestMismatch    a saved plan was edited, made for another store, or not the expected one
     └── RunError              a run cannot start or failed (budget, script, template)
-        └── BudgetExceeded    a budget ran out (names the budget and its holder)
+        ├── BudgetExceeded    a budget ran out (names the budget and its holder)
+        └── WorkspaceError    a workspace cannot be provisioned or used
+            ├── WorkspaceBusy another run holds it (names the holder)
+            └── PathRefused   a tool path leaves the workspace
 """
 
 from __future__ import annotations
@@ -131,3 +134,24 @@ class BudgetExceeded(RunError):
     def __init__(self, budget: str, holder: str, limit: float, used: float):
         self.budget, self.holder, self.limit, self.used = budget, holder, limit, used
         super().__init__(f"budget {budget} of {holder or 'the run'} exceeded: used {used:g} of {limit:g}")
+
+
+class WorkspaceError(RunError):
+    """A workspace cannot be provisioned or used (a missing sandbox, a vanished container)."""
+
+
+class WorkspaceBusy(WorkspaceError):
+    """Another run holds the workspace (``--no-wait``, or the wait ran out); names the holder."""
+
+    def __init__(self, workspace: str, holder: str):
+        self.workspace, self.holder = workspace, holder
+        super().__init__(f"workspace {workspace} is in use by {holder}; wait for it to finish, "
+                         "or run again without --no-wait to wait for it")
+
+
+class PathRefused(WorkspaceError):
+    """A workspace tool path leaves the workspace (``..``, absolute, a symlink or hardlink out)."""
+
+    def __init__(self, path: str, why: str):
+        self.path, self.why = path, why
+        super().__init__(f"path '{path}' refused: {why}; use a path relative to the workspace root")

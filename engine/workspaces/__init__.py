@@ -1,0 +1,1 @@
+"""Workspaces: persistent sandboxed rooms per team or pipeline (backend.py says the contract)."""
