@@ -7,22 +7,27 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from .common import Budget, RefField, SpecModel, exactly_one
+from .hosts import MAX_HOSTS, FetchHost
 
-BUILTIN_TOOLS = ("workspace", "team-control")
+BUILTIN_TOOLS = ("workspace", "team-control", "think", "todo", "memory", "fetch")
 
 
 class ToolUse(SpecModel):
     """One entry of ``tools``: exactly one of toolServer, builtin, knowledge."""
 
     tool_server: RefField | None = None
-    builtin: Literal["workspace", "team-control"] | None = None
+    builtin: Literal["workspace", "team-control", "think", "todo", "memory", "fetch"] | None = None
     knowledge: RefField | None = None
     allow: list[str] | None = None
     deny: list[str] | None = None
+    # {builtin: fetch}: the only hosts it may reach (specs/hosts.py)
+    hosts: list[FetchHost] | None = Field(None, min_length=1, max_length=MAX_HOSTS)
 
     @model_validator(mode="after")
     def _one_kind(self) -> ToolUse:
         exactly_one(self, ("tool_server", "builtin", "knowledge"), "a tool entry")
+        if (self.hosts is None) != (self.builtin != "fetch"):
+            raise ValueError("{builtin: fetch} needs 'hosts' (the hosts it may reach), and only it takes 'hosts'")
         if (self.allow is not None or self.deny is not None) and self.tool_server is None:
             raise ValueError("'allow' and 'deny' only apply to a toolServer entry")
         if self.allow is not None and self.deny is not None:

@@ -21,6 +21,10 @@ BUILTIN_TOOL_NAMES = {
     "workspace": ("read_file", "write_file", "list_files", "run_command"),
     "team-control": ("create_agent", "command_agent", "check_agent_status", "list_agents",
                      "delete_agent", "interrupt_agent", "read_logs", "report_cost"),
+    "think": ("think",),
+    "todo": ("todo_write", "todo_read"),
+    "memory": ("memory_set", "memory_get", "memory_list", "memory_delete"),
+    "fetch": ("fetch",),
 }
 KNOWLEDGE_TOOL = "search_knowledge"
 
