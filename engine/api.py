@@ -206,6 +206,10 @@ class Engine:
                      poll: float = 1.0) -> AsyncIterator[Event]:
         """The run's events from ``after + 1`` on; ``follow`` waits for more until the run finishes."""
         run_id = self.store.get_run(run_id).id
+        if follow:   # one reader per run in this process, however many follow it (engine/followers.py)
+            async for event in self._hub().follow(run_id, after):
+                yield event
+            return
         while True:
             if follow:
                 batch = await asyncio.to_thread(self.store.wait_for_events, run_id, after, poll)
@@ -300,6 +304,118 @@ class Engine:
         return await run_worker(self.store, self.home, concurrency=concurrency, queues=queues, wait=wait,
                                 drain_timeout=drain_timeout)
 
+    # -- serve: start, followers, tokens, audit, cost, metrics ---------------------------------------
+
+    async def start(self, target: str, input: Any = None, params: dict[str, Any] | None = None,
+                    thread: str | None = None) -> RunRecord:
+        """Start a run without waiting for it (``POST /api/v1/runs``); its record, ``queued``. On
+        PostgreSQL it is queued for the workers (as ``enqueue``); on SQLite it executes in this
+        process, as a task of the running event loop (the serving process is its owner)."""
+        from agentform.engine.workers import queue as q
+
+        if q.is_postgres(self.store):
+            return await self.enqueue(target, input=input, params=params, thread=thread)
+        run = await asyncio.to_thread(q.create_queued_run, self.store, target, input=input, params=params,
+                                      thread=thread)
+        started = self.__dict__.setdefault("_started", set())
+        task = asyncio.get_running_loop().create_task(self._execute_started(run.id), name=f"agentform-run-{run.id}")
+        started.add(task)
+        task.add_done_callback(started.discard)
+        return run
+
+    async def _execute_started(self, run_id: str) -> None:
+        import logging
+
+        from agentform.engine.workers.execute import execute_queued
+
+        try:
+            await execute_queued(self.store, run_id, home=self.home)
+        except Exception:   # the run's stream records how it ended; nothing awaits this task
+            logging.getLogger("agentform.serve").exception("run %s stopped", run_id)
+
+    def _hub(self) -> Any:
+        """This event loop's followers hub (engine/followers.py), made at first use."""
+        import weakref
+
+        from agentform.engine.followers import Hub
+        from agentform.engine.metrics import Histogram
+
+        hubs = self.__dict__.setdefault("_hubs", weakref.WeakKeyDictionary())
+        self.__dict__.setdefault("_latency", Histogram())
+        loop = asyncio.get_running_loop()
+        if loop not in hubs:
+            hubs[loop] = Hub(self.store, self._may_continue, on_latency=self._latency.observe)
+        return hubs[loop]
+
+    def followers(self) -> int:
+        """Followers of run streams (SSE subscribers, ``logs -f``) this Engine serves now."""
+        return sum(h.followers for h in self.__dict__.get("_hubs", {}).values())
+
+    def token_create(self, scopes: list[str], *, namespace: str | None = None, name: str = "") -> Any:
+        """A new API token (``token create``): a CreatedToken whose ``token`` is shown this once."""
+        from agentform.engine import tokens
+
+        return tokens.create(self.store, scopes, namespace=namespace, name=name)
+
+    def tokens(self) -> list[Any]:
+        """Every API token's record (TokenInfo: id, name, scopes, namespace, created, last used, revoked)."""
+        from agentform.engine import tokens
+
+        return tokens.list_tokens(self.store)
+
+    def token_revoke(self, token_id: str) -> Any:
+        from agentform.engine import tokens
+
+        return tokens.revoke(self.store, token_id)
+
+    def token_verify(self, token: str) -> Any:
+        """The TokenInfo of a presented token, or None (unknown, malformed, wrong, revoked)."""
+        from agentform.engine import tokens
+
+        verifier = self.__dict__.get("_verifier")
+        if verifier is None:
+            verifier = self.__dict__["_verifier"] = tokens.Verifier(self.store)
+        return verifier.verify(token)
+
+    def audit_record(self, *, token_id: str | None, action: str, target: str, source: str, status: int,
+                     detail: str = "") -> None:
+        from agentform.engine import audit
+
+        audit.record(self.store, token_id=token_id, action=action, target=target, source=source, status=status,
+                     detail=detail)
+
+    def audit_log(self, token_id: str | None = None, limit: int = 100) -> list[Any]:
+        """The audit log of writes through ``serve``, newest first (AuditEntry)."""
+        from agentform.engine import audit
+
+        return audit.read(self.store, token_id=token_id, limit=limit)
+
+    def cost(self, by: str = "model", since: float | str | None = None) -> Any:
+        """Tokens and USD from the streams' usage events, grouped ``by`` model, agent, team,
+        pipeline or target, since an epoch time or a duration back from now (``24h``): a CostReport."""
+        from agentform.engine.cost import cost_report
+
+        return cost_report(self.store, by=by, since=since)
+
+    def metrics(self) -> str:
+        """The Prometheus text of ``/metrics``: store-derived counts plus this process's followers."""
+        from agentform.engine.metrics import Histogram, render, snapshot
+
+        latency = self.__dict__.setdefault("_latency", Histogram())
+        return render(snapshot(self.store), subscribers=self.followers(), latency=latency)
+
+    def ping_store(self) -> None:
+        """Raise StoreError unless the store answers a query (``/readyz``)."""
+        from agentform.engine.errors import StoreError
+
+        try:
+            with self.store._read() as cur:
+                cur.execute("SELECT 1").fetchone()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"state store: {exc}") from exc
+
     async def aclose(self) -> None:
         """``close`` from async code."""
         self.close()
@@ -321,6 +437,8 @@ class Engine:
                 "store": dialect}
 
     def close(self) -> None:
+        for hub in list(self.__dict__.get("_hubs", {}).values()):
+            hub.close()
         if self._owns_store and self._store is not None:
             self._store.close()
 
