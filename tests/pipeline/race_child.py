@@ -16,7 +16,7 @@ import sys
 
 
 def main() -> None:
-    import agentform.api.cmd_pipeline  # noqa: F401 - imported before the gun, not during the race
+    import agentform.api.cli.cmd_pipeline  # noqa: F401 - imported before the gun, not during the race
     import agentform.engine.runtime.pipeline  # noqa: F401
     from agentform.api.cli import main as cli
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import TypeAdapter
 from ruamel.yaml import YAML
 
-from agentform.api.cmd_project import SCAFFOLD
+from agentform.api.cli.cmd_project import SCAFFOLD
 from agentform.specs import AnyResource, Script
 
 from .helpers import agentform

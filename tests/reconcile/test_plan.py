@@ -93,7 +93,7 @@ def test_content_hash_ignores_order_and_explicit_defaults():
 
 
 def test_long_text_changes_render_as_a_line_diff():
-    from agentform.api.state_views import plan_markdown, plan_text
+    from agentform.api.cli.state_views import plan_markdown, plan_text
 
     text = "line one of the instructions\nline two says something\nline three ends it\n"
     old = make_desired(res("Agent", "lead", {"model": "fast", "instructions": text}))

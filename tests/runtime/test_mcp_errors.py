@@ -153,7 +153,7 @@ def test_started_and_ready_events_come_in_order(store, tmp_path):
     # the live view (a terminal's `run`) shows the server while it starts, then ready
     from rich.console import Console
 
-    from agentform.api.live import LiveView
+    from agentform.api.cli.live import LiveView
 
     def shown(view):
         console = Console(record=True, width=100, color_system=None)

@@ -140,7 +140,7 @@ def foreground(start, title: str, *, plain: bool = True, quiet: bool = False) ->
     elif plain:
         on_event = event_printer()
     else:
-        from agentform.api.live import LiveView
+        from agentform.api.cli.live import LiveView
 
         view = LiveView(title)
         on_event = view.on_event
@@ -239,7 +239,7 @@ def run_cmd(
 
         raise UsageError("--queue goes with --detach (a run in the foreground executes here)")
     if detach:
-        from agentform.api.cmd_worker import detach_run
+        from agentform.api.cli.cmd_worker import detach_run
 
         detach_run(ctx, _target(target, namespace), _read_input(input), _params(param), thread, output, queue)
         return

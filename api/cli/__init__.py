@@ -1,6 +1,6 @@
 """The ``agentform`` command line: global options, error printing, and the command modules.
 
-Each command module (``api/cmd_*.py``) registers its commands on ``app`` and imports what
+Each command module (``api/cli/cmd_*.py``) registers its commands on ``app`` and imports what
 it needs inside the command body, so ``agentform --help`` and ``validate`` stay light.
 """
 
@@ -98,9 +98,9 @@ def _register_commands() -> None:
     for module in ("cmd_validate", "cmd_project", "cmd_state", "cmd_run", "cmd_pipeline", "cmd_replay",
                    "cmd_secret", "cmd_worker"):
         try:
-            importlib.import_module(f"agentform.api.{module}")
+            importlib.import_module(f"agentform.api.cli.{module}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"agentform.api.{module}":
+            if exc.name != f"agentform.api.cli.{module}":
                 raise
 
 
@@ -191,11 +191,3 @@ class _Printable:
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
-
-
-if __name__ == "__main__":
-    # Run the imported module's main, not this __main__ copy: the command modules register
-    # on agentform.api.cli.app.
-    from agentform.api.cli import main as _main
-
-    _main()

@@ -34,7 +34,7 @@ def replay_cmd(
     no tool called, nothing written) and compare path by path: exit 0 same, 1 diverged."""
     import asyncio
 
-    from agentform.api.cmd_run import _check_output, dump
+    from agentform.api.cli.cmd_run import _check_output, dump
     from agentform.engine.api import Engine
 
     _check_output(output)
@@ -71,7 +71,7 @@ def fork_cmd(
 ) -> None:
     """A new run that takes RUN's stream up to SEQ as its past (nothing in it is called again) and
     continues live from there; exits like `run`."""
-    from agentform.api.cmd_run import _check_output, _use_plain, foreground, print_result
+    from agentform.api.cli.cmd_run import _check_output, _use_plain, foreground, print_result
     from agentform.engine.api import Engine
 
     _check_output(output)

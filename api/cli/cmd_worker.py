@@ -45,7 +45,7 @@ def detach_run(ctx: typer.Context, target: str, input, params: dict, thread: str
     PostgreSQL when no worker has a live heartbeat (the run waits until one starts)."""
     import asyncio
 
-    from agentform.api.cmd_run import dump
+    from agentform.api.cli.cmd_run import dump
     from agentform.engine.api import Engine
 
     options = globals_of(ctx)

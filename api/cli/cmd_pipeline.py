@@ -39,12 +39,12 @@ def os_user() -> str:
 
 
 def _printer():
-    from agentform.api.cmd_run import event_printer
+    from agentform.api.cli.cmd_run import event_printer
 
     return event_printer()
 
 
 def _summary(result) -> None:
-    from agentform.api.cmd_run import print_result
+    from agentform.api.cli.cmd_run import print_result
 
     print_result(result, None)

@@ -40,7 +40,7 @@ def plan_cmd(
     app_name: str = typer.Option(None, "--app", help="App the manifests belong to (default: the folder's name)."),
 ) -> int:
     """Diff the manifests against the applied state. Exit 0 no changes, 2 changes, 1 error."""
-    from agentform.api import state_views as views
+    from agentform.api.cli import state_views as views
 
     _check_choice(fmt, FORMATS, "--format")
     _check_choice(output, ("json",), "-o")
@@ -182,7 +182,7 @@ def get_cmd(
     path: Path = typer.Option(None, "--path", help="Also compare with the manifests here (sync)."),
 ) -> int:
     """List applied resources with sync and health, as Argo CD shows them."""
-    from agentform.api import state_views as views
+    from agentform.api.cli import state_views as views
     from agentform.specs import ResourceKey
 
     _check_choice(output, ("json", "yaml"), "-o")
@@ -239,7 +239,7 @@ def _table(rows, times: dict[int, float], all_namespaces: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from agentform.api import state_views as views
+    from agentform.api.cli import state_views as views
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     columns = ["NAME"] + (["NAMESPACE"] if all_namespaces else []) + ["SYNC", "HEALTH", "REASON", "REVISION", "AGE"]
@@ -276,7 +276,7 @@ def describe_cmd(
     output: str = typer.Option(None, "-o", "--output", help="json | yaml"),
 ) -> int:
     """One resource in full: spec, conditions, generation, last revision, source file."""
-    from agentform.api import state_views as views
+    from agentform.api.cli import state_views as views
     from agentform.specs import ResourceKey
 
     _check_choice(output, ("json", "yaml"), "-o")

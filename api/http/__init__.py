@@ -1,0 +1,1 @@
+"""The HTTP face: the JSON API, SSE and the web view over ``agentform.Engine``."""

@@ -1,0 +1,1 @@
+"""The MCP server face: the engine as an MCP server over stdio, through ``agentform.Engine``."""
