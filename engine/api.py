@@ -304,6 +304,63 @@ class Engine:
         return await run_worker(self.store, self.home, concurrency=concurrency, queues=queues, wait=wait,
                                 drain_timeout=drain_timeout)
 
+    # -- GitOps: `watch`, apps (engine/gitops/) ------------------------------------------------------
+
+    def _gitops_source(self, path: str | Path | None, git: str | None, ref: str, subpath: str | None,
+                       app: str | None, prune: bool, credentials_file: str | Path | None) -> Any:
+        from agentform.engine.errors import UsageError
+        from agentform.engine.gitops import git as g
+        from agentform.engine.gitops.watch import FolderWatch, GitWatch
+        from agentform.engine.reconcile import default_app
+
+        if (path is None) == (git is None):
+            raise UsageError("watch takes a folder (PATH) or --git URL, not both")
+        if git is None:
+            folder = Path(path)
+            if not folder.is_dir():
+                raise UsageError(f"watch {folder}: not a folder")
+            return FolderWatch(folder, app or default_app(folder), prune)
+        source = g.GitSource(git, ref, self.home, subpath, g.load_credentials(credentials_file))
+        return GitWatch(source, app or g.default_app(source.url, subpath), prune)
+
+    def sync(self, path: str | Path | None = None, *, git: str | None = None, ref: str = "HEAD",
+             subpath: str | None = None, app: str | None = None, prune: bool = False,
+             credentials_file: str | Path | None = None) -> Any:
+        """One sync of a folder or a git ref (``watch --once``): a SyncResult, recorded in the app's
+        status; a commit that does not validate is not applied (outcome ``invalid``)."""
+        watch = self._gitops_source(path, git, ref, subpath, app, prune, credentials_file)
+        return watch.sync(self.store, self.home)
+
+    async def watch(self, path: str | Path | None = None, *, git: str | None = None, ref: str = "HEAD",
+                    subpath: str | None = None, app: str | None = None, prune: bool = False,
+                    interval: float = 60.0, credentials_file: str | Path | None = None,
+                    on_sync: Callable[[Any], None] | None = None, stop: asyncio.Event | None = None,
+                    refresh: asyncio.Event | None = None) -> None:
+        """The GitOps loop (``agentform watch``) until ``stop`` is set: a folder is synced on every
+        change (watchfiles), a git ref every ``interval`` seconds (at least 5) or when ``refresh``
+        is set. Each sync's SyncResult goes to ``on_sync`` (see engine/gitops/)."""
+        from agentform.engine.gitops.watch import GitWatch, check_interval, watch_folder, watch_git
+
+        watch = self._gitops_source(path, git, ref, subpath, app, prune, credentials_file)
+        if isinstance(watch, GitWatch):
+            await watch_git(self.store, watch, home=self.home, interval=check_interval(interval),
+                            on_sync=on_sync, stop=stop, refresh=refresh)
+        else:
+            await watch_folder(self.store, watch, home=self.home, on_sync=on_sync, stop=stop)
+
+    def apps(self) -> list[Any]:
+        """Every app (applied by hand or watched): AppStatus with the commit and revision in force
+        and the last error of ``watch`` with its commit and time (``get app``)."""
+        from agentform.engine.gitops.status import apps
+
+        return apps(self.store)
+
+    def app_status(self, name: str) -> Any:
+        """One app's AppStatus (``get app NAME``); NotFound when no app has that name."""
+        from agentform.engine.gitops.status import app_status
+
+        return app_status(self.store, name)
+
     # -- serve: start, followers, tokens, audit, cost, metrics ---------------------------------------
 
     async def start(self, target: str, input: Any = None, params: dict[str, Any] | None = None,

@@ -16,7 +16,8 @@ from typing import Any
 from agentform.engine.errors import NotFound, RunTakenOver, StoreError, UsageError
 from agentform.specs import ResourceKey
 
-from .base import AppliedResource, Condition, Event, RevisionRecord, RunRecord
+from .base import AppliedResource, AppSyncRecord, Condition, Event, RevisionRecord, RunRecord
+from .memory import MemoryQueries
 
 # Compact and without the cycle check: one encode per event is most of an append's cost.
 # NaN/Infinity are refused on both backends (PostgreSQL's JSONB has no such values).
@@ -39,7 +40,7 @@ _UPSERT = (
 )
 
 
-class SqlStore:
+class SqlStore(MemoryQueries):
     """The Store protocol over a DB-API cursor; subclasses provide the hooks below."""
 
     url: str
@@ -452,6 +453,37 @@ class SqlStore:
         with self._read() as cur:
             rows = cur.execute(self._q(sql), args).fetchall()
         return [self._event(r) for r in rows]
+
+    # -- app sync status (`watch`) -------------------------------------------------------
+    def record_app_sync(self, record: AppSyncRecord) -> None:
+        # One upsert whose update half writes only the fields of this kind of outcome.
+        own = _APP_SYNC_OWN["synced" if record.phase == "Synced" else "error"]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in ("source", "ref", "path", "phase", "updated_at", *own))
+        updates += ", head_commit = COALESCE(excluded.head_commit, app_sync.head_commit)"
+        values = dataclasses.astuple(record)
+        with self._write_one() as cur:
+            cur.execute(self._q(f"INSERT INTO app_sync ({APP_SYNC_COLS}) VALUES "
+                                f"({', '.join('?' * len(values))}) ON CONFLICT (app) DO UPDATE SET {updates}"),
+                        values)
+
+    def list_app_sync(self, app: str | None = None) -> list[AppSyncRecord]:
+        sql, args = f"SELECT {APP_SYNC_COLS} FROM app_sync", ()
+        if app is not None:
+            sql, args = sql + " WHERE app = ?", (app,)
+        with self._read() as cur:
+            rows = cur.execute(self._q(sql + " ORDER BY app"), args).fetchall()
+        return [AppSyncRecord(*row) for row in rows]
+
+    def latest_revisions_by_app(self) -> dict[str, RevisionRecord]:
+        with self._read() as cur:
+            rows = cur.execute(self._q(f"SELECT {REVISION_COLS} FROM revisions WHERE number IN "
+                                       "(SELECT max(number) FROM revisions GROUP BY app)")).fetchall()
+        return {r.app: r for r in map(self._revision, rows)}
+
+
+APP_SYNC_COLS = ", ".join(f.name for f in dataclasses.fields(AppSyncRecord))
+_APP_SYNC_OWN = {"synced": ("synced_commit", "synced_revision", "synced_at"),
+                 "error": ("error", "error_commit", "error_at")}
 
 
 def _check_batch(events: list[Event]) -> tuple[dict[str, int], dict[str, int]]:

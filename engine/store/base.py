@@ -79,6 +79,28 @@ class RevisionRecord:
 
 
 @dataclass
+class AppSyncRecord:
+    """How `watch` last synced an app (table app_sync): the commit in force and the last error.
+
+    ``record_app_sync`` with phase ``Synced`` writes the synced_* fields and keeps the error
+    ones; with ``Failed`` it writes the error_* fields and keeps what is in force."""
+
+    app: str
+    source: str                      # folder path or git URL (credentials never)
+    phase: str                       # Synced | Failed: how the last attempt went
+    updated_at: float
+    ref: str | None = None
+    path: str | None = None
+    head_commit: str | None = None   # the commit last attempted
+    synced_commit: str | None = None
+    synced_revision: int | None = None
+    synced_at: float | None = None
+    error: str | None = None
+    error_commit: str | None = None
+    error_at: float | None = None
+
+
+@dataclass
 class RunRecord:
     id: str
     target: str                      # "team/default/research" style: kind/namespace/name
@@ -201,4 +223,14 @@ class Store(Protocol):
         ...
     def delete_runs(self, run_ids: Iterable[str]) -> int:
         """Delete these runs and their events; returns how many runs were deleted."""
+        ...
+
+    # -- app sync status (`watch`; added) -------------------------------------------------
+    def record_app_sync(self, record: AppSyncRecord) -> None:
+        """Upsert an app's sync status; a ``Failed`` record keeps the synced_* fields, a ``Synced``
+        one keeps the error_* fields (see AppSyncRecord)."""
+        ...
+    def list_app_sync(self, app: str | None = None) -> list[AppSyncRecord]: ...
+    def latest_revisions_by_app(self) -> dict[str, RevisionRecord]:
+        """The newest revision of each app, by app."""
         ...
