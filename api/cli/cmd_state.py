@@ -182,6 +182,11 @@ def get_cmd(
     path: Path = typer.Option(None, "--path", help="Also compare with the manifests here (sync)."),
 ) -> int:
     """List applied resources with sync and health, as Argo CD shows them."""
+    if kind_word.lower() in ("app", "apps"):   # apps: commit in force, last watch error (cmd_watch)
+        from agentform.api.cli.cmd_watch import get_apps
+
+        _check_choice(output, ("json", "yaml"), "-o")
+        return get_apps(ctx, name, output)
     from agentform.api.cli import state_views as views
     from agentform.specs import ResourceKey
 
