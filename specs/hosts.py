@@ -2,8 +2,9 @@
 
 An entry is a host name (``api.example.com``), a wildcard for its subdomains
 (``*.example.com``: not the name itself), an IPv4 address or a bracketed IPv6 address
-(``[::1]``), each optionally with ``:port`` (without it, any port). ``localhost`` and a
-loopback address list loopback; a link-local address lists that address.
+(``[::1]``), each optionally with ``:port`` (without it, any port). Only a loopback address
+(``127.0.0.1``, ``[::1]``) lists loopback: a listed name that resolves to loopback, ``localhost``
+included, is refused without one. A link-local address is reached only when listed itself.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class HostEntry:
 
     @property
     def loopback(self) -> bool:
-        return self.host == "localhost" or (self.address is not None and self.address.is_loopback)
+        return self.address is not None and self.address.is_loopback
 
 
 def parse_host(text: str) -> HostEntry:

@@ -189,10 +189,16 @@ class SqlStore(MemoryQueries):
             row = cur.execute(self._q(f"SELECT {REVISION_COLS} FROM revisions WHERE number = ?"), (number,)).fetchone()
         return self._revision(row) if row else None
 
-    def list_revisions(self, limit: int = 50) -> list[RevisionRecord]:
+    def list_revisions(self, limit: int = 50, app: str | None = None, before: int | None = None,
+                       after: int | None = None) -> list[RevisionRecord]:
+        where, args = [], []
+        for clause, value in (("app = ?", app), ("number < ?", before), ("number > ?", after)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql = f"SELECT {REVISION_COLS} FROM revisions" + (" WHERE " + " AND ".join(where) if where else "")
         with self._read() as cur:
-            rows = cur.execute(self._q(f"SELECT {REVISION_COLS} FROM revisions ORDER BY number DESC LIMIT ?"),
-                               (limit,)).fetchall()
+            rows = cur.execute(self._q(sql + " ORDER BY number DESC LIMIT ?"), (*args, limit)).fetchall()
         return [self._revision(r) for r in rows]
 
     def get_graph(self, key: ResourceKey, revision: int | None = None) -> dict[str, Any] | None:
@@ -344,7 +350,9 @@ class SqlStore(MemoryQueries):
                 row = rows[0]
         return self._run(row)
 
-    def list_runs(self, limit: int = 50, thread: str | None = None, status: str | None = None) -> list[RunRecord]:
+    def list_runs(self, limit: int = 50, thread: str | None = None, status: str | None = None, *,
+                  target: str | None = None, namespace: str | None = None,
+                  before: tuple[float, str] | None = None) -> list[RunRecord]:
         where, args = [], []
         if thread is not None:
             where.append("thread = ?")
@@ -352,12 +360,32 @@ class SqlStore(MemoryQueries):
         if status is not None:
             where.append("status = ?")
             args.append(status)
+        if target is not None:
+            where.append("target = ?")
+            args.append(target)
+        if namespace is not None:   # targets are kind/namespace/name; names hold no / (DNS labels)
+            where.append("target LIKE ? ESCAPE '!'")
+            args.append("%/" + namespace.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "/%")
+        if before is not None:      # keyset pagination in the listing's order (newest first)
+            where.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            args += [before[0], before[0], before[1]]
         sql = f"SELECT {RUN_COLS} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
         with self._read() as cur:
             rows = cur.execute(self._q(sql + " ORDER BY created_at DESC, id DESC LIMIT ?"), (*args, limit)).fetchall()
         return [self._run(r) for r in rows]
+
+    def list_threads(self, limit: int = 50, namespace: str | None = None) -> list[tuple[str, int, float, float]]:
+        """(thread, runs, first created_at, last created_at) of each thread, latest activity first."""
+        sql, args = "SELECT thread, count(*), min(created_at), max(created_at) FROM runs WHERE thread IS NOT NULL", []
+        if namespace is not None:
+            sql += " AND target LIKE ? ESCAPE '!'"
+            args.append("%/" + namespace.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "/%")
+        sql += " GROUP BY thread ORDER BY max(created_at) DESC, thread LIMIT ?"
+        with self._read() as cur:
+            rows = cur.execute(self._q(sql), (*args, limit)).fetchall()
+        return [(r[0], int(r[1]), float(r[2]), float(r[3])) for r in rows]
 
     def claim_run(self, owner: str, now: float) -> RunRecord | None:
         """Take the oldest queued run for ``owner`` (now running, with owner and heartbeat); None when none."""

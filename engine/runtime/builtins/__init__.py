@@ -133,3 +133,8 @@ register("team-control",
          ("create_agent", "command_agent", "check_agent_status", "list_agents", "delete_agent",
           "interrupt_agent", "read_logs", "report_cost"),
          "agentform.engine.runtime.builtins.team_control:make_server")
+register("think", ("think",), "agentform.engine.runtime.builtins.think:make_server")
+register("todo", ("todo_write", "todo_read"), "agentform.engine.runtime.builtins.todo:make_server")
+register("memory", ("memory_set", "memory_get", "memory_list", "memory_delete"),
+         "agentform.engine.runtime.builtins.memory:make_server")
+register("fetch", ("fetch",), "agentform.engine.runtime.builtins.fetch:make_server")
