@@ -54,6 +54,9 @@ def parse_host(text: str) -> HostEntry:
         raise ValueError("a host entry is a non-empty string of at most 260 characters")
     value = text.strip().lower()
     port: int | None = None
+    if "/" in value or "@" in value:
+        raise ValueError(f"'{text}' is not a host: write the host name alone (no scheme, user or path), "
+                         "as in api.example.com or 127.0.0.1:8080")
     if value.startswith("["):
         inner, _, rest = value[1:].partition("]")
         if rest and not rest.startswith(":"):

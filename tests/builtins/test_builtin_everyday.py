@@ -7,8 +7,9 @@ on SQLite and PostgreSQL).
 
 from __future__ import annotations
 
+from runtime.helpers import agent, of, project, run, team
+
 from agentform.engine.runtime import runner
-from runtime.helpers import agent, apply, of, project, run, team
 
 
 def _call(tool, **arguments):
