@@ -107,6 +107,79 @@ class Engine:
 
         return {d.key: d.spec_hash for d in from_manifest_set(load_valid(Path(path)))}
 
+    # -- the read side (engine/queries.py): typed views with to_dict() for every face --------------
+
+    @staticmethod
+    def validate(path: str | Path, *, max_file_bytes: int = 1 << 20) -> Any:
+        """Every problem of the manifests under ``path`` (``agentform validate``): a
+        ValidationReport; opens no store."""
+        from agentform.engine import queries
+
+        return queries.validate(path, max_file_bytes=max_file_bytes)
+
+    def resources(self, kind: str | None = None, *, namespace: str | None = "default",
+                  labels: dict[str, str] | None = None, path: str | Path | None = None) -> list[Any]:
+        """Applied resources with sync and health (``get``): ResourceStatus list; ``kind`` as
+        agent/agents/Agent, ``namespace=None`` for all, ``labels`` all must match; with ``path``,
+        sync also compares with the manifests there."""
+        from agentform.engine import queries
+
+        desired = self.desired_hashes(path) if path is not None else None
+        return queries.resources(self.store, kind, namespace=namespace, labels=labels, desired=desired)
+
+    def resource(self, kind: str, name: str, namespace: str = "default", *,
+                 path: str | Path | None = None) -> Any:
+        """One resource in full (``describe``): a ResourceDetail; NotFound when not applied."""
+        from agentform.engine import queries
+
+        desired = self.desired_hashes(path) if path is not None else None
+        return queries.resource(self.store, kind, name, namespace, desired=desired)
+
+    def revisions(self, app: str | None = None, limit: int = 50) -> list[Any]:
+        """Recorded revisions, newest first (RevisionInfo)."""
+        from agentform.engine import queries
+
+        return queries.revisions(self.store, app, limit)
+
+    def revision(self, number: int) -> Any:
+        """One revision (RevisionInfo); NotFound when there is none of that number."""
+        from agentform.engine import queries
+
+        return queries.revision(self.store, number)
+
+    def revision_diff(self, app: str | None, from_revision: int, to_revision: int) -> Any:
+        """The net change per resource after ``from_revision`` up to ``to_revision`` (RevisionDiff)."""
+        from agentform.engine import queries
+
+        return queries.revision_diff(self.store, app, from_revision, to_revision)
+
+    def runs(self, *, status: str | None = None, target: str | None = None, thread: str | None = None,
+             namespace: str | None = None, limit: int = 50, cursor: str | None = None) -> Any:
+        """Runs newest first (``runs``, ``get runs``), filtered: a RunPage whose ``next_cursor``
+        continues the listing. ``target`` as ``team/NAME`` or ``team/NS/NAME``."""
+        from agentform.engine import queries
+
+        return queries.runs(self.store, status=status, target=target, thread=thread, namespace=namespace,
+                            limit=limit, cursor=cursor)
+
+    def run_info(self, run_id: str) -> Any:
+        """One run as listed (RunInfo: shown status, totals, times) by id or unique prefix."""
+        from agentform.engine import queries
+
+        return queries.run(self.store, run_id)
+
+    def threads(self, *, namespace: str | None = None, limit: int = 50) -> list[Any]:
+        """Conversation threads, latest activity first (ThreadInfo, with each one's latest run)."""
+        from agentform.engine import queries
+
+        return queries.threads(self.store, namespace=namespace, limit=limit)
+
+    def event_page(self, run_id: str, after: int = 0, limit: int = 500) -> list[Event]:
+        """Up to ``limit`` (at most 1000) events of a run after seq ``after``, without waiting."""
+        from agentform.engine import queries
+
+        return queries.event_page(self.store, run_id, after, limit)
+
     def graph_mermaid(self, key: Any, revision: int | None = None) -> str | None:
         """The compiled graph of ``key`` (at ``revision``, default the latest) as Mermaid; None
         when it is not applied."""
@@ -115,6 +188,14 @@ class Engine:
 
         data = self.store.get_graph(key, revision)
         return None if data is None else to_mermaid(Graph.model_validate(data))
+
+    def graph_layout(self, key: Any, revision: int | None = None) -> Any:
+        """The compiled graph of ``key`` placed for drawing (the web view's SVG): a GraphLayout
+        read from the same Mermaid text as ``graph_mermaid``; None when it is not applied."""
+        from agentform.engine.graph_layout import layout_mermaid
+
+        mermaid = self.graph_mermaid(key, revision)
+        return None if mermaid is None else layout_mermaid(mermaid)
 
     async def run(self, target: str, input: Any = None, params: dict[str, Any] | None = None,
                   thread: str | None = None, on_event: Callable[[Event], None] | None = None) -> RunResult:
@@ -403,6 +484,21 @@ class Engine:
         if loop not in hubs:
             hubs[loop] = Hub(self.store, self._may_continue, on_latency=self._latency.observe)
         return hubs[loop]
+
+    async def event_batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
+        """``events(follow=True)`` by the batch: the events there at each wake as one list (SSE
+        writes a batch to a client in one send)."""
+        run_id = await asyncio.to_thread(lambda: self.store.get_run(run_id).id)
+        async for batch in self._hub().batches(run_id, after):
+            yield batch
+
+    @staticmethod
+    def redact(value: Any) -> Any:
+        """``value`` (text or JSON-like data) with every secret value this process knows masked:
+        what faces pass their answers through."""
+        from agentform.engine.redaction import redact_data
+
+        return redact_data(value)
 
     def followers(self) -> int:
         """Followers of run streams (SSE subscribers, ``logs -f``) this Engine serves now."""

@@ -85,6 +85,13 @@ class Hub:
 
     async def follow(self, run_id: str, after: int = 0) -> AsyncIterator[Event]:
         """Every event after ``after``, then live ones, until the run's stream ends."""
+        async for batch in self.batches(run_id, after):
+            for event in batch:
+                yield event
+
+    async def batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
+        """``follow`` by the batch: what is there at each wake comes as one list (a server
+        writes it to a client in one send)."""
         loop = asyncio.get_running_loop()
         feed = self._feeds.get(run_id)
         if feed is None:
@@ -100,17 +107,15 @@ class Hub:
                 if after < feed.base:   # behind what the feed keeps: the store has it
                     page = await loop.run_in_executor(self._pool, self._store.read_events, run_id, after,
                                                       CATCH_UP_PAGE)
-                    for event in page:
-                        if event.seq > after:
-                            after = event.seq
-                            yield event
+                    page = [e for e in page if e.seq > after]
                     if page:
+                        after = page[-1].seq
+                        yield page
                         continue
                 new = feed.since(after)
                 if new:
-                    for event in new:
-                        after = event.seq
-                        yield event
+                    after = new[-1].seq
+                    yield new
                     continue
                 if feed.done:
                     if feed.error is not None:
