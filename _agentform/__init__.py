@@ -1,6 +1,8 @@
 """agentform: a declarative GitOps engine for teams of LLM agents.
 
-The public Python API. Heavy parts import lazily so that ``import agentform`` stays fast.
+The public Python API: ``Engine`` (the one door the CLI, the HTTP app and the MCP server
+go through), the error types it raises and the typed results it returns. Everything is
+imported on first use, so that ``import agentform`` stays fast.
 """
 
 from __future__ import annotations
@@ -8,15 +10,91 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Engine", "RunResult", "__version__"]
+
+# Public name -> the module that defines it (imported when the name is first used).
+_EXPORTS: dict[str, str] = {
+    "Engine": "agentform.engine.api",
+    "RunResult": "agentform.engine.api",
+    # errors (engine/errors.py): faces catch these, never import engine modules
+    "AgentformError": "agentform.engine.errors",
+    "ManifestError": "agentform.engine.errors",
+    "UsageError": "agentform.engine.errors",
+    "NotFound": "agentform.engine.errors",
+    "StoreError": "agentform.engine.errors",
+    "LockHeld": "agentform.engine.errors",
+    "RunTakenOver": "agentform.engine.errors",
+    "PlanStale": "agentform.engine.errors",
+    "PlanDigestMismatch": "agentform.engine.errors",
+    "RunError": "agentform.engine.errors",
+    "BudgetExceeded": "agentform.engine.errors",
+    "WorkspaceError": "agentform.engine.errors",
+    "WorkspaceBusy": "agentform.engine.errors",
+    "PathRefused": "agentform.engine.errors",
+    "Diagnostic": "agentform.engine.errors",
+    "printable": "agentform.engine.errors",
+    # records and views that Engine methods return
+    "Event": "agentform.engine.store.base",
+    "RunRecord": "agentform.engine.store.base",
+    "Condition": "agentform.engine.store.base",
+    "ValidationReport": "agentform.engine.views",
+    "ResourceStatus": "agentform.engine.views",
+    "ResourceDetail": "agentform.engine.views",
+    "RevisionInfo": "agentform.engine.views",
+    "RevisionDiff": "agentform.engine.views",
+    "ResourceChange": "agentform.engine.views",
+    "RunInfo": "agentform.engine.views",
+    "RunPage": "agentform.engine.views",
+    "ThreadInfo": "agentform.engine.views",
+}
+
+__all__ = [  # kept equal to _EXPORTS plus __version__ (tests/project/test_one_door.py)
+    "AgentformError", "BudgetExceeded", "Condition", "Diagnostic", "Engine", "Event", "LockHeld",
+    "ManifestError", "NotFound", "PathRefused", "PlanDigestMismatch", "PlanStale", "ResourceChange",
+    "ResourceDetail", "ResourceStatus", "RevisionDiff", "RevisionInfo", "RunError", "RunInfo",
+    "RunPage", "RunRecord", "RunResult", "RunTakenOver", "StoreError", "ThreadInfo", "UsageError",
+    "ValidationReport", "WorkspaceBusy", "WorkspaceError", "__version__", "printable",
+]
 
 if TYPE_CHECKING:
     from agentform.engine.api import Engine, RunResult
+    from agentform.engine.errors import (
+        AgentformError,
+        BudgetExceeded,
+        Diagnostic,
+        LockHeld,
+        ManifestError,
+        NotFound,
+        PathRefused,
+        PlanDigestMismatch,
+        PlanStale,
+        RunError,
+        RunTakenOver,
+        StoreError,
+        UsageError,
+        WorkspaceBusy,
+        WorkspaceError,
+        printable,
+    )
+    from agentform.engine.store.base import Condition, Event, RunRecord
+    from agentform.engine.views import (
+        ResourceChange,
+        ResourceDetail,
+        ResourceStatus,
+        RevisionDiff,
+        RevisionInfo,
+        RunInfo,
+        RunPage,
+        ThreadInfo,
+        ValidationReport,
+    )
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Engine", "RunResult"):
-        from agentform.engine import api
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentform' has no attribute {name!r}")
+    import importlib
 
-        return getattr(api, name)
-    raise AttributeError(f"module 'agentform' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value   # later look-ups skip this hook
+    return value

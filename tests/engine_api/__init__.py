@@ -1,0 +1,1 @@
+"""Engine read side (the one door): validate, resources, revisions, runs, threads, events."""
