@@ -192,8 +192,8 @@ class GitSource:
         kib = sum(int(v) for k, v in (line.split(": ", 1) for line in out.splitlines() if ": " in line)
                   if k in ("size", "size-pack"))
         if kib * 1024 > self.max_bytes:
-            raise GitError(f"the clone of {display_url(self.url)} holds {kib // 1024} MiB, more than the "
-                           f"{self.max_bytes // (1024 * 1024)} MiB allowed")
+            raise GitError(f"the clone of {display_url(self.url)} holds {_size(kib * 1024)}, more than the "
+                           f"{_size(self.max_bytes)} allowed")
 
     def _env(self, network: bool) -> dict[str, str]:
         # Variables that would point git elsewhere (GIT_DIR, GIT_WORK_TREE...) are the caller's, not ours.
@@ -237,3 +237,7 @@ def _askpass(folder: Path) -> Path:
         tmp.chmod(0o700)
         tmp.replace(script)
     return script
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n / 1024:.1f} KiB"
