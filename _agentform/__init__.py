@@ -45,6 +45,9 @@ _EXPORTS: dict[str, str] = {
     "RunInfo": "agentform.engine.views",
     "RunPage": "agentform.engine.views",
     "ThreadInfo": "agentform.engine.views",
+    # `watch` and `get app` (engine/gitops/)
+    "SyncResult": "agentform.engine.gitops.sync",
+    "AppStatus": "agentform.engine.gitops.status",
 }
 
 __all__ = [  # kept equal to _EXPORTS plus __version__ (tests/project/test_one_door.py)
@@ -53,6 +56,7 @@ __all__ = [  # kept equal to _EXPORTS plus __version__ (tests/project/test_one_d
     "ResourceDetail", "ResourceStatus", "RevisionDiff", "RevisionInfo", "RunError", "RunInfo",
     "RunPage", "RunRecord", "RunResult", "RunTakenOver", "StoreError", "ThreadInfo", "UsageError",
     "ValidationReport", "WorkspaceBusy", "WorkspaceError", "__version__", "printable",
+    "SyncResult", "AppStatus",
 ]
 
 if TYPE_CHECKING:
@@ -75,6 +79,8 @@ if TYPE_CHECKING:
         WorkspaceError,
         printable,
     )
+    from agentform.engine.gitops.status import AppStatus
+    from agentform.engine.gitops.sync import SyncResult
     from agentform.engine.store.base import Condition, Event, RunRecord
     from agentform.engine.views import (
         ResourceChange,

@@ -35,8 +35,7 @@ def watch_cmd(
     import asyncio
     import signal
 
-    from agentform import Engine
-    from agentform.engine.errors import UsageError
+    from agentform import Engine, UsageError
     from agentform.specs import parse_duration
 
     if output not in (None, "json"):
