@@ -160,8 +160,9 @@ def _sort_key(d: Diagnostic) -> tuple:
 # ---------------------------------------------------------------- discovery
 
 
-def discover(root: Path) -> list[Path]:
-    """YAML files under ``root`` (hidden folders, hidden files, .agentform/ and ignored paths skipped)."""
+def discover(root: Path, overlays: list[str] | None = None) -> list[Path]:
+    """YAML files under ``root`` (hidden folders, hidden files, .agentform/ and ignored paths skipped;
+    so are overlay folders below ``root``, appended to ``overlays``: engine/overlays.py)."""
     if root.is_file():
         return [root]
     spec = _ignore_spec(root)
@@ -169,6 +170,11 @@ def discover(root: Path) -> list[Path]:
     for folder, dirs, files in os.walk(root):
         rel_folder = os.path.relpath(folder, root)
         rel_folder = "" if rel_folder == "." else rel_folder.replace(os.sep, "/") + "/"
+        if rel_folder and ("agentform.yaml" in files or "agentform.yml" in files) and _is_overlay(folder):
+            dirs[:] = []   # it loads its bases itself: validate, plan or apply it by its own path
+            if overlays is not None:
+                overlays.append(display_path(Path(folder)) + "/")
+            continue
         dirs[:] = sorted(
             d for d in dirs
             if not d.startswith(".") and not (spec and spec.match_file(rel_folder + d + "/"))
@@ -180,6 +186,12 @@ def discover(root: Path) -> list[Path]:
                 continue
             found.append(Path(folder) / name)
     return sorted(found)
+
+
+def _is_overlay(folder: str) -> bool:
+    from .overlays import overlay_file
+
+    return overlay_file(Path(folder)) is not None
 
 
 def _ignore_spec(root: Path):
@@ -203,16 +215,37 @@ def load_manifests(path: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> Manif
         result.failed_files.append(display_path(root))
         result.finish()
         return result
+    overlay = _overlay_of(root)
+    if overlay is not None:
+        from .overlays import load_overlay
+
+        load_overlay(root, overlay, result, max_file_bytes)
+    else:
+        load_into(root, result, max_file_bytes)
+    result.finish()
+    return result
+
+
+def _overlay_of(root: Path) -> Path | None:
+    if not root.is_dir() or not any((root / n).is_file() for n in ("agentform.yaml", "agentform.yml")):
+        return None
+    from .overlays import overlay_file
+
+    return overlay_file(root)
+
+
+def load_into(root: Path, result: ManifestSet, max_file_bytes: int = MAX_FILE_BYTES) -> None:
+    """Add the manifests under ``root`` (a file or a folder, its own root for paths) to ``result``."""
     folder = root if root.is_dir() else root.parent
     real_folder = os.path.realpath(folder)
     if root.is_dir() and os.path.lexists(root / IGNORE_FILE):
         _outside(root / IGNORE_FILE, folder, real_folder, result)  # discover() skips it then
-    for file in discover(root):
+    overlays: list[str] = []
+    for file in discover(root, overlays):
         if _outside(file, folder, real_folder, result):
             continue
         _load_file(file, result, max_file_bytes, folder)
-    result.finish()
-    return result
+    result.skipped.extend(f"{o} (an overlay folder: validate, plan or apply it by its own path)" for o in overlays)
 
 
 def _outside(file: Path, folder: Path, real_folder: str, result: ManifestSet) -> bool:
@@ -304,6 +337,10 @@ def _load_document(file: Path, display: str, doc: Document, result: ManifestSet,
            "must be a manifest (apiVersion, kind, metadata, spec)")
         return
     kind = data.get("kind")
+    if kind == "Overlay":
+        at("kind: Overlay is read only as the agentform.yaml of an overlay folder, when that folder is "
+           "validated, planned or applied by its own path (engine/overlays.py)", "kind")
+        return
     cls = _envelope(data, at)
     metadata = data.get("metadata")
     if isinstance(metadata, dict) and isinstance(kind, str) and kind in KINDS and isinstance(metadata.get("name"), str):

@@ -50,6 +50,7 @@ class ApplyResult:
     revision: RevisionRecord | None
     outcomes: list[Outcome] = field(default_factory=list)
     failed: list[tuple[ResourceKey, Condition]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)   # what prune teardowns did (kept data, where)
 
     @property
     def exit_code(self) -> int:
@@ -76,9 +77,11 @@ def author_name() -> str:
 
 
 def default_app(path: Path) -> str:
-    """The app an apply belongs to by default: the applied folder's name."""
+    """The app an apply belongs to by default: an overlay's metadata.name, else the applied folder's name."""
+    from agentform.engine.overlays import overlay_name
+
     path = Path(path).resolve()
-    return (path if path.is_dir() else path.parent).name or "default"
+    return overlay_name(path) or (path if path.is_dir() else path.parent).name or "default"
 
 
 def load_valid(path: Path):
@@ -93,7 +96,7 @@ def load_valid(path: Path):
 
 def apply_path(store: Store, path: Path | str, *, home: Path, app: str | None = None, prune: bool = False,
                prune_all: bool = False, lock_timeout: float = 0.0, expect_digest: str | None = None,
-               clock: Callable[[], float] = time.time) -> ApplyResult:
+               clock: Callable[[], float] = time.time, prune_data: bool = False) -> ApplyResult:
     """Apply the manifests under ``path`` (or a saved plan file, checked against ``expect_digest``)."""
     path = Path(path)
     plan_file = is_plan_file(path)
@@ -115,7 +118,7 @@ def apply_path(store: Store, path: Path | str, *, home: Path, app: str | None = 
                              prune=prune, home=home)
             root, failed_files = path, list(manifests.failed_files)
         check_prune(plan, store, failed_files=failed_files, prune_all=prune_all)
-        return execute(store, plan, home=home, root=root, author=author, clock=clock)
+        return execute(store, plan, home=home, root=root, author=author, clock=clock, prune_data=prune_data)
 
 
 def check_prune(plan: Plan, store: Store, *, failed_files: list[str], prune_all: bool) -> None:
@@ -137,12 +140,12 @@ def check_prune(plan: Plan, store: Store, *, failed_files: list[str], prune_all:
 
 
 def execute(store: Store, plan: Plan, *, home: Path, root: Path, author: str,
-            clock: Callable[[], float] = time.time) -> ApplyResult:
+            clock: Callable[[], float] = time.time, prune_data: bool = False) -> ApplyResult:
     """Carry out ``plan``: operators, graphs, one revision, then statuses."""
     if not plan.has_changes:
         return _noop(plan)
     applied = plan.applied
-    ctx = OperatorContext(home=Path(home), desired={d.key: d for d in plan.desired})
+    ctx = OperatorContext(home=Path(home), desired={d.key: d for d in plan.desired}, prune_data=prune_data)
     graphs = _compile_all(plan.desired, ctx)
     changing = {c.key: c.action for c in plan.changes if c.action in ("create", "update", "drift")}
     conditions: dict[ResourceKey, list[Condition]] = {}
@@ -178,7 +181,9 @@ def execute(store: Store, plan: Plan, *, home: Path, root: Path, author: str,
         record = applied.get(key)
         if changing.get(key) not in ("create", "update") and record is not None and record.conditions != conds:
             store.set_status(key, conds, record.generation)
-    return _result(plan, revision, conditions, changing)
+    result = _result(plan, revision, conditions, changing)
+    result.notes = ctx.notes
+    return result
 
 
 def _noop(plan: Plan) -> ApplyResult:
