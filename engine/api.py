@@ -70,13 +70,15 @@ class Engine:
 
     def apply(self, path: str | Path, *, app: str | None = None, prune: bool = False,
               prune_all: bool = False, lock_timeout: float = 0.0,
-              expect_digest: str | None = None) -> Any:
+              expect_digest: str | None = None, prune_data: bool = False) -> Any:
         """Apply the manifests under ``path``, or a saved plan file (checked against its HMAC and
-        ``expect_digest``), as ``agentform apply``; returns the ApplyResult."""
+        ``expect_digest``), as ``agentform apply``; returns the ApplyResult. A pruned Workspace's
+        data is deleted only with ``prune_data`` (otherwise ``result.notes`` says where it stays)."""
         from agentform.engine.reconcile import apply_path
 
         return apply_path(self.store, Path(path), home=self.home, app=app, prune=prune or prune_all,
-                          prune_all=prune_all, lock_timeout=lock_timeout, expect_digest=expect_digest)
+                          prune_all=prune_all, lock_timeout=lock_timeout, expect_digest=expect_digest,
+                          prune_data=prune_data)
 
     def plan(self, path: str | Path, *, app: str | None = None, prune: bool = False,
              out: str | Path | None = None) -> tuple[Any, str | None]:
@@ -180,6 +182,66 @@ class Engine:
 
         return queries.event_page(self.store, run_id, after, limit)
 
+    def run_detail(self, run_id: str, events: int = 20) -> Any:
+        """One run in full (``describe run/ID``): a RunDetail with its input, params, output and
+        its last ``events`` events."""
+        from agentform.engine import queries
+
+        return queries.run_detail(self.store, run_id, events)
+
+    # -- small services for the faces: kinds, schemas, ids, who answers, which store ----------------
+
+    @staticmethod
+    def kind_of(word: str) -> str:
+        """``agent``, ``agents`` or ``Agent`` -> ``Agent``; UsageError naming the kinds otherwise."""
+        from agentform.engine.queries import kind_of
+
+        return kind_of(word)
+
+    @staticmethod
+    def schemas(word: str | None = None) -> dict[str, dict[str, Any]]:
+        """File name -> JSON Schema (what ``schemas/`` holds); with ``word`` (a kind as agent,
+        agents or Agent, ``manifest`` or ``script``) only that one file; UsageError otherwise."""
+        from agentform.engine import schemagen
+
+        files = schemagen.all_schemas()
+        return files if word is None else {(name := schemagen.file_of(word)): files[name]}
+
+    @staticmethod
+    def schema_text(schema: dict[str, Any]) -> str:
+        """A schema as its file holds it (stable order, 2-space indent, final newline)."""
+        from agentform.engine import schemagen
+
+        return schemagen.dumps(schema)
+
+    @staticmethod
+    def stale_schemas(folder: str | Path) -> list[str]:
+        """Schema files in ``folder`` that are missing or differ from what the specs generate."""
+        from agentform.engine import schemagen
+
+        return schemagen.stale_schemas(Path(folder))
+
+    @staticmethod
+    def new_id() -> str:
+        """A new sortable id, as runs get (e.g. for a new ``chat`` thread)."""
+        from agentform.engine.ids import new_id
+
+        return new_id()
+
+    @staticmethod
+    def os_user() -> str:
+        """Who answers an approval by default: the OS user of this process."""
+        from agentform.engine.runtime.approvals import os_user
+
+        return os_user()
+
+    @property
+    def dialect(self) -> str:
+        """``postgres`` or ``sqlite``: the kind of store (opened if it was not yet)."""
+        from agentform.engine.workers.queue import is_postgres
+
+        return "postgres" if is_postgres(self.store) else "sqlite"
+
     def graph_mermaid(self, key: Any, revision: int | None = None) -> str | None:
         """The compiled graph of ``key`` (at ``revision``, default the latest) as Mermaid; None
         when it is not applied."""
@@ -198,12 +260,15 @@ class Engine:
         return None if mermaid is None else layout_mermaid(mermaid)
 
     async def run(self, target: str, input: Any = None, params: dict[str, Any] | None = None,
-                  thread: str | None = None, on_event: Callable[[Event], None] | None = None) -> RunResult:
-        """Run ``target`` (``team/NAME``, ``agent/NS/NAME``, ``pipeline/NAME``) to its end; never raises for a failed run."""
+                  thread: str | None = None, on_event: Callable[[Event], None] | None = None,
+                  wait_workspace: bool = True) -> RunResult:
+        """Run ``target`` (``team/NAME``, ``agent/NS/NAME``, ``pipeline/NAME``) to its end; never raises for a failed run.
+        A run holds its workspaces: it waits for another run that holds one (``workspace.waiting``
+        names it), or with ``wait_workspace=False`` raises WorkspaceBusy at once, creating no run."""
         from agentform.engine.runtime.runner import start_run_async
 
         return await start_run_async(self.store, target, input=input, params=params, thread=thread,
-                                     home=self.home, on_event=on_event)
+                                     home=self.home, on_event=on_event, wait_workspace=wait_workspace)
 
     async def resume(self, run_id: str, on_event: Callable[[Event], None] | None = None) -> RunResult:
         """Continue a run that is waiting, queued, or failed because its owner died, from its

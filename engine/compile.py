@@ -81,6 +81,7 @@ class _Compiler:
         self.tool_servers: dict[str, Any] = {}
         self.tool_server_dirs: dict[str, str] = {}
         self.workspaces: dict[str, Any] = {}
+        self.workspace_seeds: dict[str, str] = {}
         self.knowledge: dict[str, Any] = {}
         self.secrets: dict[str, dict[str, Any]] = {}
 
@@ -94,7 +95,8 @@ class _Compiler:
             models=_sorted(self.models), agents=_sorted(self.agents), teams=_sorted(self.teams),
             pipelines=_sorted(self.pipelines), tool_servers=_sorted(self.tool_servers),
             tool_server_dirs=_sorted(self.tool_server_dirs),
-            workspaces=_sorted(self.workspaces), knowledge=_sorted(self.knowledge),
+            workspaces=_sorted(self.workspaces), workspace_seeds=_sorted(self.workspace_seeds),
+            knowledge=_sorted(self.knowledge),
             secrets=_sorted(self.secrets),
         )
 
@@ -142,7 +144,11 @@ class _Compiler:
     def _workspace(self, ns: str, name: str, by: str) -> str:
         key = node_key(ns, name)
         if key not in self.workspaces:
-            self.workspaces[key] = self.index.get("Workspace", ns, name, needed_by=by).spec  # type: ignore[attr-defined]
+            res = self.index.get("Workspace", ns, name, needed_by=by)
+            self.workspaces[key] = res.spec  # type: ignore[attr-defined]
+            seed = self.index.resolved.get(res.key, {}).get("seed")
+            if seed:
+                self.workspace_seeds[key] = seed
         return key
 
     def _knowledge(self, ns: str, name: str, by: str) -> str:
@@ -168,6 +174,9 @@ class _Compiler:
                 self._tool_server(*tool.tool_server.resolve(ns), who)
             elif tool.knowledge is not None:
                 self._knowledge(*tool.knowledge.resolve(ns), who)
+        pinned = self.index.resolved.get(ResourceKey("Agent", ns, name), {}).get("instructions")
+        if pinned is not None:  # instructionsFile: the content pinned at apply is what runs
+            spec = spec.model_copy(update={"instructions": pinned})
         self.agents[key] = AgentNode(name=name, namespace=ns, model=model, spec=spec)
         return key
 
@@ -186,11 +195,17 @@ class _Compiler:
             target = self._agent(mns, mname, who) if member.kind == "Agent" else self._team(mns, mname, who)
             mode = member.mode or spec.mode
             tool = ask_tool(mname) if mode == "orchestrate" else transfer_tool(mname)
-            edges.append(MemberEdge(kind=member.kind, target=target, name=mname, mode=mode, tool=tool))
+            edges.append(MemberEdge(kind=member.kind, target=target, name=mname, mode=mode, tool=tool,
+                                    handoffs=list(member.handoffs or ()) if mode == "handoff" else None))
         workspace = self._workspace(*spec.workspace.resolve(ns), who) if spec.workspace else None
         budget = spec.budget.model_dump(mode="json", by_alias=True, exclude_none=True) if spec.budget else None
-        self.teams[key] = TeamNode(name=name, namespace=ns, manager=manager, members=edges,
-                                   max_parallel=spec.max_parallel, budget=budget, workspace=workspace)
+        handoff = spec.mode == "handoff"
+        self.teams[key] = TeamNode(
+            name=name, namespace=ns, manager=manager, members=edges, max_parallel=spec.max_parallel,
+            budget=budget, workspace=workspace, mode=spec.mode, vars=spec.vars,
+            handoffs=(list(spec.handoffs) if spec.handoffs is not None else [e.name for e in edges])
+            if handoff else None,
+            finishers=list(spec.finishers) if handoff and spec.finishers is not None else None)
         return key
 
     def _pipeline(self, ns: str, name: str, by: str) -> str:

@@ -2,7 +2,8 @@
 
 A desired document is the manifest's canonical data plus what it pulls in from disk that
 must be pinned in the revision (``resolved``): a scripted Model's script content and the
-absolute path of a Secret's relative ``fromFile``. So a script edit is a change in ``plan``
+absolute path of a Secret's relative ``fromFile``, an Agent's ``instructionsFile`` text. So a
+script or prompt-file edit is a change in ``plan``
 and a run never reads the current files.
 """
 
@@ -57,10 +58,34 @@ def resolve_extras(resource: Resource, base_dir: Path | None) -> dict[str, Any]:
         if not path.is_absolute() and base_dir is not None:
             path = (base_dir / path).resolve()
         extras["fromFile"] = str(path)
+    elif resource.kind == "Agent" and spec.instructions_file:
+        path = Path(spec.instructions_file)
+        extras["instructions"] = read_instructions_file(base_dir / path if base_dir is not None else path)
     elif resource.kind == "ToolServer" and spec.transport == "stdio" and base_dir is not None:
         # A stdio server runs in its manifest's folder, whatever the current directory of the run.
         extras["folder"] = str(base_dir.resolve())
+    elif resource.kind == "Workspace" and spec.seed and base_dir is not None:
+        # Copied in at a workspace's first provision, which may be a run's (engine/workspaces/).
+        extras["seed"] = str((base_dir / spec.seed).resolve())
     return extras
+
+
+MAX_INSTRUCTIONS_FILE = 1 << 20
+
+
+def read_instructions_file(path: Path) -> str:
+    """An Agent's ``instructionsFile`` as text (UTF-8, at most 1 MiB); a located error otherwise."""
+    from agentform.engine.errors import Diagnostic, ManifestError
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_INSTRUCTIONS_FILE + 1)
+        if len(data) > MAX_INSTRUCTIONS_FILE:
+            raise ValueError(f"is larger than {MAX_INSTRUCTIONS_FILE} bytes")
+        return data.decode("utf-8")
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ManifestError([Diagnostic(str(path), 1, 1, f"instructionsFile: {why}")]) from None
 
 
 _SCRIPTS: dict[tuple[str, str], dict[str, Any]] = {}

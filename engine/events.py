@@ -31,6 +31,7 @@ EVENT_TYPES = frozenset({
     "message.delta", "message.completed", "tool.call", "tool.result", "handoff",
     "approval.requested", "approval.resolved", "budget.exceeded", "usage", "checkpoint",
     "agent.failed", "stage.failed", "workspace.changed", "toolserver.started", "toolserver.ready",
+    "workspace.waiting",
 })
 TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled", "run.waiting"})
 

@@ -60,8 +60,9 @@ class MemberEdge(_Node):
     kind: Literal["Agent", "Team"]
     target: str
     name: str
-    mode: Literal["orchestrate", "delegate"]
+    mode: Literal["orchestrate", "delegate", "handoff"]
     tool: str
+    handoffs: list[str] | None = Field(default=None, description="handoff mode: whom it may hand to")
 
 
 class TeamNode(_Node):
@@ -72,6 +73,10 @@ class TeamNode(_Node):
     max_parallel: int
     budget: dict[str, Any] | None = None
     workspace: str | None = None
+    mode: Literal["orchestrate", "delegate", "handoff"] = "orchestrate"
+    handoffs: list[str] | None = Field(default=None, description="handoff mode: whom the manager may hand to")
+    finishers: list[str] | None = Field(default=None, description="handoff mode: who may end the team (None: all)")
+    vars: dict[str, Any] | None = None
 
 
 class StageEdge(_Node):
@@ -112,6 +117,11 @@ class Graph(_Node):
         "(engine/toolpins.py); a run refuses a tool that differs; absent: pinned at first use",
     )
     workspaces: dict[str, WorkspaceSpec] = Field(default_factory=dict)
+    workspace_seeds: dict[str, str] = Field(
+        default_factory=dict,
+        description="the absolute seed folder of each workspace that has one (pinned at apply): "
+        "copied in at the workspace's first provision, by apply or by a run",
+    )
     knowledge: dict[str, KnowledgeBaseSpec] = Field(default_factory=dict)
     secrets: dict[str, dict[str, Any]] = Field(
         default_factory=dict,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from agentform.engine.errors import RunError
 from agentform.engine.graph import Graph
 from agentform.engine.store.base import Event
+from agentform.engine.workspaces.rooms import CURRENT as WORKSPACE  # the workspace around the code
 
 from . import budget as budgets
 
@@ -28,6 +29,27 @@ if TYPE_CHECKING:
 # The idempotency key of the external tool call in progress (``<run>:<path>:<call id>``); MCP
 # tools send it as ``params._meta["dev.agentform/idempotency-key"]`` (mcp_tools.py).
 TOOL_CALL_KEY: ContextVar[str | None] = ContextVar("agentform_tool_call_key", default=None)
+
+# What agents inside a Team or Pipeline read as ``vars`` and ``params`` in their instructions:
+# (vars merged from the outermost container in, the innermost pipeline's params). Set around
+# a team or pipeline call; tasks made inside copy it, so concurrent members see their own.
+TEMPLATE_SCOPE: ContextVar[tuple[dict[str, Any], dict[str, Any]]] = ContextVar(
+    "agentform_template_scope", default=({}, {}))
+
+
+def enter_scope(vars: dict[str, Any] | None, params: dict[str, Any] | None = None) -> Any:
+    """Make ``vars`` (shadowing the enclosing ones) and ``params`` (when given) visible to agents
+    inside; returns the token to reset, or None when nothing changes."""
+    if not vars and params is None:
+        return None
+    outer_vars, outer_params = TEMPLATE_SCOPE.get()
+    return TEMPLATE_SCOPE.set(({**outer_vars, **vars} if vars else outer_vars,
+                               outer_params if params is None else params))
+
+
+def leave_scope(token: Any) -> None:
+    if token is not None:
+        TEMPLATE_SCOPE.reset(token)
 
 
 class RunWaiting(Exception):
@@ -82,6 +104,8 @@ class RunContext:
         self.home = Path(home)
         self.store = store
         self.thread_messages = thread_messages or []
+        self.run_input = ""   # the run's input as text ({{ run.input }}), set when it is dispatched
+        self.workspace_locks: Any = None   # engine/workspaces/lock.HeldLocks while executing
         self.script_cursors: dict[tuple[str, str], int] = script_cursors or {}
         self.limits = Limits()
         self._stream = stream
@@ -104,15 +128,17 @@ class RunContext:
 
     # -- nested targets ---------------------------------------------------------------------------
     async def call_target(self, kind: Literal["agent", "team", "pipeline"], key: str, task: Any,
-                          parent_path: str, visit: int = 1) -> Any:
+                          parent_path: str, visit: int = 1, **agent_options: Any) -> Any:
         """Run an agent, team or pipeline of this graph to completion and return its output;
-        ``visit`` > 1 names the n-th call of an agent or team within one parent (``name#n``)."""
+        ``visit`` > 1 names the n-th call of an agent or team within one parent (``name#n``);
+        ``agent_options`` (``output``, ``extra_instructions``) are an agent stage's overrides."""
         if kind == "agent":
             node = self.graph.agents.get(key)
             if node is None:
                 raise RunError(f"agent {key} is not part of this run's graph")
             return await _executors().run_agent(self, key, _task_text(task),
-                                                join_path(parent_path, visit_name(node.name, visit)))
+                                                join_path(parent_path, visit_name(node.name, visit)),
+                                                **agent_options)
         if kind == "team":
             node = self.graph.teams.get(key)
             if node is None:
@@ -135,8 +161,13 @@ class RunContext:
             raw = task if isinstance(task, dict) else {}
             params = pipeline_params.coerce_params(node, raw, None if isinstance(task, dict) else task)
         path = join_path(parent_path, node.name)
-        return await self.in_scope(path, f"pipeline/{node.name}", node.spec.budget,
-                                   lambda: pipeline.run_pipeline(self, key, params, parent_path))
+        room = WORKSPACE.set(node.workspace) if node.workspace else None
+        try:
+            return await self.in_scope(path, f"pipeline/{node.name}", node.spec.budget,
+                                       lambda: pipeline.run_pipeline(self, key, params, parent_path))
+        finally:
+            if room is not None:
+                WORKSPACE.reset(room)
 
     # -- budgets ------------------------------------------------------------------------------
     async def in_scope(self, path: str, holder: str, budget: Any, work, *, agent: bool = False) -> Any:
@@ -187,7 +218,7 @@ class RunContext:
         members = 0
         for call in calls:
             tool = tools.get(call.name)
-            if tool is not None and tool.kind in ("ask", "transfer"):
+            if tool is not None and tool.kind in ("ask", "transfer", "handoff"):
                 members += 1
         budgets.charge_calls(self.emit, len(calls), members)
 
@@ -238,9 +269,27 @@ class RunContext:
         return output
 
     async def close(self) -> None:
-        """Release what the run holds (its tool servers)."""
-        if self._tool_servers is not None:
-            await self._tool_servers.close()
+        """Release what the run holds (its tool servers, then its workspaces' locks)."""
+        try:
+            if self._tool_servers is not None:
+                await self._tool_servers.close()
+        finally:
+            locks, self.workspace_locks = self.workspace_locks, None
+            if locks is not None:
+                locks.release()
+
+    async def open_workspaces(self, holder: str, *, wait: bool = True) -> None:
+        """Lock and provision the graph's workspaces (engine/workspaces/rooms.py); a wait for
+        another run's lock is shown as ``workspace.waiting`` naming the holder."""
+        if not self.graph.workspaces:
+            return
+        from agentform.engine.workspaces.rooms import open_workspaces
+
+        def waiting(workspace: str, other: str) -> None:
+            self.emit("workspace.waiting", "", {"workspace": workspace, "holder": other})
+
+        self.workspace_locks = await open_workspaces(self.graph, self.home, holder, wait=wait, on_wait=waiting,
+                                                     held=self.workspace_locks)
 
     # -- models, templates, workspaces --------------------------------------------------------------
     def model(self, key: str) -> Any:
@@ -253,17 +302,25 @@ class RunContext:
         return client
 
     def workspace_path(self, key: str | None) -> str | None:
-        """The directory of a workspace of this graph, or None."""
+        """The folder of a workspace of this graph as its tools see it (default: the one in
+        effect here, else the run target's), or None."""
+        from agentform.engine.workspaces.rooms import config_for, root_workspace
+
+        key = key or WORKSPACE.get() or root_workspace(self.graph)
         if not key or key not in self.graph.workspaces:
             return None
-        namespace, name = key.split("/", 1)
-        return str(self.home / "workspaces" / namespace / name)
+        from agentform.engine.workspaces.backend import backend_for
+
+        config = config_for(self.graph, key, self.home)
+        return backend_for(config.backend).path(config)
 
     def template_context(self, agent_name: str, workspace: str | None = None) -> dict[str, Any]:
         if self._now is None:
             self._now = now_context(self.started_at)
-        return {"agent": {"name": agent_name}, "now": self._now, "run": {"id": self.run_id},
-                "workspace": {"path": self.workspace_path(workspace) or ""}}
+        vars, params = TEMPLATE_SCOPE.get()
+        return {"agent": {"name": agent_name}, "now": self._now,
+                "run": {"id": self.run_id, "input": self.run_input},
+                "workspace": {"path": self.workspace_path(workspace) or ""}, "vars": vars, "params": params}
 
 
 class _Executors:

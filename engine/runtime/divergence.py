@@ -7,9 +7,11 @@ turn's concurrent tool calls, which arrive as they finish: a run of consecutive
 Ignored: ``ts``, owners, expiries, durations, idempotency keys (they hold the run id: a
 fork's past keeps its original's) and ``seq`` keys inside data; consecutive
 ``message.delta`` chunks at a path are compared joined (their cut depends on the provider's
-packets). Not compared at all: tool server start-up (a replay starts no server) and
+packets). Not compared at all: tool server start-up (a replay starts no server),
 ``checkpoint`` (the engine's own bookkeeping of where a resume is cheap, which engine
-versions place differently: a committed recording stays valid across them).
+versions place differently: a committed recording stays valid across them), and the
+workspace's ``workspace.changed`` / ``workspace.waiting`` (a replay serves workspace tool
+results from the stream, touching no workspace; the results themselves are compared).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-IGNORED_TYPES = frozenset({"toolserver.started", "toolserver.ready", "checkpoint"})
+IGNORED_TYPES = frozenset({"toolserver.started", "toolserver.ready", "checkpoint", "workspace.changed",
+                           "workspace.waiting"})
 IGNORED_KEYS = frozenset({"ts", "owner", "previousOwner", "expiresAt", "heartbeat", "durationMs", "idempotencyKey",
                           "duration_ms", "duration", "elapsed", "latency"})
 ORDER_FREE = frozenset({"tool.call", "tool.result"})

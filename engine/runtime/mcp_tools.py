@@ -33,7 +33,7 @@ from agentform.specs import parse_duration
 
 from . import budget as budgets
 from . import builtins
-from .context import TOOL_CALL_KEY
+from .context import TOOL_CALL_KEY, WORKSPACE
 from .tools import Tool
 
 if TYPE_CHECKING:
@@ -338,7 +338,9 @@ class ToolServers:
             return part
         from agentform.engine.templates import render
 
-        return render(part, {"workspace": {"path": ""}, "run": {"id": self.ctx.run_id}})
+        # The workspace in effect where the server starts (the run target's for an eager one).
+        return render(part, {"workspace": {"path": self.ctx.workspace_path(None) or ""},
+                             "run": {"id": self.ctx.run_id}})
 
     async def close(self) -> None:
         """Stop every server of the run (their owner tasks leave the MCP clients)."""
@@ -403,7 +405,8 @@ def _tool(server: _Server, listed: Any, caller: Any = None) -> Tool:
             return await server.call(_name, args)
         # A built-in acts for its caller: who that is goes with the call, out of the model's reach.
         token = builtins.enroll_caller(builtins.Caller(caller, path, (budgets.current.get(),
-                                                                      budgets.agent_scope.get())))
+                                                                      budgets.agent_scope.get()),
+                                                       WORKSPACE.get()))
         try:
             return await server.call(_name, args, {builtins.CALLER_META: token})
         finally:

@@ -104,8 +104,9 @@ def preflight(graph: Graph) -> None:
 
 async def start_run_async(store: Any, target: str, *, input: Any = None, params: dict | None = None,
                           thread: str | None = None, home: Path, on_event: OnEvent | None = None,
-                          run_id: str | None = None) -> RunResult:
-    """Start a run of ``target`` on the latest revision and execute it to the end (or until it waits)."""
+                          run_id: str | None = None, wait_workspace: bool = True) -> RunResult:
+    """Start a run of ``target`` on the latest revision and execute it to the end (or until it waits).
+    ``wait_workspace=False``: WorkspaceBusy (and no run) when another run holds a workspace of it."""
     key = parse_target(target)
     graph, revision = load_graph(store, key)
     params = dict(params or {})
@@ -117,7 +118,13 @@ async def start_run_async(store: Any, target: str, *, input: Any = None, params:
         raise UsageError(f"-p/params apply to pipelines; {key.kind.lower()}/{key.name} takes -i/input")
     preflight(graph)
     now = time.time()
-    run = RunRecord(id=run_id or new_run_id(now), target=target_text(key), status="running",
+    run_id = run_id or new_run_id(now)
+    held = None
+    if not wait_workspace and graph.workspaces:
+        from agentform.engine.workspaces.lock import acquire
+
+        held = await acquire(home, list(graph.workspaces), workspace_holder(run_id), wait=False)
+    run = RunRecord(id=run_id, target=target_text(key), status="running",
                     revision=revision, created_at=now, thread=thread, input=REDACTOR.data(input),
                     params=REDACTOR.data(params),
                     owner=owner_id(), heartbeat_at=now, started_at=now, owner_epoch=1)
@@ -128,6 +135,7 @@ async def start_run_async(store: Any, target: str, *, input: Any = None, params:
     ctx = RunContext(run_id=run.id, graph=graph, started_at=datetime.fromtimestamp(now, UTC),
                      stream=stream, home=home, store=store, thread_messages=history_msgs,
                      script_cursors=cursors)
+    ctx.workspace_locks = held
     stream.emit("run.started", "", {"target": run.target, "revision": revision, "input": input,
                                     "params": params, "thread": thread, "owner": run.owner})
     return await _execute(ctx, stream, key, input, params, run.started_at or now)
@@ -230,7 +238,7 @@ def resume_run(store: Any, run_id: str, *, home: Path, extra_events: list[tuple[
 
 async def _execute(ctx: RunContext, stream, key: ResourceKey, input: Any, params: dict,
                    started: float) -> RunResult:
-    task = asyncio.ensure_future(_dispatch(ctx, key, input, params))
+    task = asyncio.ensure_future(_in_workspaces(ctx, key, input, params))
     beat = _Heartbeat(ctx, stream, task)
     closed = False
     status, output, error, extra = "succeeded", None, None, {}
@@ -305,8 +313,19 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
+async def _in_workspaces(ctx: RunContext, key: ResourceKey, input: Any, params: dict) -> Any:
+    """Dispatch once this process holds the run's workspaces, provisioned (a replay takes none)."""
+    await ctx.open_workspaces(workspace_holder(ctx.run_id))
+    return await _dispatch(ctx, key, input, params)
+
+
+def workspace_holder(run_id: str) -> str:
+    return f"run {run_id} ({owner_id()})"
+
+
 async def _dispatch(ctx: RunContext, key: ResourceKey, input: Any, params: dict) -> Any:
     root = node_key(key.namespace, key.name)
+    ctx.run_input = _input_text(input) or ""
     if ctx.graph.tool_servers:
         await ctx.tool_servers().start_eager()
     if key.kind == "Pipeline":

@@ -1,4 +1,5 @@
-"""Teams: a manager speaks for the team; members are asked (orchestrate) or handed the conversation (delegate).
+"""Teams: a manager speaks for the team; members are asked (orchestrate) or handed the conversation
+(delegate); in handoff mode the conversation moves among the team's agents (handoff.py).
 
 A team call runs the manager at the team's path with one tool per member, under the
 team's budget. Delegating hands the member the manager's conversation under the member's
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from agentform.engine.graph import MemberEdge
 
 from .agent_loop import run_agent
-from .context import join_path, visit_name
+from .context import WORKSPACE, enter_scope, join_path, leave_scope, visit_name
 from .recorded import recorded_of
 from .tools import back_tool, team_tools
 
@@ -27,18 +28,34 @@ if TYPE_CHECKING:
 
 async def run_team(ctx: RunContext, key: str, task: str, path: str, *,
                    conversation: list[dict[str, Any]] | None = None, delegated: bool = False) -> Any:
-    """One call of team ``key`` at ``path``: its manager, with its member tools, under the team budget."""
+    """One call of team ``key`` at ``path``: its manager, with its member tools, under the team budget.
+
+    A team in handoff mode runs as handoff.py says (handed a conversation by a delegating
+    manager, it answers it as any handoff team does: no ``transfer_back``)."""
     node = ctx.graph.teams[key]
-    tools = team_tools(ctx.graph, key)
-    if delegated:
-        back = back_tool()
-        tools = {**tools, back.name: back}
+    if node.mode == "handoff":
+        from .handoff import run_handoff_team
 
-    async def work() -> Any:
-        return await run_agent(ctx, node.manager, task, path, tools=tools, max_parallel=node.max_parallel,
-                               conversation=conversation, workspace=node.workspace)
+        async def work() -> Any:
+            return await run_handoff_team(ctx, key, task, path, conversation)
+    else:
+        tools = team_tools(ctx.graph, key)
+        if delegated:
+            back = back_tool()
+            tools = {**tools, back.name: back}
 
-    return await ctx.in_scope(path, f"team/{node.name}", ctx.budget_of(node.budget), work)
+        async def work() -> Any:
+            return await run_agent(ctx, node.manager, task, path, tools=tools, max_parallel=node.max_parallel,
+                                   conversation=conversation, workspace=node.workspace)
+
+    token = enter_scope(node.vars)   # the team's vars, for every agent inside
+    room = WORKSPACE.set(node.workspace) if node.workspace else None   # its workspace, likewise
+    try:
+        return await ctx.in_scope(path, f"team/{node.name}", ctx.budget_of(node.budget), work)
+    finally:
+        if room is not None:
+            WORKSPACE.reset(room)
+        leave_scope(token)
 
 
 async def delegate_to(ctx: RunContext, edge: MemberEdge, reason: str, conversation: list[dict[str, Any]],

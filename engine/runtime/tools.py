@@ -95,6 +95,9 @@ def check_tools(graph: Graph) -> None:
 
     for key, agent in graph.agents.items():
         for use in agent.spec.tools:
+            if use.builtin == "workspace" and not graph.workspaces:
+                raise RunError(f"agent {key} uses the workspace tools, but nothing in this run has a workspace: "
+                               "run it through a team or pipeline that declares `workspace:`")
             if (use.builtin is not None and builtins.get(use.builtin) is None) or use.knowledge is not None:
                 what = f"builtin: {use.builtin}" if use.builtin else "knowledge"
                 raise RunError(

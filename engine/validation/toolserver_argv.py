@@ -1,8 +1,8 @@
-"""What a stdio ToolServer's ``command`` may read from its run: ``{{ run.id }}``.
+"""What a stdio ToolServer's ``command`` may read from its run: ``{{ run.id }}``, ``{{ workspace.path }}``.
 
-``{{ workspace.path }}`` names the folder of the run's workspace; this version provisions no
-workspaces yet, so a run would start the server with an empty string there (a server told
-to work in "" works in its current directory): refused at validate instead.
+``{{ workspace.path }}`` is the folder of the workspace in effect where the server starts
+(the team's or pipeline's around the first agent that uses it; the run target's for an eager
+server), so that a server such as ``mcp-server-git`` works on the team's files.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from agentform.engine import templates
 from agentform.engine.errors import Diagnostic
 from agentform.engine.loader import LoadedManifest
 
-AVAILABLE = ("run",)
+AVAILABLE = ("run", "workspace")
 
 
 def check_command_context(m: LoadedManifest) -> list[Diagnostic]:
@@ -26,10 +26,7 @@ def check_command_context(m: LoadedManifest) -> list[Diagnostic]:
             continue
         where = ("spec", "command", i)
         for name in sorted(names):
-            if name == "workspace":
-                out.append(m.diag(f"spec.command[{i}]: {{{{ workspace.path }}}} needs a Workspace, which this "
-                                  "version does not provision yet; write the folder's path instead", *where))
-            elif name not in AVAILABLE:
+            if name not in AVAILABLE:
                 out.append(m.diag(f"spec.command[{i}]: unknown name '{name}' (available: "
                                   f"{', '.join(AVAILABLE)})", *where))
     return out

@@ -217,16 +217,17 @@ def test_a_lazy_server_down_at_apply_is_not_pinned_and_is_pinned_at_first_use(st
     assert [e.data.get("output") for e in of(store.read_events(run.id), "tool.result")] == ["hello ada"]
 
 
-def test_workspace_path_in_a_command_is_a_validate_error(tmp_path):
+def test_a_command_reads_run_id_and_workspace_path_only(tmp_path):
     root = project(tmp_path / "m", {"agents": {"solo": [{"content": "done"}]}}, [
         manifest("ToolServer", "git", {"transport": "stdio",
                                        "command": ["mcp-server-git", "--repository", "{{ workspace.path }}"]}),
         manifest("ToolServer", "runs", {"transport": "stdio", "command": ["srv", "--run", "{{ run.id }}"]}),
+        manifest("ToolServer", "odd", {"transport": "stdio", "command": ["srv", "{{ stages.x }}"]}),
         agent("solo", tools=[{"toolServer": "git"}])])
     from agentform.engine.validation import validate_path
 
     found = validate_path(root)
     errors = [d for d in found.diagnostics if d.severity == "error"]
     assert len(errors) == 1, errors
-    assert "spec.command[2]: {{ workspace.path }} needs a Workspace" in errors[0].message
+    assert "spec.command[1]: unknown name 'stages' (available: run, workspace)" in errors[0].message
     assert errors[0].file.endswith("all.yaml") and errors[0].line > 0

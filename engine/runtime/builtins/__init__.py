@@ -6,8 +6,8 @@ with the tool names it offers and a factory, ``"module:function"``, that builds 
 (mcp_tools.py) start it under the key ``builtin:NAME`` like any server: list_tools, call_tool,
 schema-checked arguments, errors back to the model, redaction of every result. The factory
 is imported only when a run uses the built-in, so this module stays free of mcp (``validate``
-and ``apply`` read the registry). The workspace and knowledge tools register here when they
-exist; until then ``check_tools`` refuses them before a run starts.
+and ``apply`` read the registry). An unregistered built-in is refused by ``check_tools``
+before a run starts.
 
 Which agent is calling travels as ``_meta["dev.agentform/caller"]``: a token the engine sets
 per call (never the model), which the server exchanges for the caller's node, path and
@@ -100,6 +100,7 @@ class Caller:
     node: Any
     path: str
     scopes: tuple[Any, Any] = (None, None)   # (budget.current, budget.agent_scope)
+    workspace: str | None = None             # graph key of the workspace around the caller
 
 
 _callers: dict[str, Caller] = {}
@@ -133,6 +134,8 @@ register("team-control",
          ("create_agent", "command_agent", "check_agent_status", "list_agents", "delete_agent",
           "interrupt_agent", "read_logs", "report_cost"),
          "agentform.engine.runtime.builtins.team_control:make_server")
+register("workspace", ("read_file", "write_file", "list_files", "run_command"),
+         "agentform.engine.runtime.builtins.workspace:make_server")
 register("think", ("think",), "agentform.engine.runtime.builtins.think:make_server")
 register("todo", ("todo_write", "todo_read"), "agentform.engine.runtime.builtins.todo:make_server")
 register("memory", ("memory_set", "memory_get", "memory_list", "memory_delete"),
