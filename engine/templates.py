@@ -280,6 +280,30 @@ def referenced_expression(expression: str) -> set[str]:
     return _names_in(tree)
 
 
+_GUARDS = frozenset({"default", "d"})
+_GUARD_TESTS = frozenset({"defined", "undefined"})
+
+
+def required(source: str) -> set[str]:
+    """Dotted names a template reads outside a ``| default(...)`` or an ``is defined`` test: the
+    ones that must exist when it renders."""
+    if "{" not in source:
+        return set()
+    try:
+        tree = parse(source)
+    except TemplateSyntaxError:
+        return set()
+    guarded: set[int] = set()
+    tested: set[str] = set()   # ``{% if x is defined %}{{ x }}{% endif %}``: x is guarded everywhere
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        names = _GUARDS if isinstance(node, nodes.Filter) else _GUARD_TESTS
+        if node.name in names and node.node is not None:
+            guarded.add(id(node.node))
+            if isinstance(node, nodes.Test):
+                tested.add(_dotted(node.node) or "")
+    return {name for name in _names_in(tree, guarded) if name not in tested}
+
+
 def undeclared(tree: nodes.Node) -> set[str]:
     """Top-level names a template or expression reads without setting them itself."""
     stored: set[str] = {"loop"}
@@ -294,11 +318,16 @@ def undeclared(tree: nodes.Node) -> set[str]:
     return loaded - stored
 
 
-def _names_in(tree: nodes.Node) -> set[str]:
+def _names_in(tree: nodes.Node, skip: set[int] | None = None) -> set[str]:
     found: set[str] = set()
-    inner: set[int] = set()
+    inner: set[int] = set(skip or ())
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
         if id(node) in inner:
+            if skip and id(node) in skip:   # a guarded chain: skip all of it
+                child = node
+                while isinstance(child, (nodes.Getattr, nodes.Getitem)):
+                    child = child.node
+                    inner.add(id(child))
             continue
         dotted = _dotted(node)
         if dotted is None or (isinstance(node, nodes.Name) and node.ctx != "load"):
@@ -315,6 +344,6 @@ def _names_in(tree: nodes.Node) -> set[str]:
 __all__ = [
     "Limits", "TemplateError", "budget_error", "check_syntax", "configure", "configure_from_home",
     "environment", "evaluate", "expression_error", "limits_from_config", "parse",
-    "parse_expression", "referenced", "referenced_expression", "render", "strip_wrapper",
+    "parse_expression", "referenced", "referenced_expression", "render", "required", "strip_wrapper",
     "syntax_error", "undeclared",
 ]

@@ -43,6 +43,15 @@ class AgentSpec(SpecModel):
     model: RefField
     description: str = ""
     instructions: str = ""
+    instructions_file: str | None = Field(default=None, min_length=1, max_length=4096, description=(
+        "a file of the repository (relative to the manifest's folder) holding the instructions "
+        "template; its content is pinned at apply, and replaces 'instructions'"))
     tools: list[ToolUse] = Field(default_factory=list)
     output: Output | None = None
     budget: Budget | None = None
+
+    @model_validator(mode="after")
+    def _one_instructions(self) -> AgentSpec:
+        if self.instructions and self.instructions_file is not None:
+            raise ValueError("an agent takes 'instructions' or 'instructionsFile', not both")
+        return self

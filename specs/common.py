@@ -183,6 +183,8 @@ class Budget(SpecModel):
     max_steps: int | None = Field(strict=True, default=None, ge=1, description=(
         "an Agent: tool calls per invocation; a Team: member calls (ask_*, transfer_to_*) per team "
         "call, nested teams' included; a Pipeline: stage runs, loop visits and forEach items"))
+    max_handoffs: int | None = Field(strict=True, default=None, ge=0, le=10_000, description=(
+        "a Team in handoff mode: handoffs per team call (default 10); read by no other holder"))
 
 
 class Metadata(SpecModel):

@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from .agent import Output
 from .common import Budget, DurationStr, Name, RefField, SpecModel, exactly_one
+from .team import Vars
 
 ParamType = Literal["string", "integer", "number", "boolean", "object", "array"]
 STAGE_TARGETS = ("agent", "team", "pipeline", "tool", "approval")
@@ -50,10 +52,20 @@ class Stage(SpecModel):
     for_each: str | None = None
     max_parallel: int | None = Field(strict=True, default=None, ge=1, le=1024)
     continue_on_error: bool = False
+    on_exhausted: Literal["fail", "continue"] | None = Field(default=None, description=(
+        "when maxVisits runs out: fail the stage (the default) or keep its last output and go on"))
+    output: Output | None = Field(default=None, description=(
+        "an agent stage: the JSON Schema of the answer, instead of the agent's own output.schema"))
+    instructions: str | None = Field(default=None, max_length=65536, description=(
+        "an agent stage: a template (the stage's context) appended to the agent's instructions"))
 
     @model_validator(mode="after")
     def _one_target(self) -> Stage:
         exactly_one(self, STAGE_TARGETS, f"stage '{self.name}'")
+        if (self.output is not None or self.instructions is not None) and self.agent is None:
+            raise ValueError(f"stage '{self.name}': 'output' and 'instructions' apply to an agent stage")
+        if self.on_exhausted is not None and self.max_visits is None:
+            raise ValueError(f"stage '{self.name}': onExhausted applies with maxVisits")
         return self
 
     @property
@@ -63,6 +75,7 @@ class Stage(SpecModel):
 
 class PipelineSpec(SpecModel):
     params: dict[str, Param] = Field(default_factory=dict)
+    vars: Vars | None = None
     workspace: RefField | None = None
     max_parallel: int = Field(strict=True, default=8, ge=1, le=1024)
     stages: list[Stage] = Field(min_length=1)

@@ -36,9 +36,10 @@ _validators: dict[int, tuple[Any, Any]] = {}
 async def run_agent(ctx: RunContext, key: str, task: str, path: str, *,
                     tools: dict[str, Tool] | None = None, max_parallel: int = 4,
                     conversation: list[dict[str, Any]] | None = None, workspace: str | None = None,
-                    node: Any = None) -> Any:
+                    node: Any = None, output: Any = None, extra_instructions: str | None = None) -> Any:
     """Invoke agent ``key`` at ``path`` on ``task`` until its final answer; returns text or data.
-    ``node`` is an agent that is not in the graph (one made by team-control during the run)."""
+    ``node`` is an agent that is not in the graph (one made by team-control during the run);
+    ``output`` (an Output) and ``extra_instructions`` (rendered text) are a pipeline stage's."""
     node = node or ctx.graph.agents[key]
     name = node.name
     past = recorded_of(ctx).get(path) if ctx.history else None
@@ -52,25 +53,29 @@ async def run_agent(ctx: RunContext, key: str, task: str, path: str, *,
     try:
         if node.spec.tools:
             tools = await _with_mcp_tools(ctx, node, tools or {})
-        output = await ctx.in_scope(path, f"agent/{name}", node.spec.budget, lambda: _loop(
-            ctx, node, task, path, tools or {}, max_parallel, conversation, workspace, past), agent=True)
+        answer = await ctx.in_scope(path, f"agent/{name}", node.spec.budget, lambda: _loop(
+            ctx, node, task, path, tools or {}, max_parallel, conversation, workspace, past,
+            output, extra_instructions), agent=True)
     except Exception as exc:
         if not isinstance(exc, RunWaiting):
             ctx.emit("agent.failed", path, {"agent": name, "error": str(exc) or type(exc).__name__})
         raise
-    ctx.emit("agent.completed", path, {"agent": name, "output": output})
-    return output
+    ctx.emit("agent.completed", path, {"agent": name, "output": answer})
+    return answer
 
 
 async def _loop(ctx: RunContext, node: Any, task: str, path: str, tools: dict[str, Tool],
                 max_parallel: int, conversation: list[dict[str, Any]] | None, workspace: str | None,
-                past: Invocation | None = None) -> Any:
+                past: Invocation | None = None, output: Any = None, extra: str | None = None) -> Any:
     spec = node.spec
     name = node.name
     emit = ctx.emit
     model = ctx.model(node.model)
+    output = output or spec.output
     messages: list[dict[str, Any]] = []
     instructions = render_instructions(ctx, spec.instructions, name, workspace)
+    if extra:
+        instructions = f"{instructions}\n\n{extra}" if instructions else extra
     if instructions:
         messages.append({"role": "system", "content": instructions})
     if conversation is not None:
@@ -123,9 +128,9 @@ async def _loop(ctx: RunContext, node: Any, task: str, path: str, tools: dict[st
                 return back
             continue
         content = reply.content if reply.content is not None else ""
-        if spec.output is None:
+        if output is None:
             return content
-        data, problem = _check_output(spec.output.schema_, content)
+        data, problem = _check_output(output.schema_, content)
         if problem is None:
             return data
         if schema_retry:
@@ -237,7 +242,7 @@ async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], pa
         error = f"unknown tool '{call.name}'; available tools: {', '.join(tools) or 'none'}"
     else:
         error = tool.check_arguments(call.arguments)
-        if error is None and tool.kind == "transfer":
+        if error is None and tool.kind in ("transfer", "handoff"):
             if turn["transfer"]:
                 error = "only one transfer per turn: the conversation was already handed over in this turn"
             turn["transfer"] = True
@@ -284,7 +289,7 @@ async def _call_tool(ctx: RunContext, call: ToolCall, tools: dict[str, Tool], pa
     if error is not None:
         emit("tool.result", path, {"id": call.id, "name": call.name, "error": error})
         return f"Error: {error}"
-    if tool.kind == "back":
+    if tool.kind in ("back", "handoff"):   # the invocation ends with this turn
         turn["back"] = output
     emit("tool.result", path, {"id": call.id, "name": call.name, "output": output})
     return _as_text(output)
@@ -299,7 +304,7 @@ def _played_result(tool: Tool | None, call: ToolCall, result: dict[str, Any], tu
     if "error" in result:
         return f"Error: {result['error']}"
     output = result.get("output")
-    if tool is not None and tool.kind == "back":
+    if tool is not None and tool.kind in ("back", "handoff"):
         turn["back"] = output
     return _as_text(output)
 

@@ -18,7 +18,7 @@ from agentform.engine.errors import AgentformError, BudgetExceeded, RunError
 from agentform.engine.graph import PipelineNode
 
 from .approvals import Clock, approval_stage
-from .context import RunWaiting, now_context
+from .context import RunWaiting, enter_scope, leave_scope, now_context
 from .expressions import (
     as_text,
     evaluate,
@@ -39,7 +39,9 @@ from .pipeline_state import (
     History,
     Outcome,
     StageState,
+    loop_members,
     loop_span,
+    loop_view,
     stage_path,
 )
 
@@ -73,6 +75,7 @@ class PipelineRun:
             for name, stage in self.stages.items()
         }
         self.history = _history_of(ctx)
+        self.loops = loop_members(self.stages)
         self.slots = asyncio.Semaphore(node.spec.max_parallel)
         self.context: dict[str, Any] = {
             "params": params,
@@ -85,6 +88,7 @@ class PipelineRun:
     # -- scheduling --------------------------------------------------------------------------
     async def execute(self) -> Any:
         running: dict[asyncio.Task, str] = {}
+        scope = enter_scope(self.spec.vars, self.context["params"])   # for the agents inside
         try:
             while True:
                 self._start_ready(running)
@@ -98,6 +102,7 @@ class PipelineRun:
                 task.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+            leave_scope(scope)
         waiting = [name for name, state in self.states.items() if state.status == WAITING]
         if waiting:
             raise RunWaiting(f"stage '{waiting[0]}' of pipeline '{self.node.name}' waits for an approval",
@@ -131,7 +136,7 @@ class PipelineRun:
                     return Outcome(SKIPPED, error=f"needs '{need.spec.name}', which {said}")
         if when:
             try:
-                value = evaluate(when, {**self.context, **status_functions(statuses)})
+                value = evaluate(when, {**self._context(state, state.visits + 1), **status_functions(statuses)})
             except RunError as exc:
                 return Outcome(FAILED, error=f"when: {exc}")
             if not truthy(value):
@@ -172,6 +177,9 @@ class PipelineRun:
         state.visits += 1
         spec = state.spec
         path = stage_path(self.path, spec.name, state.visits)
+        if spec.max_visits is not None and state.visits > spec.max_visits and spec.on_exhausted == "continue":
+            state.visits -= 1   # no visit happens: the stage keeps its last output
+            return Outcome(SUCCEEDED, state.output, exhausted=True)
         if spec.max_visits is not None and state.visits > spec.max_visits:
             # A stage inside a loop span may bound itself tighter than the routing stage.
             outcome, replayed = Outcome(FAILED, error=(
@@ -187,8 +195,9 @@ class PipelineRun:
         return outcome
 
     def _route(self, state: StageState, outcome: Outcome) -> Outcome:
-        """The first route whose ``when`` holds for this output, bounded by maxVisits."""
-        context = {**self.context, "output": outcome.output}
+        """The first route whose ``when`` holds for this output, bounded by maxVisits (past it,
+        ``onExhausted: continue`` keeps this output and goes on as if no route held)."""
+        context = {**self._context(state, state.visits), "output": outcome.output}
         for route in state.spec.routes:
             try:
                 taken = truthy(evaluate(route.when, context))
@@ -197,6 +206,8 @@ class PipelineRun:
             if not taken:
                 continue
             limit = state.spec.max_visits or DEFAULT_MAX_VISITS
+            if state.visits >= limit and state.spec.on_exhausted == "continue":
+                return Outcome(SUCCEEDED, outcome.output, exhausted=True)
             if state.visits >= limit:
                 return Outcome(FAILED, outcome.output, (
                     f"ran {state.visits} times, its maxVisits of {limit}, and its route to "
@@ -212,7 +223,7 @@ class PipelineRun:
         if recorded is not None:
             return recorded, True
         spec = state.spec
-        context = self.context if item is _NO_ITEM else {**self.context, "item": item}
+        context = self._context(state, state.visits, item)
         if spec.approval is not None:
             self._started(state, path, item)
             try:
@@ -240,13 +251,21 @@ class PipelineRun:
             self._started(state, path, item, input=task)
         else:
             self._started(state, path, item)
+        options: dict[str, Any] = {}
+        if spec.output is not None:
+            options["output"] = spec.output
+        if spec.instructions is not None:
+            try:
+                options["extra_instructions"] = as_text(render_value(spec.instructions, context))
+            except RunError as exc:
+                return Outcome(FAILED, error=f"instructions: {exc}")
         try:
             if edge.kind == "pipeline":
                 nested = self.ctx.graph.pipelines[edge.target]
                 params = coerce_params(nested, {} if spec.input is None else {"input": task}, None)
                 output = await self.ctx.run_pipeline(edge.target, None, path, params=params)
             else:
-                output = await self.ctx.call_target(edge.kind, edge.target, as_text(task), path)
+                output = await self.ctx.call_target(edge.kind, edge.target, as_text(task), path, **options)
         except RunWaiting:
             return Outcome(WAITING)
         except BudgetExceeded as exc:
@@ -276,7 +295,7 @@ class PipelineRun:
         spec = state.spec
         recorded = self.history.outcome(path)
         try:
-            items = evaluate(spec.for_each, self.context)
+            items = evaluate(spec.for_each, self._context(state, state.visits))
         except RunError as exc:
             return recorded or Outcome(FAILED, error=f"forEach: {exc}"), recorded is not None
         if not isinstance(items, (list, tuple)):
@@ -313,6 +332,18 @@ class PipelineRun:
         outputs = [o.output if o is not None and o.status == SUCCEEDED else None for o in outcomes]
         return Outcome(SUCCEEDED, outputs, failed_items=[i for i, _ in failed] or None), False
 
+    def _context(self, state: StageState, visit: int, item: Any = _NO_ITEM) -> dict[str, Any]:
+        """The template context of a stage: ``item`` in a forEach, ``loop`` on a loop."""
+        members = self.loops.get(state.spec.name)
+        if members is None and item is _NO_ITEM:
+            return self.context
+        context = dict(self.context)
+        if item is not _NO_ITEM:
+            context["item"] = item
+        if members is not None:
+            context["loop"] = loop_view(max(visit, 1), members, self.states)
+        return context
+
     # -- events ---------------------------------------------------------------------------------
     def _started(self, state: StageState, path: str, item: Any, **extra: Any) -> None:
         if path in self.history.started:
@@ -327,6 +358,8 @@ class PipelineRun:
             data: dict[str, Any] = {"stage": name, "output": outcome.output}
             if outcome.goto:
                 data["goto"] = outcome.goto
+            if outcome.exhausted:
+                data["exhausted"] = True   # maxVisits ran out: onExhausted kept this output
             if outcome.failed_items:
                 data["failedItems"] = outcome.failed_items
             self.ctx.emit("stage.completed", path, data)

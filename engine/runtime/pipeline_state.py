@@ -28,6 +28,7 @@ class Outcome:
     goto: str | None = None
     failed_items: list[int] | None = None
     fatal: bool = False  # the run's own budget ran out: no continueOnError saves the run
+    exhausted: bool = False  # maxVisits ran out and onExhausted: continue kept the last output
 
 
 @dataclass
@@ -40,10 +41,12 @@ class StageState:
     error: str | None = None
     visits: int = 0
     view: dict[str, Any] = field(default_factory=dict)
+    last: dict[str, Any] | None = None   # its latest outcome, kept through a loop's reset (loop.previous)
 
     def settle(self, outcome: Outcome) -> None:
         self.status, self.output, self.error = outcome.status, outcome.output, outcome.error
         self.view["status"], self.view["output"] = outcome.status, outcome.output
+        self.last = {"status": outcome.status, "output": outcome.output}
 
     def reset(self) -> None:
         """Make the stage runnable again (a loop goes back through it)."""
@@ -120,3 +123,27 @@ def loop_span(stages: dict[str, Stage], target: str, router: str) -> set[str]:
                 upstream.add(need)
                 frontier.append(need)
     return downstream & upstream
+
+
+def loop_members(stages: dict[str, Stage]) -> dict[str, frozenset[str]]:
+    """For each stage on a loop (a route's span), every stage on the loops through it, itself
+    included: what its ``loop.previous`` holds from its second visit on."""
+    found: dict[str, set[str]] = {}
+    for router, stage in stages.items():
+        for route in stage.routes:
+            if route.goto not in stages:
+                continue
+            span = loop_span(stages, route.goto, router)
+            for name in span:
+                found.setdefault(name, set()).update(span)
+    return {name: frozenset(members) for name, members in found.items()}
+
+
+def loop_view(visit: int, members: frozenset[str], states: dict[str, StageState]) -> dict[str, Any]:
+    """``loop`` in the templates of a stage on a loop, at its ``visit``-th visit: ``visit`` and
+    ``previous.<stage>`` (the latest ``output`` and ``status`` of each stage on the loop, its own
+    previous one included); on the first visit every ``previous.<stage>`` is empty, so that
+    ``loop.previous.review.output | default('')`` applies."""
+    return {"visit": visit,
+            "previous": {name: {} if visit <= 1 or states[name].last is None else dict(states[name].last)
+                         for name in sorted(members)}}

@@ -44,6 +44,7 @@ class Invocation:
     failed: str | None = None
     turns: list[RecordedTurn] = field(default_factory=list)
     handed_back: bool = False            # a delegate's return (``handoff`` with ``summary``) is on record
+    handed_off: bool = False             # a handoff-mode transfer (``handoff`` with ``reason``) is on record
     direct_call: bool = False            # a tool stage's ``tool.call`` (no model turn) is in the stream
 
 
@@ -92,6 +93,8 @@ class Recorded:
             inv.turns[-1].calls.setdefault(str(data.get("id")), RecordedCall()).result = data
         elif kind == "handoff" and "summary" in data:
             inv.handed_back = True
+        elif kind == "handoff":
+            inv.handed_off = True
 
 
 def recorded_of(ctx: Any) -> Recorded:

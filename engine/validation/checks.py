@@ -5,7 +5,9 @@ from __future__ import annotations
 from agentform.engine.errors import Diagnostic
 from agentform.engine.loader import LoadedManifest, ManifestSet
 
+from .agent_scopes import check_agent_scopes
 from .graphs import (
+    check_handoffs,
     check_manager_not_member,
     check_nesting_cycles,
     check_pipeline,
@@ -40,7 +42,7 @@ def check_output_schema(m: LoadedManifest) -> list[Diagnostic]:
 _PER_KIND = {
     "Agent": (check_agent, check_output_schema),
     "ToolServer": (check_toolserver, check_command_context, check_toolserver_fields),
-    "Team": (check_tool_names, check_manager_not_member),
+    "Team": (check_tool_names, check_manager_not_member, check_handoffs),
     "Pipeline": (check_pipeline, check_pipeline_templates, check_params),
 }
 
@@ -51,6 +53,6 @@ def run_checks(ms: ManifestSet) -> None:
         for check in _PER_KIND.get(m.kind, ()):
             for d in check(m):
                 ms.add(d)
-    for check in (check_references, check_nesting_cycles, check_workspaces, check_scripts):
+    for check in (check_references, check_nesting_cycles, check_workspaces, check_scripts, check_agent_scopes):
         for d in check(ms):
             ms.add(d)

@@ -192,3 +192,69 @@ def check_workspaces(ms: ManifestSet) -> list[Diagnostic]:
                 f"Workspace '{key[1]}' is already used by {first.kind} '{first.name}' ({other}); "
                 "a workspace belongs to one Team or Pipeline", *ref_path(m, ("spec", "workspace"))))
     return out
+
+
+def check_handoffs(m: LoadedManifest) -> list[Diagnostic]:
+    """A handoff team: agents as members, known handoff targets, every member reachable from the
+    manager, and from every agent a chain of handoffs to one that may end the team."""
+    spec = m.resource.spec  # type: ignore[attr-defined]
+    if spec.mode != "handoff":
+        return []
+    out = []
+    manager = spec.manager.name
+    names = [manager] + [member.ref.name for member in spec.members]
+    lists: dict[str, list[str]] = {manager: list(spec.handoffs) if spec.handoffs is not None
+                                   else [member.ref.name for member in spec.members]}
+    where: dict[str, tuple] = {manager: ref_path(m, ("spec", "manager"))}
+    given = [(manager, ("spec", "handoffs"), spec.handoffs or [])]
+    for i, member in enumerate(spec.members):
+        if member.team is not None:
+            out.append(m.diag(
+                f"member '{member.team.name}' is a team: the members of a handoff team are agents "
+                "(ask or delegate to a team from an orchestrate or delegate team instead)",
+                *ref_path(m, ("spec", "members", i, "team"))))
+            continue
+        lists[member.ref.name] = list(member.handoffs or ())
+        where[member.ref.name] = ref_path(m, ("spec", "members", i, "agent"))
+        given.append((member.ref.name, ("spec", "members", i, "handoffs"), member.handoffs or []))
+    for who, at, targets in given:
+        for j, target in enumerate(targets):
+            if target == who:
+                out.append(m.diag(f"'{who}' cannot hand off to itself", *at, j))
+            elif target not in lists:
+                out.append(m.diag(f"'{who}' hands off to '{target}', which is not an agent of this team"
+                                  f"{did_you_mean(target, names)} (the team's agents: {', '.join(lists)})",
+                                  *at, j))
+            elif len(transfer_tool(target)) > MAX_TOOL_NAME:
+                out.append(m.diag(f"'{target}' gives the tool name '{transfer_tool(target)}', longer than "
+                                  f"{MAX_TOOL_NAME} characters; use a shorter name", *at, j))
+    for j, name in enumerate(spec.finishers or ()):
+        if name not in lists:
+            out.append(m.diag(f"finisher '{name}' is not an agent of this team{did_you_mean(name, names)}",
+                              "spec", "finishers", j))
+    edges = {who: [t for t in targets if t in lists and t != who] for who, targets in lists.items()}
+    reached, todo = {manager}, [manager]
+    while todo:
+        for target in edges[todo.pop()]:
+            if target not in reached:
+                reached.add(target)
+                todo.append(target)
+    for name in lists:
+        if name not in reached:
+            out.append(m.diag(f"member '{name}' is unreachable: no agent reachable from the manager "
+                              f"'{manager}' hands off to it (add it to a handoffs list)", *where[name]))
+    finishers = set(spec.finishers) if spec.finishers is not None else set(lists)
+    can_finish = set(finishers & set(lists))
+    changed = True
+    while changed:
+        changed = False
+        for who, targets in edges.items():
+            if who not in can_finish and any(t in can_finish for t in targets):
+                can_finish.add(who)
+                changed = True
+    for name in lists:
+        if name in reached and name not in can_finish:
+            out.append(m.diag(f"'{name}' has no way to finish: it is not in finishers and no chain of "
+                              "its handoffs reaches an agent that is (add one to its handoffs, or it "
+                              "to finishers)", *where[name]))
+    return out

@@ -68,6 +68,8 @@ def repo_paths(m: LoadedManifest) -> Iterator[tuple[tuple, str, bool]]:
             yield ("spec", "sources", i, "path"), source.path, True
     elif m.kind == "Workspace" and spec.seed:
         yield ("spec", "seed"), spec.seed, False
+    elif m.kind == "Agent" and spec.instructions_file:
+        yield ("spec", "instructionsFile"), spec.instructions_file, False
 
 
 def check_paths(m: LoadedManifest) -> list[Diagnostic]:

@@ -55,6 +55,14 @@ def offered_tools(ms: ManifestSet) -> dict[AgentKey, Offered]:
     for m in ms.of_kind("Team"):
         spec = m.resource.spec  # type: ignore[attr-defined]
         manager = managers[m.key.namespace, m.key.name]
+        if spec.mode == "handoff":   # each agent transfers to the ones it lists (the manager: all by default)
+            listed = spec.handoffs if spec.handoffs is not None else [mb.ref.name for mb in spec.members]
+            of(manager).names.update(transfer_tool(t) for t in listed)
+            for member in spec.members:
+                if member.agent is not None:
+                    of(member.agent.resolve(m.namespace)).names.update(
+                        transfer_tool(t) for t in member.handoffs or ())
+            continue
         for member in spec.members:
             mode = member.mode or spec.mode
             name = member.ref.name

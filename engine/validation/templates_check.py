@@ -9,6 +9,7 @@ from typing import Any
 from agentform.engine import templates
 from agentform.engine.errors import Diagnostic
 from agentform.engine.loader import LoadedManifest
+from agentform.engine.runtime.pipeline_state import loop_members
 
 from .graphs import upstream_sets
 from .schema import dotted
@@ -72,23 +73,79 @@ def check_budget(m: LoadedManifest, path: tuple, source: str, *, expression: boo
     return _at(m, _position(m, path, source, error[0]), f"template over budget in {dotted(path)}: {error[1]}")
 
 
-_INSTRUCTIONS = {"agent", "now", "run", "workspace"}
+_INSTRUCTIONS = {"agent", "now", "run", "workspace", "vars", "params"}
+_RUN_FIELDS = ("id", "input")
+
+
+class Instructions:
+    """An agent's instructions template, inline or from its ``instructionsFile``, and where to
+    report a problem in it (the manifest, or the file at its own line and column)."""
+
+    def __init__(self, m: LoadedManifest):
+        self.m = m
+        self.file: str | None = m.resource.spec.instructions_file  # type: ignore[attr-defined]
+        self.path = ("spec", "instructionsFile") if self.file else ("spec", "instructions")
+        self.display = ""
+        self.error: Diagnostic | None = None
+        if self.file is None:
+            self.source = m.raw.get("spec", {}).get("instructions")
+            return
+        from agentform.engine.desired import read_instructions_file
+        from agentform.engine.errors import ManifestError
+        from agentform.engine.loader import display_path
+
+        target = m.base_dir / self.file
+        self.display = display_path(target)
+        try:
+            self.source = read_instructions_file(target)
+        except ManifestError as exc:
+            self.source = None
+            self.error = m.diag(f"{dotted(self.path)} '{self.file}': {exc.diagnostics[0].message.split(': ', 1)[-1]}",
+                                *self.path)
+
+    def at(self, line_in: int, needle: str | None, message: str) -> Diagnostic:
+        """A diagnostic at line ``line_in`` of the template (at ``needle`` when found)."""
+        if self.file is None:
+            return _at(self.m, _position(self.m, self.path, self.source, line_in, needle), message)
+        col = 1
+        found = re.search(r"(?<![\w.])" + re.escape(needle) + r"(?!\w)", self.source) if needle else None
+        if found is not None:
+            line_in = self.source.count("\n", 0, found.start()) + 1
+            col = found.start() - (self.source.rfind("\n", 0, found.start()) + 1) + 1
+        return Diagnostic(self.display, line_in, col, message)
+
+    @property
+    def what(self) -> str:
+        return f"instructionsFile {self.file}" if self.file else dotted(self.path)
 
 
 def check_agent(m: LoadedManifest) -> list[Diagnostic]:
-    """An agent's instructions: Jinja2 syntax, and only the names the runtime provides."""
-    source = m.raw.get("spec", {}).get("instructions")
-    path = ("spec", "instructions")
-    found = check_template(m, path, source)
-    if found is not None:
-        return [found]
+    """An agent's instructions (inline or its instructionsFile): Jinja2 syntax, the render budget,
+    and only the names the runtime provides."""
+    text = Instructions(m)
+    if text.error is not None:
+        return [text.error]
+    source = text.source
+    if text.file is None:
+        found = check_template(m, text.path, source)
+        if found is not None:
+            return [found]
+    elif "{" in source:
+        error = templates.syntax_error(source) or templates.budget_error(source)
+        if error is not None:
+            return [text.at(error[0], None, f"template error in {text.what}: {error[1]}")]
     if not isinstance(source, str) or "{" not in source:
         return []
     env = templates.environment()
     out = []
     for name in sorted(templates.undeclared(templates.parse(source)) - _INSTRUCTIONS - set(env.globals)):
-        out.append(_at(m, _position(m, path, source, 1, name),
-                       f"{dotted(path)}: unknown name '{name}' (available: {', '.join(sorted(_INSTRUCTIONS))})"))
+        out.append(text.at(1, name, f"{text.what}: unknown name '{name}' "
+                                    f"(available: {', '.join(sorted(_INSTRUCTIONS))})"))
+    for ref in sorted(templates.referenced(source)):
+        head, _, rest = ref.partition(".")
+        if head == "run" and rest and rest.split(".", 1)[0] not in _RUN_FIELDS:
+            out.append(text.at(1, ref, f"{text.what}: 'run' has {' and '.join(_RUN_FIELDS)}, not "
+                                       f"'{rest.split('.', 1)[0]}'"))
     return out
 
 
@@ -104,7 +161,9 @@ def check_pipeline_templates(m: LoadedManifest) -> list[Diagnostic]:
     names = [s.name for s in spec.stages]
     upstream = upstream_sets({s.name: [n for n in s.needs if n in names] for s in spec.stages})
     params = set(spec.params)
+    loops = loop_members({s.name: s for s in spec.stages})
     out: list[Diagnostic] = []
+    looped: frozenset[str] = frozenset()
 
     def visit(path: tuple, source: str, expression: bool, visible: set[str], extra: set[str]) -> None:
         if expression:
@@ -121,15 +180,22 @@ def check_pipeline_templates(m: LoadedManifest) -> list[Diagnostic]:
             if found is not None:
                 out.append(found)
                 return
-        out.extend(_check_names(m, path, source, expression, visible, params, extra, names))
+        out.extend(_check_names(m, path, source, expression, visible, params, extra, names, looped))
 
     for i, stage in enumerate(spec.stages):
         base = ("spec", "stages", i)
         visible = upstream.get(stage.name, set())
+        looped = loops.get(stage.name, frozenset())
         item = {"item"} if stage.for_each is not None else set()
+        if looped:
+            item |= {"loop"}
         raw = raw_stages[i]
         if stage.input is not None:
             visit(base + ("input",), stage.input, False, visible, item)
+        if stage.instructions is not None:
+            visit(base + ("instructions",), stage.instructions, False, visible, item)
+        if stage.output is not None:
+            out.extend(check_schema(m, stage.output.schema_, base + ("output", "schema")))
         if stage.approval is not None and isinstance(raw.get("approval"), dict) and "message" in raw["approval"]:
             visit(base + ("approval", "message"), stage.approval.message, False, visible, item)
         if stage.tool is not None:
@@ -138,17 +204,30 @@ def check_pipeline_templates(m: LoadedManifest) -> list[Diagnostic]:
         if stage.when is not None:
             visit(base + ("when",), stage.when, True, visible, item)
         if stage.for_each is not None:
-            visit(base + ("forEach",), stage.for_each, True, visible, set())
+            visit(base + ("forEach",), stage.for_each, True, visible, item - {"item"})
         for k, route in enumerate(stage.routes):
             visit(base + ("routes", k, "when"), route.when, True, visible | {stage.name}, item | {"output"})
+    looped = frozenset()
     if spec.output is not None:
         visit(("spec", "output"), spec.output, False, set(names), set())
     return out
 
 
+def check_schema(m: LoadedManifest, schema: Any, path: tuple) -> list[Diagnostic]:
+    """An ``output.schema`` (an agent's or a stage's) must itself be a valid JSON Schema."""
+    from jsonschema.exceptions import SchemaError
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        return [m.diag(f"{dotted(path)} is not a valid JSON Schema: {exc.message}", *path, *exc.path)]
+    return []
+
+
 def _check_names(
     m: LoadedManifest, path: tuple, source: str, expression: bool, visible: set[str],
-    params: set[str], extra: set[str], stage_names: list[str],
+    params: set[str], extra: set[str], stage_names: list[str], looped: frozenset[str] = frozenset(),
 ) -> list[Diagnostic]:
     out = []
     hyphen_heads: set[str] = set()
@@ -169,13 +248,31 @@ def _check_names(
         field = rest.split(".", 1)[0]
         if head == "stages" and field not in hyphen_heads and field not in visible:
             own = len(path) > 2 and path[1] == "stages" and stage_names[path[2]] == field
-            if own:
+            if own and looped:
+                problem = (f"stage '{field}' cannot read its own output here; on its loop, its previous "
+                           f"output is loop.previous{_attr(field)}.output (empty on the first visit: "
+                           "add | default(...))")
+            elif own:
                 problem = f"stage '{field}' cannot read its own output here (only a route's when can)"
+            elif field in looped:
+                problem = (f"stage '{field}' is not upstream of this stage; it is on a loop back to it: "
+                           f"read loop.previous{_attr(field)}.output (empty on the first visit: "
+                           "add | default(...))")
             elif field in stage_names:
                 problem = f"stage '{field}' is not upstream of this stage (add it to needs)"
             else:
                 problem = f"unknown stage '{field}'{did_you_mean(field, stage_names)}"
             out.append(_at(m, _position(m, path, source, 1, f"stages.{field}"), f"{dotted(path)}: {problem}"))
+        elif head == "loop" and field == "previous" and "." in rest and "loop" in extra:
+            stage = rest.split(".")[1]
+            if stage not in looped:
+                on = ", ".join(sorted(looped))
+                out.append(_at(m, _position(m, path, source, 1, f"loop.previous.{stage}"),
+                               f"{dotted(path)}: stage '{stage}' is not on a loop through this stage "
+                               f"(loop.previous holds: {on})"))
+        elif head == "loop" and field not in ("visit", "previous") and "loop" in extra:
+            out.append(_at(m, _position(m, path, source, 1, ref),
+                           f"{dotted(path)}: 'loop' has visit and previous, not '{field}'"))
         elif head == "params" and field not in params:
             out.append(_at(m, _position(m, path, source, 1, f"params.{field}"),
                            f"{dotted(path)}: param '{field}' is not declared in spec.params{did_you_mean(field, params)}"))
@@ -196,8 +293,15 @@ def _undeclared(m: LoadedManifest, path: tuple, source: str, expression: bool, e
             problem = "'item' is only set in a stage with forEach"
         elif name == "output":
             problem = "'output' is only set in a route's when (use stages.<name>.output)"
+        elif name == "loop":
+            problem = ("'loop' is only set in a stage on a loop (from a route's goto target to the "
+                       "stage that routes back)")
         else:
             shown = ", ".join(sorted((_ALWAYS | extra) - {"always", "failure", "success"}))
             problem = f"unknown name '{name}' (available: {shown})"
         out.append(_at(m, _position(m, path, source, 1, name), f"{dotted(path)}: {problem}"))
     return out
+
+
+def _attr(name: str) -> str:
+    return f"['{name}']" if "-" in name else f".{name}"

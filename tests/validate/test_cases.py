@@ -277,7 +277,7 @@ EXTRA_CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     ),
     "unknown_name_in_instructions": (
         {"a.yaml": M + "---\n" + agent("  model: fast\n  instructions: |\n    You are {{ agent.name }}.\n    Topic: {{ topic }}\n")},
-        ["a.yaml:13:15: spec.instructions: unknown name 'topic' (available: agent, now, run, workspace)"],
+        ["a.yaml:13:15: spec.instructions: unknown name 'topic' (available: agent, now, params, run, vars, workspace)"],
     ),
     "stage_reads_own_output": (
         {"a.yaml": BASE + "---\n" + pipeline("  stages:\n    - name: a\n      agent: helper\n      forEach: \"{{ stages.a.output }}\"\n")},
