@@ -289,6 +289,12 @@ class Engine:
         return await resolve_approval_async(self.store, run_id, approve=approve, by=by or os_user(),
                                             message=message, home=self.home, stage=stage, on_event=on_event)
 
+    def pending_approvals(self, run_id: str) -> list[Event]:
+        """The ``approval.requested`` events of a run not answered yet (stage, message, expiresAt)."""
+        from agentform.engine.runtime.approvals import pending_approvals
+
+        return pending_approvals(self.store.read_events(self.store.get_run(run_id).id))
+
     def cancel(self, run_id: str) -> tuple[RunRecord, bool]:
         """Cancel a run (``agentform cancel``): (its record, whether its live owner was asked to
         stop, which it does within a second) or recorded here when nobody executes it."""

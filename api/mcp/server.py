@@ -31,6 +31,7 @@ EVENTS_MAX = 500            # events per read_events call
 WAIT_MAX = 600.0            # seconds wait_run may block
 INPUT_MAX = 256 * 1024      # characters of a run's input
 SHUTDOWN_WAIT = 10.0        # seconds background runs get to record their cancellation
+RECORD_WAIT = 30.0          # seconds a started run may take to be recorded
 
 
 class BackgroundRuns:
@@ -59,7 +60,25 @@ class BackgroundRuns:
         run_id = first.result()
         self.tasks[run_id] = task
         task.add_done_callback(lambda _: self.tasks.pop(run_id, None) if self.tasks.get(run_id) is task else None)
+        await self._recorded(run_id, task)
         return run_id
+
+    async def _recorded(self, run_id: str, task: asyncio.Task) -> None:
+        """Until the run's record is in the store (its writer commits it with the first events),
+        so that the id answered is one every tool and process can read."""
+        from agentform import NotFound
+
+        deadline = asyncio.get_running_loop().time() + RECORD_WAIT
+        delay = 0.005
+        while True:
+            try:
+                await asyncio.to_thread(self.engine.get_run, run_id)
+                return
+            except NotFound:
+                if task.done() or asyncio.get_running_loop().time() > deadline:
+                    raise
+            await asyncio.sleep(delay)   # a poll of the store, which decides
+            delay = min(delay * 2, 0.1)
 
     async def close(self) -> None:
         for task in self.tasks.values():
@@ -104,10 +123,9 @@ def build_server(engine: Engine, *, allow_approve: bool = False) -> tuple[Any, B
         info["output"] = record.output
         info["last_seq"] = record.last_seq
         info["resource"] = f"agentform://runs/{info['id']}"
-        if record.status == "waiting" and record.last_seq:
-            last = engine.event_page(record.id, after=record.last_seq - 1, limit=1)
-            if last and last[0].type == "run.waiting":
-                info["waiting"] = last[0].data
+        if record.status == "waiting":
+            info["approvals"] = [{"stage": e.data.get("stage"), "path": e.path, "message": e.data.get("message"),
+                                  "expires_at": e.data.get("expiresAt")} for e in engine.pending_approvals(record.id)]
         return info
 
     @server.tool(annotations=read_only, description=(
@@ -123,9 +141,10 @@ def build_server(engine: Engine, *, allow_approve: bool = False) -> tuple[Any, B
             for r in await call(engine.resources, k, namespace=None if namespace == "*" else namespace):
                 entry = {"target": f"{k}/{r.namespace}/{r.name}", "kind": r.kind, "namespace": r.namespace,
                          "name": r.name, "health": r.health, "revision": r.revision}
+                spec = r.spec.get("spec") or {}          # the applied document, sensitive leaves masked
                 for field in ("description", "params"):
-                    if r.spec.get(field):
-                        entry[field] = r.spec[field]
+                    if spec.get(field):
+                        entry[field] = spec[field]
                 found.append(entry)
         return engine.redact({"targets": found})
 
@@ -147,7 +166,7 @@ def build_server(engine: Engine, *, allow_approve: bool = False) -> tuple[Any, B
 
     @server.tool(annotations=read_only, description=(
         "A run's status (queued, running, waiting, succeeded, failed, cancelled), output, error, "
-        "tokens and cost; 'waiting' tells what an approval waits for. run_id: the id or a unique prefix."))
+        "tokens and cost; for a waiting run, 'approvals' lists what waits for an answer. run_id: the id or a unique prefix."))
     async def get_run(run_id: str) -> dict[str, Any]:
         return engine.redact(await call(status, run_id))
 
