@@ -296,8 +296,9 @@ def load_overlay(folder: Path, file: Path, result: ManifestSet, max_file_bytes: 
     real_folder = os.path.realpath(folder)
     chain = (*chain, real_folder)
     start = len(result.manifests)
-    _load_resources(overlay, folder, real_folder, chain, at, result, max_file_bytes)
-    _apply_patches(overlay, folder, doc, display, at, result, start)
+    if not _load_resources(overlay, folder, real_folder, chain, at, result, max_file_bytes):
+        result.failed_files.append(display)   # what it would load looks deleted: prune refuses
+    _apply_patches(overlay, folder, doc, display, at, result, start, display not in result.failed_files)
 
 
 def _at(doc: Document, display: str, result: ManifestSet) -> Callable[..., None]:
@@ -307,16 +308,19 @@ def _at(doc: Document, display: str, result: ManifestSet) -> Callable[..., None]
         line, col = locate_in(doc, path, key)
         result.add(Diagnostic(display, line, col, message))
 
+    at.display = display  # type: ignore[attr-defined]
     return at
 
 
 def _load_resources(overlay: Any, folder: Path, real_folder: str, chain: tuple[str, ...], at: Callable[..., None],
-                    result: ManifestSet, max_file_bytes: int) -> None:
+                    result: ManifestSet, max_file_bytes: int) -> bool:
+    """Load each entry of spec.resources; False when one was refused."""
     from agentform.engine.loader import display_path, load_into
     from agentform.engine.validation.paths import is_inside
 
     tree = work_tree(folder)
     seen: set[str] = set()
+    problems = len(result.diagnostics)
     for i, entry in enumerate(overlay.spec.resources):
         where = ("spec", "resources", i)
         if "\0" in entry or os.path.isabs(entry):
@@ -352,10 +356,13 @@ def _load_resources(overlay: Any, folder: Path, real_folder: str, chain: tuple[s
             load_overlay(target, nested, result, max_file_bytes, chain)
         else:
             load_into(target, result, max_file_bytes)
+    return not any(d.file == at.display for d in result.diagnostics[problems:])
 
 
 def _apply_patches(overlay: Any, folder: Path, doc: Document, display: str, at: Callable[..., None],
-                   result: ManifestSet, start: int) -> None:
+                   result: ManifestSet, start: int, complete: bool) -> None:
+    """Apply the patches in order to the manifests from ``start`` on (this overlay's); a patch that
+    matches nothing is an error only when every resource entry loaded (``complete``)."""
     from agentform.specs import KINDS
 
     from .validation.suggest import did_you_mean
@@ -371,7 +378,7 @@ def _apply_patches(overlay: Any, folder: Path, doc: Document, display: str, at: 
             continue
         hits = [i for i in range(start, len(result.manifests))
                 if result.manifests[i] is not None and _matches(result.manifests[i], target)]
-        if not hits:
+        if not hits and complete:
             named = "".join(f" {w} '{v}'" for w, v in (("named", target.name), ("in namespace", target.namespace)) if v)
             at(f"patch target matches no {target.kind}{named} among the overlay's resources", *where, "target")
             continue
