@@ -117,3 +117,20 @@ def test_building_the_server_leaves_the_root_logger_as_it_was(tmp_path: Path):
         assert (root.level, root.handlers) == (logging.WARNING, before[1])
     finally:
         root.setLevel(before[0])
+
+
+def test_the_wire_passes_the_redactor():
+    import io
+    import json
+
+    from agentform import Engine
+    from agentform.api.mcp.server import _RedactedWire
+    from agentform.engine.redaction import register
+
+    secret = "mcp-wire-s3cret-5d1e"
+    register(secret)
+    raw = io.StringIO()
+    wire = _RedactedWire(raw, Engine.redact)
+    message = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"output": f"the key is {secret}"}})
+    assert wire.write(message + "\n") == len(message) + 1
+    assert secret not in raw.getvalue() and '"id": 1' in raw.getvalue()
