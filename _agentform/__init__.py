@@ -45,9 +45,13 @@ _EXPORTS: dict[str, str] = {
     "RunInfo": "agentform.engine.views",
     "RunPage": "agentform.engine.views",
     "ThreadInfo": "agentform.engine.views",
+    "RunDetail": "agentform.engine.views",
+    "SENSITIVE": "agentform.engine.plan",   # how a plan shows a secret-bearing value
     # `watch` and `get app` (engine/gitops/)
     "SyncResult": "agentform.engine.gitops.sync",
     "AppStatus": "agentform.engine.gitops.status",
+    "MemoryScope": "agentform.engine.store.memory",   # `agentform memory`
+    "MemoryEntry": "agentform.engine.store.memory",
 }
 
 __all__ = [  # kept equal to _EXPORTS plus __version__ (tests/project/test_one_door.py)
@@ -56,7 +60,7 @@ __all__ = [  # kept equal to _EXPORTS plus __version__ (tests/project/test_one_d
     "ResourceDetail", "ResourceStatus", "RevisionDiff", "RevisionInfo", "RunError", "RunInfo",
     "RunPage", "RunRecord", "RunResult", "RunTakenOver", "StoreError", "ThreadInfo", "UsageError",
     "ValidationReport", "WorkspaceBusy", "WorkspaceError", "__version__", "printable",
-    "SyncResult", "AppStatus",
+    "SyncResult", "AppStatus", "MemoryScope", "MemoryEntry", "RunDetail", "SENSITIVE",
 ]
 
 if TYPE_CHECKING:
@@ -81,13 +85,16 @@ if TYPE_CHECKING:
     )
     from agentform.engine.gitops.status import AppStatus
     from agentform.engine.gitops.sync import SyncResult
+    from agentform.engine.plan import SENSITIVE
     from agentform.engine.store.base import Condition, Event, RunRecord
+    from agentform.engine.store.memory import MemoryEntry, MemoryScope
     from agentform.engine.views import (
         ResourceChange,
         ResourceDetail,
         ResourceStatus,
         RevisionDiff,
         RevisionInfo,
+        RunDetail,
         RunInfo,
         RunPage,
         ThreadInfo,

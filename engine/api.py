@@ -614,6 +614,13 @@ class Engine:
 
         return audit.read(self.store, token_id=token_id, limit=limit)
 
+    def memory(self, target: str, namespace: str = "default") -> Any:
+        """The notes the ``memory`` built-in keeps for ``team/NAME`` (or ``agent/NAME``), as
+        ``agentform memory`` lists them: a MemoryScope."""
+        from agentform.engine.store.memory import memory_scope
+
+        return memory_scope(self.store, target, namespace)
+
     def cost(self, by: str = "model", since: float | str | None = None) -> Any:
         """Tokens and USD from the streams' usage events, grouped ``by`` model, agent, team,
         pipeline or target, since an epoch time or a duration back from now (``24h``): a CostReport."""

@@ -35,13 +35,9 @@ class Globals:
 
     def engine(self):
         """The Engine these options name (its store is opened on first use; close it after)."""
-        from agentform.engine.api import Engine
+        from agentform import Engine
 
         return Engine(home=self.home, store=self.store_url)
-
-    def open_store(self):
-        """The store these options name (PostgreSQL URL, else SQLite under ``home``)."""
-        return self.engine().store
 
 
 @app.callback(invoke_without_command=True)   # so that `agentform --version` needs no command
@@ -63,13 +59,13 @@ def _globals(
         raise typer.Exit(0)
     if ctx.invoked_subcommand is None:
         ctx.fail("Missing command.")
-    from agentform.engine.api import Engine
+    from agentform import Engine
 
     Engine.use_settings(ctx.obj.home)  # <home>/config.yaml, read when first needed
 
 
 def _print_version(options: Globals) -> None:
-    from agentform.engine.api import Engine
+    from agentform import Engine
 
     engine = Engine(home=options.home, store=options.store_url)
     try:
@@ -81,7 +77,7 @@ def _print_version(options: Globals) -> None:
     typer.echo(f"agentform {info['version']}")
     typer.echo(f"store schema {schema} ({info['store']}; this agentform knows up to {info['knownSchema']})")
     if applied is not None and applied > info["knownSchema"]:
-        from agentform.engine.errors import StoreError
+        from agentform import StoreError
 
         raise StoreError(f"the store's schema version {applied} is newer than this agentform knows "
                          f"({info['knownSchema']}); upgrade agentform")
@@ -96,7 +92,7 @@ def _register_commands() -> None:
     import importlib
 
     for module in ("cmd_validate", "cmd_project", "cmd_state", "cmd_run", "cmd_pipeline", "cmd_replay",
-                   "cmd_secret", "cmd_worker", "cmd_watch", "cmd_mcp", "cmd_serve", "cmd_token"):
+                   "cmd_secret", "cmd_worker", "cmd_watch", "cmd_mcp", "cmd_serve", "cmd_token", "cmd_memory"):
         try:
             importlib.import_module(f"agentform.api.cli.{module}")
         except ModuleNotFoundError as exc:
@@ -108,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: exit codes per CONTRACT section 2, no tracebacks."""
     import click
 
-    from agentform.engine.errors import AgentformError
+    from agentform import AgentformError
 
     # typer >= 0.29 vendors click as typer._click and raises its own exception classes.
     exit_types, abort_types, click_errors = _click_exception_types(click)
@@ -145,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _redact_std_streams() -> None:
-    from agentform.engine.api import Engine
+    from agentform import Engine
 
     Engine.redact_std_streams()
 
@@ -165,7 +161,7 @@ def _click_exception_types(click) -> tuple[tuple, tuple, tuple]:
 
 
 def _print_error(exc: BaseException, unexpected: bool = False) -> None:
-    from agentform.engine.errors import ManifestError, printable
+    from agentform import ManifestError, printable
 
     if isinstance(exc, ManifestError):
         for diagnostic in exc.diagnostics:
@@ -185,7 +181,7 @@ class _Printable:
         self._stream = stream
 
     def write(self, text: str) -> int:
-        from agentform.engine.errors import printable
+        from agentform import printable
 
         return self._stream.write(printable(text))
 

@@ -98,3 +98,32 @@ class MemoryQueries:
         with self._read() as cur:  # type: ignore[attr-defined]
             rows = cur.execute(self._q(sql + " GROUP BY namespace, scope ORDER BY namespace, scope"), args).fetchall()  # type: ignore[attr-defined]
         return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryScope:
+    """What ``agentform memory team/NAME`` lists: one scope's notes, by key."""
+
+    namespace: str
+    scope: str
+    entries: list[MemoryEntry]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "scope": self.scope, "entries": [e.to_dict() for e in self.entries]}
+
+
+def memory_scope(store: Any, target: str, namespace: str = "default") -> MemoryScope:
+    """The notes of ``team/NAME`` or ``agent/NAME`` (also ``team/NAMESPACE/NAME``; kinds as
+    ``team``, ``teams`` or ``Team``); UsageError for another form."""
+    from agentform.engine.errors import UsageError
+    from agentform.specs import kind_from_word
+
+    parts = target.split("/")
+    kind = kind_from_word(parts[0]) if len(parts) in (2, 3) else None
+    if kind not in ("Team", "Agent") or not all(parts[1:]):
+        raise UsageError(f"'{target}' names no memory: write team/NAME (or agent/NAME for an agent that is "
+                         "in no team), optionally team/NAMESPACE/NAME")
+    if len(parts) == 3:
+        namespace = parts[1]
+    scope = f"{kind.lower()}/{parts[-1]}"
+    return MemoryScope(namespace, scope, store.memory_list(namespace, scope))

@@ -131,3 +131,24 @@ def test_memory_bounds_are_tool_errors(store, tmp_path, monkeypatch):
     assert results[3]["output"]["created"] is False   # replacing a key needs no room
     assert all("error" in r for r in results[4:])
     assert {e.key: e.value for e in store.memory_list("default", "agent/loner")} == {"a": "updated", "b": "2"}
+
+
+def test_agentform_memory_lists_a_teams_notes(tmp_path):
+    from project.helpers import agentform
+
+    home = tmp_path / "state"
+    assert agentform("apply", "examples/ci-overlay", home=home).returncode == 0
+    done = agentform("run", "team/release-notes", "-i", "notes for 1.4", "--ci", home=home)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = agentform("memory", "team/release-notes", "-o", "json", home=home)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    listed = json.loads(done.stdout)
+    assert listed["scope"] == "team/release-notes" and listed["namespace"] == "default"
+    assert [(e["key"], e["value"]) for e in listed["entries"]] == [
+        ("style", "Lead with the user-visible change; one line per item.")]
+    table = agentform("memory", "team/release-notes", home=home).stdout
+    assert table.splitlines()[0].split() == ["KEY", "UPDATED", "RUN", "VALUE"] and "style" in table
+    done = agentform("memory", "pipeline/content", home=home)
+    assert done.returncode == 1 and "names no memory: write team/NAME" in done.stderr
