@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
+from agentform.specs import KINDS
+
 from . import models
 from .auth import Principal, reader, scope_namespace, target_namespace, visible
 from .problems import Problem, responses
@@ -19,6 +21,12 @@ from .problems import Problem, responses
 router = APIRouter(prefix="/api/v1", tags=["read"], responses=responses(401, 403, 422))
 Reader = Annotated[Principal | None, Depends(reader)]
 MAX_LIMIT = 500
+KIND = "^(" + "|".join(f"{k}|{k.lower()}" for k in KINDS) + ")(s|es)?$"   # agent, agents, Agent
+LABELS = r"^[^=,]{1,100}=[^,]{0,100}(,[^=,]{1,100}=[^,]{0,100}){0,19}$"
+NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# The engine's duration grammar (h, m, s, ms, each once, in that order), or whole days.
+SINCE = (r"^(([0-9]{1,9}(\.[0-9]{1,6})?h)?([0-9]{1,9}(\.[0-9]{1,6})?m)?([0-9]{1,9}(\.[0-9]{1,6})?s)?([0-9]{1,9}ms)?"
+         r"|[0-9]{1,6}d)$")
 
 
 def engine_of(request: Request) -> Any:
@@ -56,10 +64,12 @@ async def visible_run(request: Request, who: Principal | None, run_id: str) -> A
 
 @router.get("/resources", response_model=list[models.Resource], summary="Resources with their conditions")
 async def list_resources(request: Request, who: Reader,
-                         kind: Annotated[str | None, Query(max_length=40)] = None,
-                         namespace: Annotated[str | None, Query(max_length=63)] = None,
+                         kind: Annotated[str | None, Query(max_length=40, pattern=KIND)] = None,
+                         namespace: Annotated[str | None, Query(max_length=63, pattern=NAME)] = None,
                          all_namespaces: Annotated[bool, Query(alias="allNamespaces")] = False,
-                         labels: Annotated[str | None, Query(max_length=1000)] = None) -> list[dict[str, Any]]:
+                         labels: Annotated[str | None, Query(max_length=4100, pattern=LABELS,
+                                                             description="key=value[,key=value]")] = None,
+                         ) -> list[dict[str, Any]]:
     if who is not None and who.namespace is not None:
         ns = scope_namespace(who, namespace)
     else:
@@ -70,7 +80,9 @@ async def list_resources(request: Request, who: Reader,
 
 @router.get("/resources/{kind}/{namespace}/{name}", response_model=models.ResourceDetail,
             responses=responses(404), summary="One resource in detail (describe)")
-async def get_resource(request: Request, who: Reader, kind: str, namespace: str, name: str) -> dict[str, Any]:
+async def get_resource(request: Request, who: Reader, kind: Annotated[str, Path(max_length=40, pattern=KIND)],
+                       namespace: Annotated[str, Path(max_length=63, pattern=NAME)],
+                       name: Annotated[str, Path(max_length=63, pattern=NAME)]) -> dict[str, Any]:
     if not visible(who, namespace):
         raise Problem(404, f"{kind}/{namespace}/{name} does not exist")
     return as_dict(await asyncio.to_thread(engine_of(request).resource, kind, name, namespace))
@@ -131,7 +143,8 @@ async def public_key(request: Request, who: Reader) -> models.PublicKey:
 @router.get("/cost", response_model=models.CostReport, summary="Tokens and USD from the streams' usage events")
 async def cost(request: Request, who: Reader,
                by: Annotated[str, Query(pattern="^(model|agent|team|pipeline|target)$")] = "model",
-               since: Annotated[str | None, Query(max_length=20, description="a duration back from now: 30m, 24h, 7d")] = None,
+               since: Annotated[str | None, Query(min_length=2, max_length=40, pattern=SINCE,
+                                                  description="a duration back from now: 30m, 24h, 7d")] = None,
                ) -> dict[str, Any]:
     if who is not None and who.namespace is not None:
         raise Problem(403, f"token {who.token_id} is limited to namespace {who.namespace!r}; cost spans them all",

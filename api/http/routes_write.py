@@ -24,7 +24,7 @@ from .auth import Principal, target_namespace, writer
 from .problems import Problem, from_engine_error, responses
 from .routes_read import engine_of, run_model, visible_run
 
-router = APIRouter(prefix="/api/v1", tags=["write"], responses=responses(401, 403, 404, 409, 422, 429))
+router = APIRouter(prefix="/api/v1", tags=["write"], responses=responses(400, 401, 403, 404, 409, 413, 422, 429))
 APPROVAL_ANSWER_S = 30.0   # how long an approval request waits for the takeover before answering 202 anyway
 
 
