@@ -15,8 +15,8 @@ from typing import Any
 
 import typer
 
+from agentform import printable
 from agentform.api.cli import app, globals_of
-from agentform.engine.errors import printable
 
 # Events worth a line in --ci output and in `logs` text output.
 SIGNIFICANT = frozenset({
@@ -24,6 +24,7 @@ SIGNIFICANT = frozenset({
     "stage.started", "stage.completed", "stage.failed", "stage.skipped", "agent.started",
     "agent.completed", "agent.failed", "tool.call", "tool.result", "handoff", "approval.requested",
     "approval.resolved", "budget.exceeded", "workspace.changed", "toolserver.started", "toolserver.ready",
+    "workspace.waiting",
 })
 
 
@@ -61,6 +62,11 @@ def describe(event: Any) -> str:
         detail = f"{d.get('agent')}: {_short(d.get('content') or [c['name'] for c in d.get('tool_calls', [])], 80)}"
     elif t == "message.delta":
         detail = _short(d.get("text", ""), 80)
+    elif t == "workspace.changed":
+        detail = f"{d.get('workspace')} by {d.get('tool')}: " + _short(", ".join(
+            f"{c.get('change', '?')[0].upper()} {c.get('path')}" for c in d.get("changes") or ()), 80)
+    elif t == "workspace.waiting":
+        detail = f"{d.get('workspace')} is in use by {d.get('holder')}; waiting for it"
     elif t == "usage":
         detail = f"{d.get('agent')}: {d.get('tokens_in')} in, {d.get('tokens_out')} out, ${d.get('cost_usd', 0):.6f}"
     else:
@@ -86,7 +92,7 @@ def _read_input(value: str | None) -> str | None:
     if value == "-":
         return sys.stdin.read()
     if value.startswith("@"):
-        from agentform.engine.errors import UsageError
+        from agentform import UsageError
 
         try:
             return Path(value[1:]).read_text(encoding="utf-8")
@@ -96,7 +102,7 @@ def _read_input(value: str | None) -> str | None:
 
 
 def _params(items: list[str] | None) -> dict[str, str]:
-    from agentform.engine.errors import UsageError
+    from agentform import UsageError
 
     params: dict[str, str] = {}
     for item in items or []:
@@ -118,14 +124,13 @@ def _use_plain(ci: bool) -> bool:
     return ci or os.environ.get("CI", "").lower() == "true" or not sys.stdout.isatty()
 
 
-def execute(store: Any, target: str, *, home: Path, input: Any = None, params: dict | None = None,
-            thread: str | None = None, plain: bool = True, quiet: bool = False) -> tuple[Any, bool]:
+def execute(engine: Any, target: str, *, input: Any = None, params: dict | None = None,
+            thread: str | None = None, plain: bool = True, quiet: bool = False,
+            wait_workspace: bool = True) -> tuple[Any, bool]:
     """Run in the foreground with Ctrl-C -> clean cancel; returns (RunResult, interrupted)."""
-    from agentform.engine.api import Engine
-
-    engine = Engine(home=home, store=store)
     return foreground(lambda on_event: engine.run(target, input=input, params=params, thread=thread,
-                                                  on_event=on_event), target, plain=plain, quiet=quiet)
+                                                  on_event=on_event, wait_workspace=wait_workspace),
+                      target, plain=plain, quiet=quiet)
 
 
 def foreground(start, title: str, *, plain: bool = True, quiet: bool = False) -> tuple[Any, bool]:
@@ -195,7 +200,7 @@ def dump(data: Any, output: str) -> None:
 
 def _check_output(output: str | None, allowed: tuple[str, ...] = ("json", "yaml")) -> None:
     if output is not None and output not in allowed:
-        from agentform.engine.errors import UsageError
+        from agentform import UsageError
 
         raise UsageError(f"-o takes {' or '.join(allowed)} (got '{output}')")
 
@@ -231,11 +236,14 @@ def run_cmd(
     queue: str = typer.Option(None, "--queue", help="With --detach: the worker queue to put the run on (PostgreSQL)."),
     ci: bool = typer.Option(False, "--ci", help="Plain lines instead of the live view."),
     output: str = typer.Option(None, "-o", "--output", help="json | yaml: print the result as data."),
+    no_wait: bool = typer.Option(False, "--no-wait", help=(
+        "Fail at once (exit 1, no run) when another run holds the target's workspace, instead of "
+        "waiting for it.")),
 ) -> None:
     """Start a run and follow it to the end (exit 0 succeeded, 1 failed, 3 waiting, 4 cancelled, 130 Ctrl-C)."""
     _check_output(output)
     if queue is not None and not detach:
-        from agentform.engine.errors import UsageError
+        from agentform import UsageError
 
         raise UsageError("--queue goes with --detach (a run in the foreground executes here)")
     if detach:
@@ -243,15 +251,14 @@ def run_cmd(
 
         detach_run(ctx, _target(target, namespace), _read_input(input), _params(param), thread, output, queue)
         return
-    options = globals_of(ctx)
-    store = options.open_store()
+    engine = globals_of(ctx).engine()
     try:
-        result, interrupted = execute(store, _target(target, namespace), home=options.home,
-                                      input=_read_input(input), params=_params(param), thread=thread,
-                                      plain=_use_plain(ci) or output is not None)
+        result, interrupted = execute(engine, _target(target, namespace), input=_read_input(input),
+                                      params=_params(param), thread=thread,
+                                      plain=_use_plain(ci) or output is not None, wait_workspace=not no_wait)
         print_result(result, output)
     finally:
-        store.close()
+        engine.close()
     raise typer.Exit(130 if interrupted else result.exit_code)
 
 
@@ -264,36 +271,26 @@ def runs_cmd(
     output: str = typer.Option(None, "-o", "--output", help="json | yaml"),
 ) -> None:
     """List runs: id, target, status, revision, tokens, cost, duration."""
-    from agentform.engine.runtime.liveness import display_status, observe_deadlines
-
     _check_output(output)
-    options = globals_of(ctx)
-    store = options.open_store()
-    try:
-        observe_deadlines(store)   # a passed approval deadline fails its run before it is listed
-        runs = store.list_runs(limit=limit, thread=thread, status=status)
+    engine = globals_of(ctx).engine()
+    try:   # a passed approval deadline fails its run before it is listed
+        runs = engine.runs(limit=limit, thread=thread, status=status).items
     finally:
-        store.close()
-    now = time.time()
-    rows = [{"id": r.id, "target": r.target, "status": display_status(r, now), "revision": r.revision,
-             "tokens": r.tokens_in + r.tokens_out, "tokens_in": r.tokens_in, "tokens_out": r.tokens_out,
-             "cost_usd": r.cost_usd, "duration_s": _duration(r, now), "thread": r.thread,
-             "created_at": r.created_at, "owner": r.owner} for r in runs]
+        engine.close()
     if output is not None:
-        dump(rows, output)
+        dump([r.to_dict() for r in runs], output)
         return
-    header = ("ID", "TARGET", "STATUS", "REV", "TOKENS", "COST", "DURATION")
-    table = [header] + [(r["id"], r["target"], r["status"], str(r["revision"]), str(r["tokens"]),
-                         f"${r['cost_usd']:.4f}", f"{r['duration_s']:.1f}s") for r in rows]
+    print_table(("ID", "TARGET", "STATUS", "REV", "TOKENS", "COST", "DURATION"),
+                [(r.id, r.target, r.status, str(r.revision), str(r.tokens), f"${r.cost_usd:.4f}",
+                  f"{r.duration_s:.1f}s") for r in runs])
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Plain columns padded to their widest cell (no rich: runs lists must stay cheap)."""
+    table = [header, *rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _duration(run: Any, now: float) -> float:
-    start = run.started_at or run.created_at
-    end = run.finished_at or (now if run.status == "running" else run.heartbeat_at or start)
-    return max(0.0, end - start)
 
 
 @app.command("logs")
@@ -310,8 +307,7 @@ def logs_cmd(
     """Replay a run's event stream from any point, and follow it live with -f."""
     import asyncio
 
-    from agentform.engine.api import Engine
-    from agentform.engine.errors import UsageError
+    from agentform import Engine, UsageError
     from agentform.specs import parse_duration
 
     _check_output(output, ("jsonl",))
@@ -359,13 +355,13 @@ def chat_cmd(
     ci: bool = typer.Option(False, "--ci", help="Plain lines for each run's events."),
 ) -> None:
     """A conversation: each line you type is a run in one thread; the team sees the thread so far."""
-    from agentform.engine.ids import new_id
+    from agentform import Engine
 
     options = globals_of(ctx)
-    thread = thread or new_id()
+    thread = thread or Engine.new_id()
     interactive = sys.stdin.isatty()
     typer.echo(f"thread {thread} (continue it later with --thread {thread}; end with Ctrl-D)", err=True)
-    store = options.open_store()
+    engine = options.engine()
     code = 0
     try:
         while True:
@@ -377,8 +373,8 @@ def chat_cmd(
             text = line.strip()
             if not text:
                 continue
-            result, interrupted = execute(store, _target(target, namespace), home=options.home,
-                                          input=text, thread=thread, plain=True, quiet=not ci)
+            result, interrupted = execute(engine, _target(target, namespace), input=text, thread=thread,
+                                          plain=True, quiet=not ci)
             if interrupted:
                 code = 130
                 break
@@ -389,7 +385,7 @@ def chat_cmd(
                 typer.echo(f"error: run {result.id} {result.status}: {printable(str(result.error))}", err=True)
                 code = result.exit_code
     finally:
-        store.close()
+        engine.close()
     raise typer.Exit(code)
 
 
@@ -399,7 +395,7 @@ def cancel_cmd(
     run: str = typer.Argument(..., help="Run id or a unique prefix."),
 ) -> None:
     """Stop a run: its owner stops within a second and records run.cancelled (here when none runs it)."""
-    from agentform.engine.api import Engine
+    from agentform import Engine
 
     options = globals_of(ctx)
     with Engine(home=options.home, store=options.store_url) as engine:
@@ -417,7 +413,7 @@ def resume_cmd(
 ) -> None:
     """Continue a run that is waiting, queued, or whose process died, from its stream: what
     finished is not run again; exits like `run`. Refused while another process runs it."""
-    from agentform.engine.api import Engine
+    from agentform import Engine
 
     _check_output(output)
     options = globals_of(ctx)

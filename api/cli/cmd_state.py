@@ -17,12 +17,8 @@ from agentform.api.cli import app, globals_of
 FORMATS = ("text", "markdown", "github")
 
 
-def _store(ctx: typer.Context):
-    return globals_of(ctx).open_store()
-
-
 def _check_choice(value: str | None, choices: tuple[str, ...], flag: str) -> None:
-    from agentform.engine.errors import UsageError
+    from agentform import UsageError
 
     if value is not None and value not in choices:
         raise UsageError(f"{flag} must be one of: {', '.join(choices)} (got '{value}')")
@@ -87,6 +83,9 @@ def apply_cmd(
     path: Path = typer.Argument(Path("."), help="Manifest folder or file, or a plan saved by `plan --out`."),
     prune: bool = typer.Option(False, "--prune", help="Delete this app's resources no longer in the manifests."),
     prune_all: bool = typer.Option(False, "--prune-all", help="Allow a prune that deletes every resource of the app."),
+    prune_data: bool = typer.Option(False, "--prune-data", help=(
+        "With --prune: delete a pruned Workspace's data too (without it the data is kept, and "
+        "apply says where).")),
     app_name: str = typer.Option(None, "--app", help="App the manifests belong to (default: the folder's name)."),
     lock_timeout: str = typer.Option("0s", "--lock-timeout", help="Wait this long for another apply (e.g. 30s)."),
     expect_digest: str = typer.Option(None, "--expect-digest", metavar="DIGEST",
@@ -94,16 +93,23 @@ def apply_cmd(
                                            "(as `plan --out` printed it)."),
 ) -> int:
     """Reconcile: provision, compile, record a revision. Exit 0, or 1 when anything failed."""
+    if prune_data and not (prune or prune_all):
+        from agentform import UsageError
+
+        raise UsageError("--prune-data goes with --prune (it says what a prune does with Workspace data)")
     engine = globals_of(ctx).engine()
     try:
         result = engine.apply(path, app=app_name, prune=prune, prune_all=prune_all,
-                              lock_timeout=_seconds(lock_timeout), expect_digest=expect_digest)
+                              lock_timeout=_seconds(lock_timeout), expect_digest=expect_digest,
+                              prune_data=prune_data)
     finally:
         engine.close()
     if result.no_changes:
         typer.echo("no changes")
     for outcome in result.outcomes:
         typer.echo(outcome.line)
+    for note in getattr(result, "notes", ()):
+        typer.echo(note)
     for line in result.error_lines():
         typer.echo(line, err=True)
     if result.revision is not None:
@@ -114,7 +120,7 @@ def apply_cmd(
 
 
 def _seconds(text: str) -> float:
-    from agentform.engine.errors import UsageError
+    from agentform import UsageError
     from agentform.specs import parse_duration
 
     try:
@@ -131,23 +137,19 @@ def _seconds(text: str) -> float:
 
 
 def _kind(word: str) -> str:
-    from agentform.engine.errors import UsageError
-    from agentform.specs import KINDS, kind_from_word
+    from agentform import Engine
 
-    kind = kind_from_word(word)
-    if kind is None:
-        raise UsageError(f"unknown kind '{word}'; valid kinds: {', '.join(KINDS)}")
-    return kind
+    return Engine.kind_of(word)
 
 
 def _not_found(kind: str, name: str, namespace: str):
-    from agentform.engine.errors import NotFound
+    from agentform import NotFound
 
     return NotFound(f'{kind.lower()} "{name}" not found in namespace "{namespace}"')
 
 
 def _labels(selectors: list[str]) -> dict[str, str]:
-    from agentform.engine.errors import UsageError
+    from agentform import UsageError
 
     wanted = {}
     for item in selectors or []:
@@ -173,72 +175,55 @@ def _dump(data, output: str) -> None:
 @app.command("get")
 def get_cmd(
     ctx: typer.Context,
-    kind_word: str = typer.Argument(..., metavar="KIND", help="agent, agents, Agent, team, pipeline, ..."),
-    name: str = typer.Argument(None, help="One resource by name."),
+    kind_word: str = typer.Argument(..., metavar="KIND", help="agent, agents, Agent, team, pipeline, ..., "
+                                    "runs, threads"),
+    name: str = typer.Argument(None, help="One resource by name (a run by id or unique prefix)."),
     namespace: str = typer.Option("default", "-n", "--namespace"),
     all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
     selector: list[str] = typer.Option(None, "-l", "--selector", help="key=value label filter."),
     output: str = typer.Option(None, "-o", "--output", help="json | yaml"),
     path: Path = typer.Option(None, "--path", help="Also compare with the manifests here (sync)."),
 ) -> int:
-    """List applied resources with sync and health, as Argo CD shows them."""
+    """List applied resources with sync and health, as Argo CD shows them; also runs and threads."""
     if kind_word.lower() in ("app", "apps"):   # apps: commit in force, last watch error (cmd_watch)
         from agentform.api.cli.cmd_watch import get_apps
 
         _check_choice(output, ("json", "yaml"), "-o")
         return get_apps(ctx, name, output)
-    from agentform.api.cli import state_views as views
-    from agentform.specs import ResourceKey
-
     _check_choice(output, ("json", "yaml"), "-o")
+    if kind_word.lower() in ("run", "runs", "thread", "threads"):   # kubectl-style over the streams
+        from agentform.api.cli import run_views
+
+        if selector:
+            from agentform import UsageError
+
+            raise UsageError(f"{kind_word} have no labels: filter with `agentform runs --status/--thread`")
+        show = run_views.get_runs if kind_word.lower().startswith("run") else run_views.get_threads
+        return show(globals_of(ctx), name, None if all_namespaces else namespace, output)
     kind = _kind(kind_word)
     wanted = _labels(selector)
-    desired = _desired_hashes(path)
-    store = _store(ctx)
+    engine = globals_of(ctx).engine()
     try:
         if name:
-            found = store.get_resource(ResourceKey(kind, namespace, name))
-            if found is None:
-                raise _not_found(kind, name, namespace)
-            records = [found]
+            statuses = [engine.resource(kind, name, namespace, path=path).status]
         else:
-            records = store.list_resources(kind, None if all_namespaces else namespace)
-            records = [r for r in records if all(r.labels.get(k) == v for k, v in wanted.items())]
-        times = _revision_times(store, {r.revision for r in records})
+            statuses = engine.resources(kind, namespace=None if all_namespaces else namespace, labels=wanted,
+                                        path=path)
     finally:
-        store.close()
-    rows = [(r, views.sync(r, desired.get(r.key), compare=path is not None))
-            for r in records]
+        engine.close()
     if output:
-        data = [views.resource_data(r, s) for r, s in rows]
+        data = [s.to_dict() for s in statuses]
         _dump(data[0] if name else data, output)
         return 0
-    if not rows:
+    if not statuses:
         where = "any namespace" if all_namespaces else f'namespace "{namespace}"'
         typer.echo(f"No {kind} resources found in {where}.", err=True)
         return 0
-    _table(rows, times, all_namespaces)
+    _table(statuses, all_namespaces)
     return 0
 
 
-def _desired_hashes(path: Path | None):
-    if path is None:
-        return {}
-    from agentform.engine.api import Engine
-
-    return Engine.desired_hashes(path)
-
-
-def _revision_times(store, numbers: set[int]) -> dict[int, float]:
-    times = {}
-    for number in numbers:
-        revision = store.get_revision(number) if number else None
-        if revision is not None:
-            times[number] = revision.created_at
-    return times
-
-
-def _table(rows, times: dict[int, float], all_namespaces: bool) -> None:
+def _table(statuses, all_namespaces: bool) -> None:
     import time
 
     from rich.console import Console
@@ -251,18 +236,17 @@ def _table(rows, times: dict[int, float], all_namespaces: bool) -> None:
     for column in columns:
         table.add_column(column, no_wrap=True)
     now = time.time()
-    for record, sync_state in rows:
-        ready = views.ready_of(record)
-        cells = [record.key.name] + ([record.key.namespace] if all_namespaces else [])
-        cells += [sync_state, views.health(record), ready.reason if ready else "",
-                  str(record.revision), views.age(now - times[record.revision]) if record.revision in times else ""]
+    for status in statuses:
+        cells = [status.name] + ([status.namespace] if all_namespaces else [])
+        cells += [status.sync, status.health, status.reason, str(status.revision),
+                  views.age(now - status.revision_at) if status.revision_at is not None else ""]
         table.add_row(*cells)
     Console(highlight=False, soft_wrap=True).print(table)
 
 
 def _split_target(target: str, namespace: str) -> tuple[str, str, str]:
     """``kind/name`` or ``kind/namespace/name`` (kind as any accepted word)."""
-    from agentform.engine.errors import UsageError
+    from agentform import UsageError
 
     parts = target.split("/")
     if len(parts) == 2:
@@ -280,25 +264,26 @@ def describe_cmd(
     namespace: str = typer.Option("default", "-n", "--namespace"),
     output: str = typer.Option(None, "-o", "--output", help="json | yaml"),
 ) -> int:
-    """One resource in full: spec, conditions, generation, last revision, source file."""
-    from agentform.api.cli import state_views as views
-    from agentform.specs import ResourceKey
-
+    """One resource in full: spec, conditions, generation, last revision, source file; or a run
+    (run/ID): its status, totals, input, output and latest events."""
     _check_choice(output, ("json", "yaml"), "-o")
-    kind, ns, res_name = _split_target(f"{target}/{name}" if name else target, namespace)
-    store = _store(ctx)
+    whole = f"{target}/{name}" if name else target
+    word, _, rest = whole.partition("/")
+    if word.lower() in ("run", "runs"):
+        from agentform.api.cli import run_views
+
+        return run_views.describe_run(globals_of(ctx), rest, output)
+    kind, ns, res_name = _split_target(whole, namespace)
+    engine = globals_of(ctx).engine()
     try:
-        record = store.get_resource(ResourceKey(kind, ns, res_name))
-        if record is None:
-            raise _not_found(kind, res_name, ns)
-        revision = store.get_revision(record.revision) if record.revision else None
+        detail = engine.resource(kind, res_name, ns)
     finally:
-        store.close()
-    data = views.resource_data(record, views.sync(record))
+        engine.close()
+    data = detail.status.to_dict()
     if output:
         _dump(data, output)
         return 0
-    typer.echo(describe_text(data, revision))
+    typer.echo(describe_text(data, detail.revision))
     return 0
 
 
@@ -340,7 +325,7 @@ def graph_cmd(
     revision: int = typer.Option(None, "--revision", help="The graph as compiled at this revision."),
 ) -> int:
     """The compiled graph of a team, pipeline or agent as Mermaid."""
-    from agentform.engine.errors import UsageError
+    from agentform import UsageError
     from agentform.specs import ResourceKey
 
     kind, ns, name = _split_target(target, namespace)
