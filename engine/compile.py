@@ -83,6 +83,7 @@ class _Compiler:
         self.workspaces: dict[str, Any] = {}
         self.workspace_seeds: dict[str, str] = {}
         self.knowledge: dict[str, Any] = {}
+        self.knowledge_sources: dict[str, dict[str, Any]] = {}
         self.secrets: dict[str, dict[str, Any]] = {}
 
     def compile(self, resource: Resource) -> Graph:
@@ -96,7 +97,7 @@ class _Compiler:
             pipelines=_sorted(self.pipelines), tool_servers=_sorted(self.tool_servers),
             tool_server_dirs=_sorted(self.tool_server_dirs),
             workspaces=_sorted(self.workspaces), workspace_seeds=_sorted(self.workspace_seeds),
-            knowledge=_sorted(self.knowledge),
+            knowledge=_sorted(self.knowledge), knowledge_sources=_sorted(self.knowledge_sources),
             secrets=_sorted(self.secrets),
         )
 
@@ -156,9 +157,13 @@ class _Compiler:
         if key not in self.knowledge:
             spec = self.index.get("KnowledgeBase", ns, name, needed_by=by).spec  # type: ignore[attr-defined]
             self.knowledge[key] = spec
+            res_key = ResourceKey("KnowledgeBase", ns, name)
+            self.knowledge_sources[key] = dict(self.index.resolved.get(res_key, {}))
             qdrant = spec.store.qdrant
             if not isinstance(qdrant, str) and qdrant.api_key is not None:
                 self._secret_ref(qdrant.api_key, ns, f"KnowledgeBase {key}")
+            if spec.embedding.api_key is not None:
+                self._secret_ref(spec.embedding.api_key, ns, f"KnowledgeBase {key}")
         return key
 
     # -- runnables ---------------------------------------------------------------------------
@@ -176,7 +181,7 @@ class _Compiler:
                 self._knowledge(*tool.knowledge.resolve(ns), who)
         pinned = self.index.resolved.get(ResourceKey("Agent", ns, name), {}).get("instructions")
         if pinned is not None:  # instructionsFile: the content pinned at apply is what runs
-            spec = spec.model_copy(update={"instructions": pinned})
+            spec = spec.model_copy(update={"instructions": pinned, "instructions_file": None})
         self.agents[key] = AgentNode(name=name, namespace=ns, model=model, spec=spec)
         return key
 

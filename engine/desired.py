@@ -128,8 +128,13 @@ def from_manifest(manifest: LoadedManifest) -> Desired:
         raise ManifestError(refused)
     resource = manifest.resource
     loc = manifest.locate("metadata", "name")
+    extras = resolve_extras(resource, manifest.base_dir)
+    if resource.kind == "KnowledgeBase":  # documents by hash: an edited document is a change in plan
+        from agentform.engine.knowledge.sources import pin_manifest
+
+        extras.update(pin_manifest(manifest))
     return make_desired(
-        resource, extras=resolve_extras(resource, manifest.base_dir),
+        resource, extras=extras,
         source=f"{manifest.display}:{loc.line}", file=manifest.display, line=loc.line, col=loc.col,
     )
 

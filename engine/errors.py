@@ -122,6 +122,10 @@ class PlanStale(AgentformError):
     pass
 
 
+class KnowledgeError(AgentformError):
+    """A knowledge base could not be indexed or searched (sources, embedding model, Qdrant)."""
+
+
 class PlanDigestMismatch(AgentformError):
     pass
 

@@ -123,6 +123,11 @@ class Graph(_Node):
         "copied in at the workspace's first provision, by apply or by a run",
     )
     knowledge: dict[str, KnowledgeBaseSpec] = Field(default_factory=dict)
+    knowledge_sources: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="per knowledge base, what apply pinned of its sources (engine/knowledge/sources.py "
+        "pin: folder, root, documents by sha256): a run indexes them when its machine lacks the index",
+    )
     secrets: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="where each reached Secret's value comes from (sealed|fromEnv|fromFile, "

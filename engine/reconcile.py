@@ -146,6 +146,8 @@ def execute(store: Store, plan: Plan, *, home: Path, root: Path, author: str,
         return _noop(plan)
     applied = plan.applied
     ctx = OperatorContext(home=Path(home), desired={d.key: d for d in plan.desired}, prune_data=prune_data)
+    # Under the apply lock the next revision's number is known: operators record what they built at it.
+    ctx.next_revision = next((r.number + 1 for r in store.list_revisions(limit=1)), 1)
     graphs = _compile_all(plan.desired, ctx)
     changing = {c.key: c.action for c in plan.changes if c.action in ("create", "update", "drift")}
     conditions: dict[ResourceKey, list[Condition]] = {}

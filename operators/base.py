@@ -35,6 +35,7 @@ class OperatorContext:
     # What the ToolServer operator pinned in this apply ("ns/name" -> tool -> definition hash).
     tool_pins: dict[str, dict[str, str]] = field(default_factory=dict)
     tool_probes: dict[str, tuple[dict[str, str] | None, str]] = field(default_factory=dict)  # started at once
+    next_revision: int | None = None   # the revision this apply records (knowledge index status)
     prune_data: bool = False          # apply --prune-data: a pruned Workspace's data is deleted too
     notes: list[str] = field(default_factory=list)   # what teardowns did, for apply's output
 

@@ -186,6 +186,10 @@ class ToolServers:
         for use in agent.spec.tools:
             if use.builtin is not None:  # an in-process server (builtins/), bound to its caller
                 server, caller = await self._server(f"builtin:{use.builtin}"), agent
+            elif use.knowledge is not None:  # one search_knowledge over all the agent's bases
+                if "search_knowledge" in tools:
+                    continue
+                server, caller = await self._server("builtin:knowledge"), agent
             elif use.tool_server is None:
                 continue
             else:

@@ -68,6 +68,8 @@ class ReplayedTools:
                 continue
             if use.builtin is not None:
                 key = f"{builtins.KEY_PREFIX}{use.builtin}"
+            elif use.knowledge is not None:   # search_knowledge, recorded like any tool
+                key = f"{builtins.KEY_PREFIX}knowledge"
             elif use.tool_server is not None:
                 key = "/".join(use.tool_server.resolve(agent.namespace))
             else:

@@ -98,8 +98,8 @@ def check_tools(graph: Graph) -> None:
             if use.builtin == "workspace" and not graph.workspaces:
                 raise RunError(f"agent {key} uses the workspace tools, but nothing in this run has a workspace: "
                                "run it through a team or pipeline that declares `workspace:`")
-            if (use.builtin is not None and builtins.get(use.builtin) is None) or use.knowledge is not None:
-                what = f"builtin: {use.builtin}" if use.builtin else "knowledge"
+            if use.builtin is not None and builtins.get(use.builtin) is None:
+                what = f"builtin: {use.builtin}"
                 raise RunError(
                     f"agent {key} uses {what} tools, which are not available yet in this version; "
                     f"toolServer (MCP) tools are, and the built-ins {', '.join(builtins.available())}")

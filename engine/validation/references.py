@@ -34,6 +34,8 @@ def refs_of(m: LoadedManifest) -> Iterator[tuple[tuple, str, Ref]]:
         qdrant = spec.store.qdrant
         if not isinstance(qdrant, str) and qdrant.api_key is not None:
             yield from _secret_refs(qdrant.api_key, ("spec", "store", "qdrant", "apiKey"))
+        if spec.embedding.api_key is not None:
+            yield from _secret_refs(spec.embedding.api_key, ("spec", "embedding", "apiKey"))
     elif kind == "Agent":
         yield ("spec", "model"), "Model", spec.model
         for i, tool in enumerate(spec.tools):

@@ -141,3 +141,6 @@ register("todo", ("todo_write", "todo_read"), "agentform.engine.runtime.builtins
 register("memory", ("memory_set", "memory_get", "memory_list", "memory_delete"),
          "agentform.engine.runtime.builtins.memory:make_server")
 register("fetch", ("fetch",), "agentform.engine.runtime.builtins.fetch:make_server")
+# Reached through an Agent's ``tools: [{knowledge: NAME}]`` (not a ``builtin:`` entry): one tool
+# however many bases the agent names (mcp_tools.tools_for).
+register("knowledge", ("search_knowledge",), "agentform.engine.runtime.builtins.knowledge:make_server")
