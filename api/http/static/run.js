@@ -244,6 +244,7 @@
   function foldLive(ev) {
     var d = ev.data || {};
     var row = render(ev);
+    row.classList.add("live");   // drawn here, not by the server (tests tell the two apart)
     list.appendChild(row);
     fold(ev.type, ev.path || "", d, row);
     if (ev.type === "approval.requested") { addApproval(ev.path, d); }
