@@ -45,7 +45,12 @@ class GitWatch:
     prune: bool = False
 
     def sync(self, store: Store, home: Path, skip: str | None = None) -> SyncResult | None:
-        """Fetch; apply the tip unless it is ``skip`` (then None). A fetch that fails is recorded."""
+        """Fetch; apply the tip unless it is ``skip`` (then None). A fetch that fails is recorded.
+        Two watchers of one URL share its clone: each sync holds the clone's lock throughout."""
+        with _locked(self.source.checkout.with_suffix(".lock")):
+            return self._sync(store, home, skip)
+
+    def _sync(self, store: Store, home: Path, skip: str | None) -> SyncResult | None:
         url = display_url(self.source.url)
         try:
             commit = self.source.fetch()
@@ -60,6 +65,19 @@ class GitWatch:
         return sync_folder(store, folder, home=home, app=self.app, source=url, prune=self.prune,
                            commit=commit, ref=self.source.ref, subpath=self.source.path,
                            relative_to=self.source.checkout)
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check_interval(seconds: float) -> float:
