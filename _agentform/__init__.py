@@ -52,6 +52,9 @@ _EXPORTS: dict[str, str] = {
     "AppStatus": "agentform.engine.gitops.status",
     "MemoryScope": "agentform.engine.store.memory",   # `agentform memory`
     "MemoryEntry": "agentform.engine.store.memory",
+    "KnowledgeError": "agentform.engine.errors",
+    "KnowledgeHits": "agentform.engine.knowledge.search",   # Engine.search_knowledge
+    "KnowledgeHit": "agentform.engine.knowledge.search",
 }
 
 __all__ = [  # kept equal to _EXPORTS plus __version__ (tests/project/test_one_door.py)
@@ -61,6 +64,7 @@ __all__ = [  # kept equal to _EXPORTS plus __version__ (tests/project/test_one_d
     "RunPage", "RunRecord", "RunResult", "RunTakenOver", "StoreError", "ThreadInfo", "UsageError",
     "ValidationReport", "WorkspaceBusy", "WorkspaceError", "__version__", "printable",
     "SyncResult", "AppStatus", "MemoryScope", "MemoryEntry", "RunDetail", "SENSITIVE",
+    "KnowledgeError", "KnowledgeHits", "KnowledgeHit",
 ]
 
 if TYPE_CHECKING:
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
         AgentformError,
         BudgetExceeded,
         Diagnostic,
+        KnowledgeError,
         LockHeld,
         ManifestError,
         NotFound,
@@ -85,6 +90,7 @@ if TYPE_CHECKING:
     )
     from agentform.engine.gitops.status import AppStatus
     from agentform.engine.gitops.sync import SyncResult
+    from agentform.engine.knowledge.search import KnowledgeHit, KnowledgeHits
     from agentform.engine.plan import SENSITIVE
     from agentform.engine.store.base import Condition, Event, RunRecord
     from agentform.engine.store.memory import MemoryEntry, MemoryScope

@@ -137,6 +137,15 @@ class Engine:
         desired = self.desired_hashes(path) if path is not None else None
         return queries.resource(self.store, kind, name, namespace, desired=desired)
 
+    def search_knowledge(self, name: str, query: str, top_k: int = 5, *, namespace: str = "default",
+                         path: str | None = None) -> Any:
+        """The chunks of KnowledgeBase ``name`` nearest ``query`` (KnowledgeHits: path, line range,
+        score, text), as an agent's ``search_knowledge`` finds them; ``path`` is a glob of documents.
+        Builds the index on this machine first when it has none; NotFound when not applied."""
+        from agentform.engine.knowledge.search import search_applied
+
+        return search_applied(self.store, self.home, name, query, top_k, namespace=namespace, path=path)
+
     def revisions(self, app: str | None = None, limit: int = 50) -> list[Any]:
         """Recorded revisions, newest first (RevisionInfo)."""
         from agentform.engine import queries
@@ -570,6 +579,20 @@ class Engine:
         from agentform.engine.redaction import redact_data
 
         return redact_data(value)
+
+    def learn_secrets(self) -> int:
+        """Read every applied Secret this process can resolve, so that the redactor masks their
+        values in whatever a face serves, streams other processes wrote included; how many."""
+        from agentform.engine.secrets import SecretSource, resolve
+
+        learned = 0
+        for record in self.store.list_resources("Secret", None):
+            try:
+                resolve(SecretSource.from_document(record.spec), home=self.home)   # registers the value
+            except Exception:   # noqa: BLE001 - a value this process cannot read cannot leak from it
+                continue
+            learned += 1
+        return learned
 
     def followers(self) -> int:
         """Followers of run streams (SSE subscribers, ``logs -f``) this Engine serves now."""

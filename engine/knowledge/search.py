@@ -143,3 +143,28 @@ def _load(target: KnowledgeTarget) -> _Loaded:
 
 def _fingerprint(target: KnowledgeTarget, state: IndexState) -> tuple:
     return (state.indexed_at, state.dim, repr(target.settings()), target.qdrant)
+
+
+def search_applied(store: Any, home: Path, name: str, query: str, top_k: int = 5, *,
+                   namespace: str = "default", path: str | None = None) -> KnowledgeHits:
+    """Search one applied KnowledgeBase as the store holds it (``Engine.search_knowledge``)."""
+    from agentform.engine.errors import NotFound
+    from agentform.engine.graph import node_key
+    from agentform.engine.secrets import SecretSource
+    from agentform.specs import KINDS, ResourceKey
+
+    applied = store.get_resource(ResourceKey("KnowledgeBase", namespace, name))
+    if applied is None:
+        raise NotFound(f"KnowledgeBase {namespace}/{name} is not applied; apply it first")
+    document = {k: v for k, v in applied.spec.items() if k != "resolved"}
+    spec = KINDS["KnowledgeBase"].model_validate(document).spec
+    secrets: dict[str, dict[str, Any]] = {}
+    server = spec.store.qdrant
+    for ref in (spec.embedding.api_key, None if isinstance(server, str) else server.api_key):
+        if ref is not None:
+            sns, sname = ref.secret_ref.resolve(namespace)
+            secret = store.get_resource(ResourceKey("Secret", sns, sname))
+            if secret is not None:
+                secrets[node_key(sns, sname)] = SecretSource.from_document(secret.spec).to_dict()
+    target = make_target(namespace, name, spec, applied.spec.get("resolved") or {}, home=home, secrets=secrets)
+    return search([target], query, top_k, path)
