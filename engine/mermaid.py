@@ -1,7 +1,9 @@
 """A compiled Graph as a Mermaid flowchart (``agentform graph team/NAME|pipeline/NAME``).
 
 Teams: the manager points at each member, labelled with the tool it calls (delegate edges
-are thick); a nested team is a subgraph answered through its manager. Pipelines: stages
+are thick); a nested team is a subgraph answered through its manager. A handoff team draws
+an edge per handoff between its agents (cycles included), the entry agent rounded, and
+"may end" on the agents whose answer can end it. Pipelines: stages
 with their needs as edges, routes as dotted edges labelled with their condition, forEach
 stages marked, approvals drawn as hexagons. Every ToolServer an agent uses is a
 parallelogram, drawn once, joined to each agent node (and each agent or tool stage) that uses
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from agentform.engine.graph import Graph, PipelineNode
+from agentform.engine.graph import Graph, PipelineNode, transfer_tool
 
 _ID_RE = re.compile(r"[^A-Za-z0-9_]")
 
@@ -80,6 +82,8 @@ def _team(graph: Graph, team_key: str, out: list[str], seen: set[str], indent: s
     if team_key in seen:
         return manager_id
     seen.add(team_key)
+    if team.mode == "handoff":
+        return _handoff_team(graph, team_key, out, indent, uses)
     out.append(f'{indent}subgraph {_id("t", team_key)}["team {_text(team.name)}"]')
     out.append(f'{indent}  {manager_id}(["{_text(graph.agents[team.manager].name)} (manager)"])')
     if uses is not None:
@@ -100,6 +104,29 @@ def _team(graph: Graph, team_key: str, out: list[str], seen: set[str], indent: s
     return manager_id
 
 
+def _handoff_team(graph: Graph, team_key: str, out: list[str], indent: str,
+                  uses: list[tuple[str, str, str]] | None) -> str:
+    """A handoff team: its agents, and an edge for each handoff (``transfer_to_*``) between them."""
+    team = graph.teams[team_key]
+    entry = graph.agents[team.manager].name
+    agents = {entry: (team.manager, team.handoffs or [])}
+    agents.update({m.name: (m.target, m.handoffs or []) for m in team.members})
+    ids = {name: _id("a", f"{team_key}.{key}") for name, (key, _) in agents.items()}
+    out.append(f'{indent}subgraph {_id("t", team_key)}["team {_text(team.name)} (handoff)"]')
+    for name, (key, _) in agents.items():
+        ends = team.finishers is None or name in team.finishers
+        label = _text(name) + (" (entry)" if name == entry else "") + ("<br/>may end" if ends else "")
+        out.append(f'{indent}  {ids[name]}(["{label}"])' if name == entry else f'{indent}  {ids[name]}["{label}"]')
+        if uses is not None:
+            uses.extend(_servers_of(graph, key, ids[name]))
+    out.append(f"{indent}end")
+    for name, (_, targets) in agents.items():
+        for target in targets:
+            if target in ids:
+                out.append(f'{indent}{ids[name]} ==>|"{_text(transfer_tool(target))}"| {ids[target]}')
+    return ids[entry]
+
+
 def _pipeline(graph: Graph, node: PipelineNode, out: list[str], prefix: str,
               uses: list[tuple[str, str, str]] | None = None) -> None:
     key = f"{node.namespace}/{node.name}"
@@ -117,6 +144,8 @@ def _pipeline(graph: Graph, node: PipelineNode, out: list[str], prefix: str,
             parts.append(f"forEach {stage.for_each}")
         if stage.when:
             parts.append(f"when {stage.when}")
+        if stage.on_exhausted is not None:
+            parts.append(f"maxVisits {stage.max_visits}, then {stage.on_exhausted}")
         label = "<br/>".join(_text(p) for p in parts)
         sid = ids[stage.name]
         if uses is not None and edge.kind == "agent" and edge.target:

@@ -304,6 +304,42 @@ def required(source: str) -> set[str]:
     return {name for name in _names_in(tree, guarded) if name not in tested}
 
 
+def loop_references(source: str, *, expression: bool = False) -> set[str]:
+    """Dotted names under ``loop`` (a pipeline stage's loop feedback) a template reads outside
+    ``{% for %}`` blocks, where ``loop`` is Jinja's own loop variable."""
+    if "loop" not in source:
+        return set()
+    try:
+        tree = parse_expression(source) if expression else parse(source)
+    except TemplateSyntaxError:
+        return set()
+    inside: set[int] = set()
+    for block in tree.find_all(nodes.For):
+        for part in (*block.body, *block.else_, *([block.test] if block.test is not None else [])):
+            inside.update(id(n) for n in part.find_all(nodes.Name))
+            if isinstance(part, nodes.Name):
+                inside.add(id(part))
+    skip = {id(n) for n in tree.find_all(nodes.Name) if n.name != "loop" or id(n) in inside}
+    return _loop_chains(tree, skip)
+
+
+def _loop_chains(tree: nodes.Node, skip: set[int]) -> set[str]:
+    found: set[str] = set()
+    inner: set[int] = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        if id(node) in inner:
+            continue
+        dotted = _dotted(node)
+        child = node
+        while isinstance(child, (nodes.Getattr, nodes.Getitem)):
+            child = child.node
+            inner.add(id(child))
+        if dotted is None or not isinstance(child, nodes.Name) or id(child) in skip or child.ctx != "load":
+            continue
+        found.add(dotted)
+    return found
+
+
 def undeclared(tree: nodes.Node) -> set[str]:
     """Top-level names a template or expression reads without setting them itself."""
     stored: set[str] = {"loop"}
@@ -343,7 +379,7 @@ def _names_in(tree: nodes.Node, skip: set[int] | None = None) -> set[str]:
 
 __all__ = [
     "Limits", "TemplateError", "budget_error", "check_syntax", "configure", "configure_from_home",
-    "environment", "evaluate", "expression_error", "limits_from_config", "parse",
+    "environment", "evaluate", "expression_error", "limits_from_config", "loop_references", "parse",
     "parse_expression", "referenced", "referenced_expression", "render", "required", "strip_wrapper",
     "syntax_error", "undeclared",
 ]

@@ -71,7 +71,7 @@ async def run_handoff_team(ctx: RunContext, key: str, task: str, path: str,
     recorded = recorded_of(ctx) if ctx.history else None
     activations: dict[str, int] = {}
     handoffs = 0
-    active, convo = entry, conversation
+    active, convo, asked = entry, conversation, task
     while True:
         n = activations[active] = activations.get(active, 0) + 1
         at = path if active == entry and n == 1 else join_path(path, visit_name(active, n))
@@ -79,11 +79,11 @@ async def run_handoff_team(ctx: RunContext, key: str, task: str, path: str,
         handover = _Handover()
         targets = {transfer_tool(t): t for t in agent.handoffs}
         tools = {name: _transfer(t, agents[t].about, handover) for name, t in targets.items()}
-        output = await run_agent(ctx, agent.key, task, at, tools=tools, max_parallel=node.max_parallel,
+        output = await run_agent(ctx, agent.key, asked, at, tools=tools, max_parallel=node.max_parallel,
                                  conversation=convo, workspace=node.workspace)
         past = recorded.get(at) if recorded else None
         if handover.to is None and past is not None and past.turns:
-            _from_stream(ctx, handover, past, targets, agent.key, _start(ctx, convo, task, at))
+            _from_stream(ctx, handover, past, targets, agent.key, _start(ctx, convo, asked, at))
         if handover.to is None:
             if node.finishers is not None and active not in node.finishers:
                 raise RunError(f"team {node.name}: {active} answered without handing off, but only "
@@ -99,7 +99,7 @@ async def run_handoff_team(ctx: RunContext, key: str, task: str, path: str,
             ctx.emit("handoff", at, {"from": active, "to": handover.to, "reason": handover.reason})
         convo = [*handover.conversation,
                  {"role": "user", "content": f"(handed over to you by {active}: {handover.reason})"}]
-        active = handover.to
+        active, asked = handover.to, handover.reason   # what agent.started shows as its task
 
 
 def _transfer(target: str, about: str, handover: _Handover) -> Tool:

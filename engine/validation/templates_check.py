@@ -263,20 +263,34 @@ def _check_names(
             else:
                 problem = f"unknown stage '{field}'{did_you_mean(field, stage_names)}"
             out.append(_at(m, _position(m, path, source, 1, f"stages.{field}"), f"{dotted(path)}: {problem}"))
-        elif head == "loop" and field == "previous" and "." in rest and "loop" in extra:
-            stage = rest.split(".")[1]
-            if stage not in looped:
-                on = ", ".join(sorted(looped))
-                out.append(_at(m, _position(m, path, source, 1, f"loop.previous.{stage}"),
-                               f"{dotted(path)}: stage '{stage}' is not on a loop through this stage "
-                               f"(loop.previous holds: {on})"))
-        elif head == "loop" and field not in ("visit", "previous") and "loop" in extra:
-            out.append(_at(m, _position(m, path, source, 1, ref),
-                           f"{dotted(path)}: 'loop' has visit and previous, not '{field}'"))
         elif head == "params" and field not in params:
             out.append(_at(m, _position(m, path, source, 1, f"params.{field}"),
                            f"{dotted(path)}: param '{field}' is not declared in spec.params{did_you_mean(field, params)}"))
+    out.extend(_loop_names(m, path, source, expression, "loop" in extra, looped))
     out.extend(_undeclared(m, path, source, expression, extra | hyphen_tails))
+    return out
+
+
+def _loop_names(m: LoadedManifest, path: tuple, source: str, expression: bool, on_loop: bool,
+                looped: frozenset[str]) -> list[Diagnostic]:
+    """``loop.visit`` and ``loop.previous.<stage>`` (outside ``{% for %}``, where ``loop`` is Jinja's)."""
+    out = []
+    for ref in sorted(templates.loop_references(source, expression=expression)):
+        parts = ref.split(".")
+        if not on_loop:
+            out.append(_at(m, _position(m, path, source, 1, ref), (
+                f"{dotted(path)}: 'loop' is only set in a stage on a loop (from a route's goto target "
+                "to the stage that routes back); inside a {% for %} block it is Jinja's loop variable")))
+            break
+        if len(parts) < 2:
+            continue
+        if parts[1] not in ("visit", "previous"):
+            out.append(_at(m, _position(m, path, source, 1, ref),
+                           f"{dotted(path)}: 'loop' has visit and previous, not '{parts[1]}'"))
+        elif parts[1] == "previous" and len(parts) > 2 and parts[2] not in looped:
+            out.append(_at(m, _position(m, path, source, 1, ".".join(parts[:3])), (
+                f"{dotted(path)}: stage '{parts[2]}' is not on a loop through this stage "
+                f"(loop.previous holds: {', '.join(sorted(looped))})")))
     return out
 
 
@@ -293,9 +307,6 @@ def _undeclared(m: LoadedManifest, path: tuple, source: str, expression: bool, e
             problem = "'item' is only set in a stage with forEach"
         elif name == "output":
             problem = "'output' is only set in a route's when (use stages.<name>.output)"
-        elif name == "loop":
-            problem = ("'loop' is only set in a stage on a loop (from a route's goto target to the "
-                       "stage that routes back)")
         else:
             shown = ", ".join(sorted((_ALWAYS | extra) - {"always", "failure", "success"}))
             problem = f"unknown name '{name}' (available: {shown})"

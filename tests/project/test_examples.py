@@ -15,6 +15,10 @@ RUNS = {
     "research-team": ("team/research", "Should we start a heat-pump business?", "Synthesis:"),
     "support-desk": ("team/support", "I was charged twice for INV-1042", "refunded the duplicate"),
     "company": ("team/company/company", "Should we open repair cafes?", "Decision: open 20"),
+    "triage-desk": ("team/triage-desk/desk", "I was charged twice for INV-1042", "duplicate 12.40 EUR is refunded"),
+    "judge-loop": ("pipeline/judge-loop", "a solar camping lamp", "Eight hours of light"),
+    "crew": ("pipeline/crew", "e-bike repair in Lyon", "open a station workshop"),
+    "prompts-vars": ("team/editorial", "A beginner's guide to soldering irons", "Signed off:"),
 }
 
 
@@ -104,6 +108,27 @@ def test_example_runs_end_to_end(name: str, tmp_path: Path):
         assert _overlapping(events, [f"company/research/{m}" for m in research])
         assert _overlapping(events, [f"company/ops/{m}" for m in ops])
         assert any(e.type == "handoff" for e in events)
+    if name == "triage-desk":   # sideways handoffs and a cycle back to triage
+        handoffs = [(e.path, e.data["from"], e.data["to"]) for e in events if e.type == "handoff"]
+        assert handoffs == [("desk", "triage", "billing"), ("desk/billing", "billing", "refunds"),
+                            ("desk/refunds", "refunds", "triage")]
+        assert [e.path for e in events if e.type == "agent.started"] == [
+            "desk", "desk/billing", "desk/refunds", "desk/triage#2"]
+    if name == "judge-loop":    # the generator reads the judge's feedback on every revisit
+        tasks = {e.path: e.data["task"] for e in events if e.type == "agent.started"}
+        assert "Vague: say what the customer gets." in tasks["judge-loop/generate#2/tagline-writer"]
+        assert "Light that charges itself." in tasks["judge-loop/generate#2/tagline-writer"]
+        assert "still no concrete benefit" in tasks["judge-loop/generate#3/tagline-writer"]
+        assert "Attempt" not in tasks["judge-loop/generate/tagline-writer"]
+        last = [e for e in events if e.type == "stage.completed" and e.path == "judge-loop/judge#3"]
+        assert last and last[0].data.get("exhausted") is True and "goto" not in last[0].data
+    if name == "crew":          # one agent, two stages, each with its own JSON schema
+        outputs = {e.path: e.data["output"] for e in events if e.type == "stage.completed"}
+        assert outputs["crew/research"]["findings"][0].startswith("Home e-bike repair")
+        assert [s["owner"] for s in outputs["crew/plan"]["steps"]] == ["ops", "hr"]
+        assert sum(e.type == "message.completed" and e.path == "crew/plan/crew-analyst" for e in events) == 2
+    if name == "prompts-vars":
+        assert {"editorial/copywriter", "editorial/fact-desk"} <= {e.path for e in events if e.type == "agent.started"}
 
 
 def test_content_pipeline_waits_for_approval_then_finishes(tmp_path: Path):
