@@ -30,6 +30,7 @@ from . import problems, routes_events, routes_ops, routes_read, routes_write
 from .ratelimit import RateLimiter
 
 MAX_BODY = 2 * 1024 * 1024
+LEARN_SECRETS_S = 30.0
 log = logging.getLogger("agentform.serve")
 
 
@@ -100,12 +101,17 @@ def create_app(engine: Any, *, auth: bool = False, rate_limit: int = 60, worker:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The values of applied Secrets this process can read are masked in every answer, from
+        # the start and as applies add Secrets (a run written elsewhere may carry one).
+        await asyncio.to_thread(engine.learn_secrets)
+        learner = asyncio.create_task(_keep_learning_secrets(engine))
         worker_task = None
         if settings.worker and await asyncio.to_thread(engine.live_workers) is not None:
             worker_task = asyncio.create_task(_embedded_worker(engine, settings.worker_concurrency, on_worker_exit))
         try:
             yield
         finally:
+            learner.cancel()
             if worker_task is not None:
                 worker_task.cancel()
                 with contextlib.suppress(BaseException):
@@ -141,6 +147,15 @@ def _web_router() -> Any:
             return None
         raise
     return web.router
+
+
+async def _keep_learning_secrets(engine: Any) -> None:
+    while True:
+        await asyncio.sleep(LEARN_SECRETS_S)
+        try:
+            await asyncio.to_thread(engine.learn_secrets)
+        except Exception:   # the store is away for now: /readyz says so; try again later
+            log.warning("could not read the applied Secrets", exc_info=True)
 
 
 async def _embedded_worker(engine: Any, concurrency: int, on_exit: Callable[[], None] | None) -> None:
