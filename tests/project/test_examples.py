@@ -15,6 +15,7 @@ RUNS = {
     "research-team": ("team/research", "Should we start a heat-pump business?", "Synthesis:"),
     "support-desk": ("team/support", "I was charged twice for INV-1042", "refunded the duplicate"),
     "company": ("team/company/company", "Should we open repair cafes?", "Decision: open 20"),
+    "ci-overlay": ("team/release-notes", "Write the notes for 1.4", "overlays swap models per environment"),
     "triage-desk": ("team/triage-desk/desk", "I was charged twice for INV-1042", "duplicate 12.40 EUR is refunded"),
     "judge-loop": ("pipeline/judge-loop", "a solar camping lamp", "Eight hours of light"),
     "crew": ("pipeline/crew", "e-bike repair in Lyon", "open a station workshop"),
@@ -37,7 +38,9 @@ def test_example_validates_clean(name: str):
     result = validate_path(EXAMPLES / name)
     assert [str(d) for d in result.diagnostics] == []
     assert result.manifests and not result.failed_files
-    assert [Path(s).parent.name for s in result.skipped] == ["scripts"]
+    # an overlay (ci-overlay) loads only its resources: its own scripts are not walked
+    overlay = (EXAMPLES / name / "agentform.yaml").exists()
+    assert [Path(s).parent.name for s in result.skipped] == ([] if overlay else ["scripts"])
 
 
 def test_all_examples_validate_together():
@@ -66,8 +69,8 @@ def _expected_usage(name: str) -> tuple[int, int, float]:
     tokens_in = sum(t.get("usage", {}).get("input", 0) for t in turns)
     tokens_out = sum(t.get("usage", {}).get("output", 0) for t in turns)
     models = [
-        d for f in (EXAMPLES / name).glob("*.yaml") for d in yaml.load_all(f.read_text())
-        if d.get("kind") == "Model"
+        d for pattern in ("*.yaml", "base/*.yaml") for f in (EXAMPLES / name).glob(pattern)
+        for d in yaml.load_all(f.read_text()) if d.get("kind") == "Model"
     ]
     price = models[0]["spec"]["pricing"]
     usd = (tokens_in * price["inputPerMTok"] + tokens_out * price["outputPerMTok"]) / 1e6
@@ -108,6 +111,10 @@ def test_example_runs_end_to_end(name: str, tmp_path: Path):
         assert _overlapping(events, [f"company/research/{m}" for m in research])
         assert _overlapping(events, [f"company/ops/{m}" for m in ops])
         assert any(e.type == "handoff" for e in events)
+    if name == "ci-overlay":    # the overlay's patches swapped every Model to the scripted one
+        assert {e.data["model"] for e in events if e.type == "message.completed"} == {"scripted"}
+        assert [e.data["name"] for e in events if e.type == "tool.call" and e.path == "release-notes"] == [
+            "todo_write", "memory_get", "ask_notes_writer", "memory_set"]
     if name == "triage-desk":   # sideways handoffs and a cycle back to triage
         handoffs = [(e.path, e.data["from"], e.data["to"]) for e in events if e.type == "handoff"]
         assert handoffs == [("desk", "triage", "billing"), ("desk/billing", "billing", "refunds"),
