@@ -25,6 +25,7 @@ EXAMPLE_RUNS = {
     "support-desk": ("team/support", "I was charged twice for INV-1042", None),
     "company": ("team/company/company", "Should we open repair cafes?", None),
     "content-pipeline": ("pipeline/content", None, {"topic": "heat pumps"}),
+    "ci-overlay": ("team/release-notes", "Write the notes for 1.4", None),
 }
 
 
