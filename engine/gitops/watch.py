@@ -127,8 +127,8 @@ async def watch_folder(store: Store, watch: FolderWatch, *, home: Path,
     # Subscribe before the first sync, so that an edit made during it is not missed.
     first = asyncio.ensure_future(anext(changes))
     await asyncio.sleep(0)       # lets the watcher start
-    await once()
     try:
+        await once()
         pending: asyncio.Future | None = first
         while not stop.is_set():
             try:
