@@ -1,0 +1,74 @@
+"""Knowledge bases with ``local/minilm`` (all-MiniLM-L6-v2, int8 ONNX, in process): the
+relevant chunk is found by meaning (no shared keywords needed) and cited with the right lines;
+a re-apply embeds only the changed document (counted at the embedder); a run on a fresh engine
+home builds the missing index itself.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from runtime.helpers import apply
+
+from agentform.engine.api import Engine
+from knowledge.helpers import BILLING, HEATING, cited_lines, handbook, line_of, ready
+
+
+class _Counting:
+    """Wraps the shared MiniLM embedder and counts the texts it embeds."""
+
+    def __init__(self, monkeypatch):
+        from agentform.engine.knowledge import embedding
+
+        self.texts: list[str] = []
+        real = embedding.MiniLMEmbedder.shared()
+        original = type(real).embed
+
+        def embed(this, texts):
+            self.texts.extend(texts)
+            return original(this, texts)
+
+        monkeypatch.setattr(embedding.MiniLMEmbedder, "embed", embed)
+
+
+def test_found_by_meaning_and_cited(store, tmp_path):
+    root = handbook(tmp_path / "repo", {"model": "local/minilm"})
+    apply(store, root, tmp_path / "home")
+    assert ready(store).status == "True", ready(store).message
+    engine = Engine(home=tmp_path / "home", store=store)
+    # the query shares almost no words with the answer: found by meaning
+    found = engine.search_knowledge("handbook", "how do I get my money back?", top_k=2)
+    top = found.hits[0]
+    assert top.path == "docs/billing.md"
+    assert top.start_line <= line_of(BILLING, "A refund is paid back") <= top.end_line
+    assert "refund is paid back" in cited_lines(root, top)
+    maintenance = engine.search_knowledge("handbook", "yearly maintenance of the outside unit", top_k=1).hits[0]
+    assert maintenance.path == "docs/heating.md"
+    assert maintenance.start_line <= line_of(HEATING, "once a year") <= maintenance.end_line
+    assert 0 < maintenance.score <= 1
+
+
+def test_reapply_embeds_only_the_changed_document(store, tmp_path, monkeypatch):
+    counting = _Counting(monkeypatch)
+    root = handbook(tmp_path / "repo", {"model": "local/minilm"})
+    home = tmp_path / "home"
+    apply(store, root, home)
+    assert any("argon2id" in t for t in counting.texts)
+    counting.texts.clear()
+    (root / "docs/heating.md").write_text(HEATING + "\n## Noise\n\nNight mode lowers the fan speed after 22:00.\n")
+    apply(store, root, home)
+    assert counting.texts and all(t in (root / "docs/heating.md").read_text() for t in counting.texts)
+    assert any("Night mode" in t for t in counting.texts)
+    assert "1 re-embedded" in ready(store).message
+    hit = Engine(home=home, store=store).search_knowledge("handbook", "quiet operation at night", top_k=1).hits[0]
+    assert hit.path == "docs/heating.md" and "Night mode" in hit.text
+
+
+def test_a_fresh_engine_home_builds_the_index_it_lacks(store, tmp_path):
+    root = handbook(tmp_path / "repo", {"model": "local/minilm"})
+    home = tmp_path / "home"
+    apply(store, root, home)
+    shutil.rmtree(home / "knowledge")          # another host, or a wiped home: only the store is shared
+    found = Engine(home=home, store=store).search_knowledge("handbook", "argon2id hashing of passwords", top_k=1)
+    assert found.hits[0].path == "docs/security/passwords.md"
+    assert (home / "knowledge/default/handbook/state.json").is_file()
