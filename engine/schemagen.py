@@ -18,6 +18,7 @@ from agentform.specs import KINDS, AnyResource, Script
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MANIFEST = "manifest"
 SCRIPT = "script"
+OVERLAY = "overlay"    # not a resource kind: the agentform.yaml of an overlay folder
 
 
 def kind_schema(kind: str) -> dict[str, Any]:
@@ -52,7 +53,16 @@ def all_schemas() -> dict[str, dict[str, Any]]:
     files = {f"{kind.lower()}.json": kind_schema(kind) for kind in KINDS}
     files[f"{MANIFEST}.json"] = manifest_schema()
     files[f"{SCRIPT}.json"] = script_schema()
+    files[f"{OVERLAY}.json"] = overlay_schema()
     return files
+
+
+def overlay_schema() -> dict[str, Any]:
+    """The JSON Schema of an overlay folder's agentform.yaml (engine/overlays.py)."""
+    from agentform.specs.overlay import Overlay
+
+    schema = Overlay.model_json_schema(by_alias=True)
+    return _framed(schema, "agentform Overlay", "An overlay folder's agentform.yaml: resources and patches.")
 
 
 def dumps(schema: dict[str, Any]) -> str:
@@ -79,3 +89,17 @@ def stale_schemas(out_dir: Path) -> list[str]:
         if not path.is_file() or path.read_text(encoding="utf-8") != dumps(schema):
             stale.append(name)
     return stale
+
+
+def file_of(word: str) -> str:
+    """The schema file a user meant by ``agent``, ``Agents``, ``manifest`` or ``script``."""
+    from agentform.engine.errors import UsageError
+    from agentform.specs import KINDS, kind_from_word
+
+    if word.lower() in (MANIFEST, SCRIPT, OVERLAY):
+        return f"{word.lower()}.json"
+    kind = kind_from_word(word)
+    if kind is None:
+        choices = ", ".join([*KINDS, MANIFEST, SCRIPT])
+        raise UsageError(f"unknown kind '{word}': choose one of {choices}")
+    return f"{kind.lower()}.json"
