@@ -119,9 +119,13 @@ def _pack(lines: list[str], pieces: list[_Piece], size: int, overlap: int) -> li
     current: list[_Piece] = []
 
     def emit() -> None:
-        text = "\n".join(lines[current[0].start:current[-1].end]).strip()
-        if text:
-            chunks.append(Chunk(text, current[0].start + 1, current[-1].end, current[0].heading))
+        start, end = current[0].start, current[-1].end
+        while start < end and not lines[start].strip():   # cite the lines that hold text
+            start += 1
+        while end > start and not lines[end - 1].strip():
+            end -= 1
+        if start < end:
+            chunks.append(Chunk("\n".join(lines[start:end]).strip(), start + 1, end, current[0].heading))
 
     for piece in pieces:
         if piece.text is not None:       # a window is a chunk by itself
