@@ -4,6 +4,7 @@ SSE and the web view (api/http/), served by uvicorn."""
 from __future__ import annotations
 
 import ipaddress
+import signal
 
 import typer
 
@@ -67,6 +68,9 @@ def serve_cmd(
                 "queued for `agentform worker` processes" if no_worker else "queued; this server's worker executes them")
         typer.echo(f"agentform serve: http://{host}:{port} (auth {'on' if auth else 'off'}; "
                    f"writes {rate_limit}/min per token; runs started here are {runs})", err=True)
+        # uvicorn re-raises the signal it stopped on once it has shut down gracefully; SIGTERM is
+        # the ordinary way to stop a server, so that second delivery finds a handler: exit 0.
+        signal.signal(signal.SIGTERM, lambda *_: None)
         asyncio.run(server.serve())
     finally:
         engine.close()
