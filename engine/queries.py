@@ -21,6 +21,7 @@ from agentform.engine.views import (
     ResourceStatus,
     RevisionDiff,
     RevisionInfo,
+    RunDetail,
     RunInfo,
     RunPage,
     ThreadInfo,
@@ -195,6 +196,17 @@ def run(store: Any, run_id: str) -> RunInfo:
     from agentform.engine.runtime.liveness import observe_run
 
     return run_info(observe_run(store, store.get_run(run_id)), time.time())
+
+
+def run_detail(store: Any, run_id: str, events: int = 20) -> RunDetail:
+    from agentform.engine.runtime.liveness import observe_run
+
+    if isinstance(events, bool) or not isinstance(events, int) or not 0 <= events <= MAX_LIMIT:
+        raise UsageError(f"events must be between 0 and {MAX_LIMIT} (got {events!r})")
+    record = observe_run(store, store.get_run(run_id))
+    tail = store.read_events(record.id, max(0, record.last_seq - events)) if events else []
+    return RunDetail(run=run_info(record, time.time()), input=record.input, params=dict(record.params or {}),
+                     output=record.output, last_seq=record.last_seq, events=tail[-events:] if events else [])
 
 
 def threads(store: Any, *, namespace: str | None = None, limit: int = 50) -> list[ThreadInfo]:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentform.engine.errors import Diagnostic
-from agentform.engine.plan import SENSITIVE, display_name, is_sensitive
 from agentform.engine.store.base import AppliedResource, Condition, RevisionRecord, RunRecord
 
 # -- validate ---------------------------------------------------------------------------------------
@@ -67,6 +66,8 @@ def sync(record: AppliedResource, desired_hash: str | None = None, compare: bool
 
 def masked_spec(record: AppliedResource) -> dict[str, Any]:
     """The applied document for display: sensitive leaves masked, a pinned script summarised."""
+    from agentform.engine.plan import SENSITIVE, is_sensitive
+
     def walk(value: Any, path: str) -> Any:
         if isinstance(value, dict):
             return {k: walk(v, f"{path}.{k}" if path else k) for k, v in value.items()}
@@ -105,7 +106,7 @@ class ResourceStatus:
 
     @property
     def resource(self) -> str:
-        return display_name(_key(self.kind, self.namespace, self.name))
+        return display_name(self.kind, self.namespace, self.name)
 
     @property
     def reason(self) -> str:
@@ -135,10 +136,12 @@ def resource_status(record: AppliedResource, sync_state: str | None = None,
         revision_at=revision_at)
 
 
-def _key(kind: str, namespace: str, name: str) -> Any:
+def display_name(kind: str, namespace: str, name: str) -> str:
+    """kubectl style: ``agent.agentform.dev/default/researcher`` (as plans print it)."""
+    from agentform.engine.plan import display_name as name_of
     from agentform.specs import ResourceKey
 
-    return ResourceKey(kind, namespace, name)
+    return name_of(ResourceKey(kind, namespace, name))
 
 
 # -- revisions ----------------------------------------------------------------------------------------
@@ -189,7 +192,7 @@ class ResourceChange:
 
     def to_dict(self) -> dict[str, Any]:
         return {"action": self.action, "kind": self.kind, "namespace": self.namespace, "name": self.name,
-                "resource": display_name(_key(self.kind, self.namespace, self.name)), "source": self.source,
+                "resource": display_name(self.kind, self.namespace, self.name), "source": self.source,
                 "revisions": self.revisions, "diff": self.diff}
 
 
@@ -342,3 +345,20 @@ class ResourceDetail:
         return {**self.status.to_dict(),
                 "lastRevision": None if self.revision is None else {
                     k: v for k, v in self.revision.to_dict().items() if k != "changes"}}
+
+
+@dataclass
+class RunDetail:
+    """One run in full (``describe run/ID``): as listed, plus its input, params, output and
+    its latest events."""
+
+    run: RunInfo
+    input: Any
+    params: dict[str, Any]
+    output: Any
+    last_seq: int
+    events: list[Any]                # the last few Events, oldest first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.run.to_dict(), "input": self.input, "params": self.params, "output": self.output,
+                "last_seq": self.last_seq, "events": [e.to_dict() for e in self.events]}

@@ -21,7 +21,7 @@ def approve(
     """
     import asyncio
 
-    from agentform.engine.api import Engine
+    from agentform import Engine
 
     options = globals_of(ctx)
     with Engine(home=options.home, store=options.store_url) as engine:
@@ -33,9 +33,9 @@ def approve(
 
 def os_user() -> str:
     """Who answers: the OS user of this process."""
-    from agentform.engine.runtime.approvals import os_user as user
+    from agentform import Engine
 
-    return user()
+    return Engine.os_user()
 
 
 def _printer():

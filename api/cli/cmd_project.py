@@ -101,7 +101,7 @@ def init_command(
     directory: Path = typer.Argument(Path("."), help="Folder to scaffold (created if missing)."),
 ) -> None:
     """Scaffold a manifest repo with an offline example (scripted model)."""
-    from agentform.engine.errors import UsageError
+    from agentform import UsageError
 
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} exists and is not a folder")
@@ -145,35 +145,19 @@ def schema_command(
     ),
 ) -> None:
     """Print the JSON Schema of the manifests (what schemas/ holds)."""
-    from agentform.engine import schemagen
+    from agentform import Engine
 
     if check:
         folder = out or Path("schemas")
-        stale = schemagen.stale_schemas(folder)
+        stale = Engine.stale_schemas(folder)
         for name in stale:
             print(f"{folder / name}: stale; run `make schemas`", file=sys.stderr)
         raise typer.Exit(1 if stale else 0)
-    files = schemagen.all_schemas()
-    chosen = [_file_of(kind)] if kind else None
+    files = Engine.schemas(kind)   # a kind, manifest or script: that one file; UsageError otherwise
     if out is None:
-        sys.stdout.write(schemagen.dumps(files[chosen[0] if chosen else "manifest.json"]))
+        sys.stdout.write(Engine.schema_text(next(iter(files.values())) if kind else files["manifest.json"]))
         return
     out.mkdir(parents=True, exist_ok=True)
-    for name in chosen or files:
-        (out / name).write_text(schemagen.dumps(files[name]), encoding="utf-8")
+    for name, schema in files.items():
+        (out / name).write_text(Engine.schema_text(schema), encoding="utf-8")
         print(f"wrote {out / name}")
-
-
-def _file_of(word: str) -> str:
-    """The schema file a user meant by ``agent``, ``Agents``, ``manifest`` or ``script``."""
-    from agentform.engine import schemagen
-    from agentform.engine.errors import UsageError
-    from agentform.specs import KINDS, kind_from_word
-
-    if word.lower() in (schemagen.MANIFEST, schemagen.SCRIPT):
-        return f"{word.lower()}.json"
-    kind = kind_from_word(word)
-    if kind is None:
-        choices = ", ".join([*KINDS, schemagen.MANIFEST, schemagen.SCRIPT])
-        raise UsageError(f"unknown kind '{word}': choose one of {choices}")
-    return f"{kind.lower()}.json"

@@ -11,8 +11,8 @@ from typing import Any
 
 import typer
 
+from agentform import printable
 from agentform.api.cli import app, globals_of
-from agentform.engine.errors import printable
 
 
 def _show(value: Any) -> str:
@@ -34,8 +34,8 @@ def replay_cmd(
     no tool called, nothing written) and compare path by path: exit 0 same, 1 diverged."""
     import asyncio
 
+    from agentform import Engine
     from agentform.api.cli.cmd_run import _check_output, dump
-    from agentform.engine.api import Engine
 
     _check_output(output)
     options = globals_of(ctx)
@@ -71,8 +71,8 @@ def fork_cmd(
 ) -> None:
     """A new run that takes RUN's stream up to SEQ as its past (nothing in it is called again) and
     continues live from there; exits like `run`."""
+    from agentform import Engine
     from agentform.api.cli.cmd_run import _check_output, _use_plain, foreground, print_result
-    from agentform.engine.api import Engine
 
     _check_output(output)
     options = globals_of(ctx)

@@ -24,7 +24,7 @@ app.add_typer(secret_app, name="secret")
 
 
 def _engine(ctx: typer.Context):
-    from agentform.engine.api import Engine
+    from agentform import Engine
 
     options = globals_of(ctx)
     return Engine(home=options.home, store=options.store_url)
@@ -45,7 +45,7 @@ def public_key_cmd(
 ) -> None:
     """Print the public key values are sealed for: safe to commit; `seal --public-key FILE` seals with it
     where the engine's home is not."""
-    from agentform.engine.errors import UsageError
+    from agentform import UsageError
 
     if output not in ("pem", "json"):
         raise UsageError(f"-o {output}: choose pem or json")
@@ -63,7 +63,7 @@ def seal_cmd(
                                          "instead of the home's: no home needed."),
 ) -> None:
     """Read a value from stdin and print a Secret manifest holding it sealed (afs2)."""
-    from agentform.engine.errors import UsageError
+    from agentform import UsageError
 
     pem = None
     if public_key is not None:
@@ -78,7 +78,7 @@ def seal_cmd(
 
 def _read_value() -> str:
     """The value from stdin without its line end; typed without echo when stdin is a terminal."""
-    from agentform.engine.errors import UsageError
+    from agentform import UsageError
 
     if sys.stdin.isatty():
         import getpass

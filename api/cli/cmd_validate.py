@@ -16,7 +16,7 @@ from agentform.api.cli import app
 
 
 def _escape(text: str, *, prop: bool = False) -> str:
-    from agentform.engine.errors import printable
+    from agentform import printable
 
     # Control and bidi characters escaped first (newlines stay: GitHub shows %0A as a line break).
     text = printable(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -24,7 +24,7 @@ def _escape(text: str, *, prop: bool = False) -> str:
 
 
 def _size(text: str) -> int:
-    from agentform.engine.errors import UsageError
+    from agentform import UsageError
     from agentform.specs.common import _to_quantity
 
     try:
@@ -36,10 +36,10 @@ def _size(text: str) -> int:
 def _summary(result) -> str:
     errors = [d for d in result.diagnostics if d.severity == "error"]
     warnings = len(result.diagnostics) - len(errors)
-    checked = len(result.manifests)
+    checked = result.manifests
     if not errors:
         tail = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
-        return f"ok: {checked} manifest{'s' if checked != 1 else ''} in {result.manifest_files} file{'s' if result.manifest_files != 1 else ''}{tail}"
+        return f"ok: {checked} manifest{'s' if checked != 1 else ''} in {result.files} file{'s' if result.files != 1 else ''}{tail}"
     files = len({d.file for d in errors})
     return (f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {files} file{'s' if files != 1 else ''} "
             f"({result.documents} manifest{'s' if result.documents != 1 else ''} checked)")
@@ -54,23 +54,16 @@ def validate(
     max_file_size: str = typer.Option("1Mi", "--max-file-size", help="Refuse larger files (bytes, or 512Ki, 2Mi)."),
 ) -> None:
     """Check manifests: schema, references, graphs, templates, scripts. Exit 0 when clean, 1 if not."""
-    from agentform.engine.errors import UsageError
-    from agentform.engine.validation import validate_path
+    from agentform import Engine, UsageError
 
     if fmt not in ("text", "github"):
         raise UsageError(f"--format must be text or github (got '{fmt}')")
     if output not in (None, "json"):
         raise UsageError(f"-o must be json (got '{output}')")
-    result = validate_path(path, max_file_bytes=_size(max_file_size))
+    result = Engine.validate(path, max_file_bytes=_size(max_file_size))
     write = sys.stdout.write
     if output == "json":
-        write(json.dumps({
-            "ok": result.ok,
-            "diagnostics": [d.to_dict() for d in result.diagnostics],
-            "manifests": len(result.manifests),
-            "files": result.manifest_files,
-            "skipped": result.skipped,
-        }, indent=2) + "\n")
+        write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
         lines = []
         if verbose:

@@ -23,14 +23,12 @@ def worker_cmd(
     """
     import asyncio
 
-    from agentform.engine.api import Engine
+    from agentform import Engine
 
     options = globals_of(ctx)
     engine = Engine(home=options.home, store=options.store_url)
     try:
-        from agentform.engine.workers.queue import is_postgres
-
-        if is_postgres(engine.store):
+        if engine.dialect == "postgres":
             typer.echo(f"agentform worker: concurrency {concurrency}, queues "
                        f"{', '.join(queue) if queue else 'all'}; SIGTERM drains", err=True)
         asyncio.run(engine.worker(concurrency=concurrency, queues=queue or None, wait=not once,
@@ -45,8 +43,8 @@ def detach_run(ctx: typer.Context, target: str, input, params: dict, thread: str
     PostgreSQL when no worker has a live heartbeat (the run waits until one starts)."""
     import asyncio
 
+    from agentform import Engine
     from agentform.api.cli.cmd_run import dump
-    from agentform.engine.api import Engine
 
     options = globals_of(ctx)
     engine = Engine(home=options.home, store=options.store_url)

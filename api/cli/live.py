@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.text import Text
 from rich.tree import Tree
 
-from agentform.engine.errors import printable
+from agentform import printable
 
 _MARKS = {"running": ("●", "yellow"), "completed": ("✓", "green"), "failed": ("✗", "red")}
 

@@ -1,16 +1,14 @@
-"""How plans and applied resources read on a terminal, in a pull request and as data.
+"""How plans read on a terminal, in a pull request and as GitHub annotations; ages.
 
-Pure formatting: every function takes records and returns text or plain data.
+Pure formatting: every function takes the Plan ``Engine.plan`` returns and gives text.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-from agentform.engine.plan import SENSITIVE, Change, FieldChange, Plan, display_name, is_sensitive
-from agentform.engine.store.base import AppliedResource, Condition
+from agentform import SENSITIVE
 
 _SIGNS = {"create": "+", "update": "~", "drift": "~", "delete": "-", "orphan": "?"}
 _WORDS = {"create": "create", "update": "update", "drift": "drifted", "delete": "delete", "orphan": "orphaned"}
@@ -27,7 +25,7 @@ def value_text(value: Any, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def summary(plan: Plan) -> str:
+def summary(plan: Any) -> str:
     n = plan.counts()
     parts = [f"{n['create']} to create", f"{n['update']} to update", f"{n['delete']} to delete"]
     if n["drift"]:
@@ -37,7 +35,7 @@ def summary(plan: Plan) -> str:
     return "Plan: " + ", ".join(parts) + "."
 
 
-def _against(plan: Plan) -> str:
+def _against(plan: Any) -> str:
     return f"revision {plan.base_revision}" if plan.base_revision else "an empty store"
 
 
@@ -53,7 +51,7 @@ def text_diff(old: str, new: str) -> list[str]:
     return [line for line in lines if not line.startswith(("---", "+++", "@@"))]
 
 
-def _diff_lines(diff: tuple[FieldChange, ...]) -> list[str]:
+def _diff_lines(diff: tuple[Any, ...]) -> list[str]:
     lines = []
     for d in diff:
         if _is_long_text(d.old) and _is_long_text(d.new):
@@ -68,7 +66,7 @@ def _diff_lines(diff: tuple[FieldChange, ...]) -> list[str]:
     return lines
 
 
-def _change_line(c: Change) -> str:
+def _change_line(c: Any) -> str:
     line = f"{_SIGNS[c.action]} {c.name} {_WORDS[c.action]}"
     if c.action == "orphan":
         line += " (not in the manifests; --prune deletes it)"
@@ -79,7 +77,7 @@ def _change_line(c: Change) -> str:
     return line
 
 
-def plan_text(plan: Plan) -> str:
+def plan_text(plan: Any) -> str:
     """The plan as terraform shows it: one line per change, field diffs under updates."""
     if not plan.changes:
         return f'No changes: app "{plan.app}" matches {_against(plan)} ({len(plan.desired)} resources).\n'
@@ -91,7 +89,7 @@ def plan_text(plan: Plan) -> str:
     return "\n".join(out) + "\n"
 
 
-def plan_markdown(plan: Plan) -> str:
+def plan_markdown(plan: Any) -> str:
     """A summary for a pull-request comment or ``$GITHUB_STEP_SUMMARY``."""
     out = [f"### agentform plan: `{plan.app}`", ""]
     if not plan.changes:
@@ -123,7 +121,7 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def plan_github(plan: Plan) -> str:
+def plan_github(plan: Any) -> str:
     """GitHub Actions workflow commands: a notice per change at its manifest, then the summary."""
     out = []
     for c in plan.changes:
@@ -140,30 +138,7 @@ def plan_github(plan: Plan) -> str:
     return "\n".join(out) + "\n"
 
 
-# -- resources ---------------------------------------------------------------------------------
-
-
-def ready_of(record: AppliedResource) -> Condition | None:
-    return next((c for c in record.conditions if c.type == "Ready"), None)
-
-
-def health(record: AppliedResource) -> str:
-    """Argo CD's health axis, from the conditions."""
-    if any(c.type == "Reconciling" and c.status == "True" for c in record.conditions):
-        return "Progressing"
-    ready = ready_of(record)
-    if ready is None:
-        return "Unknown"
-    return {"True": "Healthy", "False": "Degraded"}.get(ready.status, "Unknown")
-
-
-def sync(record: AppliedResource, desired_hash: str | None = None, compare: bool = False) -> str:
-    """Argo CD's sync axis: Synced when the status reflects the applied spec (and matches the manifests)."""
-    if record.observed_generation != record.generation:
-        return "OutOfSync"
-    if compare and desired_hash != record.spec_hash:
-        return "OutOfSync"
-    return "Synced"
+# -- ages -----------------------------------------------------------------------------------------
 
 
 def age(seconds: float) -> str:
@@ -172,39 +147,3 @@ def age(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
-
-
-def masked_spec(record: AppliedResource) -> dict[str, Any]:
-    """The applied document for display: sensitive leaves masked, a pinned script summarised."""
-    def walk(value: Any, path: str) -> Any:
-        if isinstance(value, dict):
-            return {k: walk(v, f"{path}.{k}" if path else k) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        return SENSITIVE if value is not None and is_sensitive(record.key.kind, path) else value
-
-    doc = dict(record.spec)
-    resolved = dict(doc.pop("resolved", {}) or {})
-    if "script" in resolved:
-        agents = resolved["script"].get("agents", {})
-        resolved["script"] = f"pinned: {sum(len(t) for t in agents.values())} turns for {len(agents)} agents"
-    if resolved:
-        doc["resolved"] = resolved
-    return walk(doc, "")
-
-
-def resource_data(record: AppliedResource, sync_state: str, now: float | None = None) -> dict[str, Any]:
-    """What ``get -o json`` prints for one resource."""
-    return {
-        "kind": record.key.kind, "namespace": record.key.namespace, "name": record.key.name,
-        "resource": display_name(record.key), "app": record.app, "sync": sync_state, "health": health(record),
-        "generation": record.generation, "observedGeneration": record.observed_generation,
-        "revision": record.revision, "source": record.source, "labels": record.labels,
-        "conditions": [{"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
-                       for c in record.conditions],
-        "spec": masked_spec(record),
-    }
-
-
-def now() -> float:
-    return time.time()

@@ -68,6 +68,12 @@ def test_plan_apply_and_a_scripted_run_import_only_what_is_in_play(tmp_path: Pat
         ["--home", str(home), "plan", str(EXAMPLES / "research-team")],
         ["--home", str(home), "apply", str(EXAMPLES / "research-team")],
         ["--home", str(home), "run", "team/research", "-i", "go", "--ci"],
+        # the read side goes through Engine's queries: no heavy import either
+        ["--home", str(home), "get", "agents"],
+        ["--home", str(home), "describe", "team/research"],
+        ["--home", str(home), "runs", "-o", "json"],
+        ["--home", str(home), "get", "runs", "-A"],
+        ["--home", str(home), "get", "threads"],
     ]
     for args in steps:
         result = _probe(*args)
