@@ -20,6 +20,7 @@ RUNS = {
     "judge-loop": ("pipeline/judge-loop", "a solar camping lamp", "Eight hours of light"),
     "crew": ("pipeline/crew", "e-bike repair in Lyon", "open a station workshop"),
     "prompts-vars": ("team/editorial", "A beginner's guide to soldering irons", "Signed off:"),
+    "knowledge-team": ("team/docs-desk", "How do I continue a run whose process died?", "agentform resume RUN"),
 }
 
 
@@ -134,6 +135,12 @@ def test_example_runs_end_to_end(name: str, tmp_path: Path):
         assert outputs["crew/research"]["findings"][0].startswith("Home e-bike repair")
         assert [s["owner"] for s in outputs["crew/plan"]["steps"]] == ["ops", "hr"]
         assert sum(e.type == "message.completed" and e.path == "crew/plan/crew-analyst" for e in events) == 2
+    if name == "knowledge-team":   # the search cites lines of the docs that hold the answer
+        [found] = [e.data["output"]["results"] for e in events if e.type == "tool.result"
+                   and e.data.get("name") == "search_knowledge"]
+        cited = ["\n".join((EXAMPLES / name / hit["path"]).read_text().split("\n")[hit["startLine"] - 1:hit["endLine"]])
+                 for hit in found]
+        assert found[0]["path"] == "docs/README.md" and any("agentform resume RUN" in text for text in cited)
     if name == "prompts-vars":
         assert {"editorial/copywriter", "editorial/fact-desk"} <= {e.path for e in events if e.type == "agent.started"}
 
