@@ -50,7 +50,7 @@ from .backend import (
 _ETC = ("passwd", "group", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
         "mime.types", "nsswitch.conf")
 _ETC_NET = ("hosts", "resolv.conf", "ssl", "ca-certificates", "gai.conf", "host.conf")
-_SYSTEM = ("/usr", "/opt")
+_SYSTEM = ("/usr",)
 _MERGED = ("bin", "lib", "lib64", "sbin")          # Debian's merged /usr: symlinks into /usr
 _KILL_GRACE = 2.0                                   # seconds to collect output after a kill
 _MAX_STATUS_ENTRIES = 100_000
@@ -85,6 +85,8 @@ class LocalBackend:
             os.chown(root, ws.run_as_uid, ws.run_as_uid)
         seeded = 0
         marker = seed_marker(ws)
+        if created:
+            marker.unlink(missing_ok=True)      # a room made anew (or made again after it vanished)
         if not marker.exists():
             if ws.seed is not None:
                 seeded = self._seed(ws, root)
