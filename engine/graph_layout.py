@@ -4,7 +4,8 @@ The Mermaid text that engine/mermaid.py writes is the one description of the pic
 reads back the small subset it writes (``subgraph``/``end``, nodes ``ID["label"]`` in five
 shapes, edges ``-->``, ``==>``, ``-.-``, ``-.->`` with an optional ``|"label"|``) and places it
 in layers, top down: a node sits one layer below the lowest node that points at it. Route
-edges (``-.->``, a loop back to an earlier stage) do not place nodes. Within a layer, nodes keep
+edges (``-.->``, a loop back to an earlier stage) and edges that close a cycle (a handoff
+back) do not place nodes; they are drawn as curves on the side. Within a layer, nodes keep
 the order Mermaid declares them in, then move towards the mean position of their parents.
 No browser-side library is needed, so the page stays small and works offline.
 """
@@ -24,7 +25,7 @@ _SHAPES = {"[": "box", "([": "manager", "{{": "approval", "[[": "foreach", "[/":
 _STYLES = {"-->": "solid", "==>": "thick", "-.-": "dotted", "-.->": "route"}
 _ENTITIES = (("#quot;", '"'), ("#lt;", "<"), ("#gt;", ">"), ("#124;", "|"), ("#amp;", "&"))
 
-CHAR_W, LINE_H, PAD_X, PAD_Y = 7.0, 16.0, 14.0, 10.0
+CHAR_W, LABEL_W, LINE_H, PAD_X, PAD_Y = 7.0, 6.2, 16.0, 14.0, 10.0
 GAP_X, GAP_Y, MARGIN, MAX_CHARS, MAX_NODES = 28.0, 64.0, 32.0, 40, 2000
 
 
@@ -49,6 +50,7 @@ class LaidEdge:
     d: str                     # the SVG path
     label_x: float
     label_y: float
+    anchor: str = "middle"     # the label's text-anchor
 
 
 @dataclass
@@ -100,44 +102,80 @@ def layout_mermaid(text: str) -> GraphLayout:
         elif (m := _EDGE.match(line)) is not None:
             edges.append((m.group(1), m.group(4), _STYLES[m.group(2)], _label(m.group(3) or "")[0]))
     edges = [e for e in edges if e[0] in nodes and e[1] in nodes]
+    for _, target, style, label in edges:   # an edge's label sits on its target: room for it
+        if style != "route":
+            nodes[target].w = max(nodes[target].w, len(label) * LABEL_W + 8)
     layers = _layers(list(nodes), [(s, t) for s, t, style, _ in edges if style != "route"])
     _place(nodes, layers, edges)
-    laid = [_edge(nodes[s], nodes[t], style, label) for s, t, style, label in edges]
-    width = max((n.x + n.w for n in nodes.values()), default=0) + MARGIN
-    height = max((n.y + n.h for n in nodes.values()), default=0) + MARGIN
+    laid: list[LaidEdge] = []
+    for s, t, style, label in edges:
+        laid.append(_edge(nodes[s], nodes[t], style, label, sum(e.anchor == "start" for e in laid)))
+    width = max([n.x + n.w for n in nodes.values()] +
+                [e.label_x + len(e.label) * LABEL_W for e in laid if e.anchor == "start"], default=0) + MARGIN
+    height = max((n.y + n.h for n in nodes.values()), default=0) + MARGIN + 16   # a group's label strip
     # A nested team's nodes belong to its own box only (the innermost group).
     boxes = [_group(gid, label, [n for n in nodes.values() if n.group == gid]) for gid, label in groups.items()]
-    return GraphLayout(width + 60, height, list(nodes.values()), laid, [b for b in boxes if b is not None])
+    return GraphLayout(width, height, list(nodes.values()), laid, [b for b in boxes if b is not None])
 
 
 def _layers(order: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
-    """Longest-path layers (Kahn's order); nodes on a cycle go below everything else."""
-    parents: dict[str, list[str]] = {n: [] for n in order}
+    """Longest-path layers. An edge that closes a cycle (a handoff back, found by a depth-first
+    walk in declaration order) does not place its target, so every other edge points down."""
     children: dict[str, list[str]] = {n: [] for n in order}
     for source, target in edges:
         if source != target:
-            parents[target].append(source)
             children[source].append(target)
-    pending = {n: len(parents[n]) for n in order}
+    back = _back_edges(order, children)
     depth = dict.fromkeys(order, 0)
+    for node in _topological(order, children, back):
+        for child in children[node]:
+            if (node, child) not in back:
+                depth[child] = max(depth[child], depth[node] + 1)
+    layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for node in order:
+        layers[depth[node]].append(node)
+    return [layer for layer in layers if layer]
+
+
+def _back_edges(order: list[str], children: dict[str, list[str]]) -> set[tuple[str, str]]:
+    state = dict.fromkeys(order, 0)   # 0 unseen, 1 on the walk's stack, 2 done
+    back: set[tuple[str, str]] = set()
+    for root in order:
+        if state[root]:
+            continue
+        state[root] = 1
+        stack = [(root, iter(children[root]))]
+        while stack:
+            node, pending = stack[-1]
+            child = next(pending, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif state[child] == 1:
+                back.add((node, child))
+            elif state[child] == 0:
+                state[child] = 1
+                stack.append((child, iter(children[child])))
+    return back
+
+
+def _topological(order: list[str], children: dict[str, list[str]], back: set[tuple[str, str]]) -> list[str]:
+    pending = dict.fromkeys(order, 0)
+    for node in order:
+        for child in children[node]:
+            if (node, child) not in back:
+                pending[child] += 1
     ready = [n for n in order if pending[n] == 0]
     done: list[str] = []
     while ready:
         node = ready.pop(0)
         done.append(node)
         for child in children[node]:
-            depth[child] = max(depth[child], depth[node] + 1)
-            pending[child] -= 1
-            if pending[child] == 0:
-                ready.append(child)
-    bottom = max(depth.values(), default=0) + 1
-    for node in order:
-        if node not in done:
-            depth[node] = bottom
-    layers: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for node in order:
-        layers[depth[node]].append(node)
-    return [layer for layer in layers if layer]
+            if (node, child) not in back:
+                pending[child] -= 1
+                if pending[child] == 0:
+                    ready.append(child)
+    return done
 
 
 def _place(nodes: dict[str, LaidNode], layers: list[list[str]], edges: list[tuple[str, str, str, str]]) -> None:
@@ -151,7 +189,7 @@ def _place(nodes: dict[str, LaidNode], layers: list[list[str]], edges: list[tupl
     for number, layer in enumerate(layers):
         if number:   # towards the parents' mean centre, declaration order breaking ties
             index = {name: i for i, name in enumerate(layer)}
-            layer.sort(key=lambda n: _mean_centre(nodes, parents[n], index[n]))
+            layer.sort(key=lambda n: _mean_centre(nodes, parents[n], index[n], y))
         x = MARGIN + (full - widths[number]) / 2
         for name in layer:
             nodes[name].x, nodes[name].y = x, y
@@ -159,29 +197,31 @@ def _place(nodes: dict[str, LaidNode], layers: list[list[str]], edges: list[tupl
         y += max(nodes[n].h for n in layer) + GAP_Y
 
 
-def _mean_centre(nodes: dict[str, LaidNode], parents: list[str], index: int) -> tuple[float, int]:
-    placed = [nodes[p].x + nodes[p].w / 2 for p in parents if nodes[p].y or nodes[p].x]
+def _mean_centre(nodes: dict[str, LaidNode], parents: list[str], index: int, y: float) -> tuple[float, int]:
+    placed = [nodes[p].x + nodes[p].w / 2 for p in parents if 0 < nodes[p].y < y]   # the layers above
     return (sum(placed) / len(placed) if placed else float("inf"), index)
 
 
-def _edge(a: LaidNode, b: LaidNode, style: str, label: str) -> LaidEdge:
-    if b.y > a.y:     # downwards: bottom centre to top centre
+def _edge(a: LaidNode, b: LaidNode, style: str, label: str, sideways: int) -> LaidEdge:
+    if b.y > a.y:     # downwards: bottom centre to top centre, the label just above the target
         x1, y1, x2, y2 = a.x + a.w / 2, a.y + a.h, b.x + b.w / 2, b.y
         bend = (y2 - y1) / 2
         d = f"M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} {x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2:.1f}"
-        return LaidEdge(a.id, b.id, style, label, d, (x1 + x2) / 2 + 4, (y1 + y2) / 2)
-    # back or sideways (a route to an earlier stage): right side to right side, bulging right
+        return LaidEdge(a.id, b.id, style, label, d, x2, y2 - 13, "middle")
+    # back or sideways (a loop or a handoff back): right side to right side, bulging right;
+    # each such edge reaches a little further than the one before, so they nest, not cross
     x1, y1, x2, y2 = a.x + a.w, a.y + a.h / 2, b.x + b.w, b.y + b.h / 2
-    reach = max(x1, x2) + 40 + abs(y1 - y2) * 0.15
+    reach = max(x1, x2) + 30 + 22 * sideways
     d = f"M{x1:.1f},{y1:.1f} C{reach:.1f},{y1:.1f} {reach:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-    return LaidEdge(a.id, b.id, style, label, d, reach - 20, (y1 + y2) / 2)
+    return LaidEdge(a.id, b.id, style, label, d, reach - 4, (y1 + y2) / 2, "start")
 
 
 def _group(gid: str, label: str, members: list[LaidNode]) -> LaidGroup | None:
     if not members:
         return None
+    # The label goes in a strip along the bottom: the top is where edge labels come in.
     x = min(n.x for n in members) - 8
-    y = min(n.y for n in members) - 22
+    y = min(n.y for n in members) - 8
     w = max(n.x + n.w for n in members) + 8 - x
-    h = max(n.y + n.h for n in members) + 8 - y
+    h = max(n.y + n.h for n in members) + 24 - y
     return LaidGroup(gid, label, x, y, w, h)
