@@ -111,6 +111,11 @@ class LoadedManifest:
         start = self.doc.text_starts.get(tuple(data_path))
         return start[:2] if start is not None else locate_in(self.doc, data_path)
 
+    def text_origin(self, *data_path: Any) -> tuple[str, Document, tuple]:
+        """(file as shown, its document, the path in it) of the string at ``data_path``: this
+        manifest's, unless an overlay's patch wrote it (engine/overlays.py)."""
+        return self.display, self.doc, tuple(data_path)
+
     def diag(self, message: str, *data_path: Any, key: bool = False, severity: str = "error") -> Diagnostic:
         """A diagnostic at ``data_path`` of this manifest."""
         where = self.locate(*data_path, key=key)

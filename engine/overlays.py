@@ -153,11 +153,12 @@ def _patched_class():
                     return Location(applied.display, line, col)
             return super().locate(*data_path, key=key)
 
-        def text_start(self, *data_path: Any) -> tuple[int, int]:
-            if any(patch_path(a.patch, self.raw, data_path) is not None for a in self.patches):
-                where = self.locate(*data_path)
-                return where.line, where.col
-            return super().text_start(*data_path)
+        def text_origin(self, *data_path: Any) -> tuple[str, Document, tuple]:
+            for applied in reversed(self.patches):
+                inner = patch_path(applied.patch, self.raw, data_path)
+                if inner is not None:
+                    return applied.display, applied.doc, (*applied.prefix, *inner)
+            return super().text_origin(*data_path)
 
     return PatchedManifest
 

@@ -19,28 +19,30 @@ _HYPHENATED = re.compile(r"\bstages\.([a-z0-9][a-z0-9]*(?:-[a-z0-9]+)+)")
 _ALWAYS = {"params", "stages", "workspace", "run", "now", "always", "failure", "success"}
 
 
-def _position(m: LoadedManifest, path: tuple, source: str, line_in: int, needle: str | None = None) -> tuple[int, int]:
-    """Where line ``line_in`` (1-based) of a string value is in the manifest file."""
+def _position(m: LoadedManifest, path: tuple, source: str, line_in: int, needle: str | None = None) -> tuple:
+    """Where line ``line_in`` (1-based) of a string value is: (line, col), or (line, col, file) when
+    an overlay's patch wrote the value (its file, not the manifest's: engine/overlays.py)."""
     col_in = 0
     found = re.search(r"(?<![\w.])" + re.escape(needle) + r"(?!\w)", source) if needle else None
     if found is not None:
         index = found.start()
         line_in = source.count("\n", 0, index) + 1
         col_in = index - (source.rfind("\n", 0, index) + 1)
-    start = m.doc.text_starts.get(path)
+    file, doc, doc_path = m.text_origin(*path)
+    start = doc.text_starts.get(doc_path)
     if start is not None:
         line, col, block = start
         if block:
-            return line + line_in - 1, col + col_in
+            return line + line_in - 1, col + col_in, file
         if line_in == 1:  # exact on the first line; folded flow lines are approximate
-            return line, col + col_in
-        return line + line_in - 1, col
+            return line, col + col_in, file
+        return line + line_in - 1, col, file
     where = m.locate(*path)
-    return where.line + line_in - 1, where.col
+    return where.line + line_in - 1, where.col, where.file
 
 
-def _at(m: LoadedManifest, position: tuple[int, int], message: str) -> Diagnostic:
-    return Diagnostic(m.display, position[0], position[1], message)
+def _at(m: LoadedManifest, position: tuple, message: str) -> Diagnostic:
+    return Diagnostic(position[2] if len(position) > 2 else m.display, position[0], position[1], message)
 
 
 def _strings(value: Any, path: tuple):

@@ -146,3 +146,21 @@ def test_validate_plan_and_apply_accept_an_overlay_folder_through_the_cli(tmp_pa
     done = agentform("validate", "overlays/ci", home=home, cwd=root)
     assert done.returncode == 1 and "overlays/ci/agentform.yaml:10:15: patch target matches no Agent" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_template_error_in_patched_instructions_is_located_in_the_overlay(tmp_path, monkeypatch):
+    root = _ci_repo(tmp_path, _overlay("""\
+        spec:
+          resources: [../../base]
+          patches:
+            - target: {kind: Agent, name: writer}
+              patch:
+                spec:
+                  instructions: |
+                    You write for {{ agent.name }}.
+                    Today: {{ now.date }} and {{ nobody.here }}.
+        """))
+    monkeypatch.chdir(root)
+    errors = _errors(_validate(Path("overlays/ci")))
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("overlays/ci/agentform.yaml:12:42:") and "nobody" in errors[0], errors
