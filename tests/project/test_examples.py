@@ -21,6 +21,7 @@ RUNS = {
     "crew": ("pipeline/crew", "e-bike repair in Lyon", "open a station workshop"),
     "prompts-vars": ("team/editorial", "A beginner's guide to soldering irons", "Signed off:"),
     "knowledge-team": ("team/docs-desk", "How do I continue a run whose process died?", "agentform resume RUN"),
+    "workspace-team": ("team/workshop", "Count the words of our notes", "tools/wordcount.py"),
 }
 
 
@@ -141,6 +142,16 @@ def test_example_runs_end_to_end(name: str, tmp_path: Path):
         cited = ["\n".join((EXAMPLES / name / hit["path"]).read_text().split("\n")[hit["startLine"] - 1:hit["endLine"]])
                  for hit in found]
         assert found[0]["path"] == "docs/README.md" and any("agentform resume RUN" in text for text in cited)
+    if name == "workspace-team":   # the next run finds (and runs) the script the first one wrote
+        first = [e.data for e in events if e.type == "tool.result" and e.path == "workshop"][0]
+        assert first["output"]["stdout"] == "no tools yet\n"
+        assert any(e.type == "workspace.changed" and "tools/wordcount.py" in e.data["paths"] for e in events)
+        again = agentform("run", target, "-i", "again", "--ci", home=home)
+        assert again.returncode == 0, again.stdout + again.stderr
+        _, events = _run_record(home)
+        found = [e.data for e in events if e.type == "tool.result" and e.path == "workshop"]
+        assert found[0]["output"]["stdout"] == "wordcount.py\nnotes.md: 33 words\n"
+        assert found[-1]["output"] == "notes.md: 33 words\nnotes.md: 33 words\n"   # counts.log, one line a run
     if name == "prompts-vars":
         assert {"editorial/copywriter", "editorial/fact-desk"} <= {e.path for e in events if e.type == "agent.started"}
 
