@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateSyntaxError, nodes
+from jinja2 import ChainableUndefined, StrictUndefined, TemplateSyntaxError, nodes
 from jinja2.exceptions import TemplateError as _JinjaTemplateError
 from jinja2.exceptions import UndefinedError
 
@@ -43,6 +43,19 @@ def environment() -> Any:
 
         _ENV = make_environment()
     return _ENV
+
+
+class _Absent(ChainableUndefined, StrictUndefined):
+    """Not there (yet): its attributes are absent too, so ``x.a.b | default(...)`` works at any
+    depth, while rendering, testing or iterating it is an error saying why."""
+
+    __slots__ = ()
+
+
+def absent(hint: str) -> Any:
+    """A context value that is not set yet (``loop.previous.<stage>.output`` on a first visit):
+    ``| default(...)`` and ``is defined`` see it as undefined; any other use fails with ``hint``."""
+    return _Absent(hint=hint)
 
 
 # -- settings --------------------------------------------------------------------------------------
@@ -378,7 +391,7 @@ def _names_in(tree: nodes.Node, skip: set[int] | None = None) -> set[str]:
 
 
 __all__ = [
-    "Limits", "TemplateError", "budget_error", "check_syntax", "configure", "configure_from_home",
+    "Limits", "TemplateError", "absent", "budget_error", "check_syntax", "configure", "configure_from_home",
     "environment", "evaluate", "expression_error", "limits_from_config", "loop_references", "parse",
     "parse_expression", "referenced", "referenced_expression", "render", "required", "strip_wrapper",
     "syntax_error", "undeclared",

@@ -142,8 +142,15 @@ def loop_members(stages: dict[str, Stage]) -> dict[str, frozenset[str]]:
 def loop_view(visit: int, members: frozenset[str], states: dict[str, StageState]) -> dict[str, Any]:
     """``loop`` in the templates of a stage on a loop, at its ``visit``-th visit: ``visit`` and
     ``previous.<stage>`` (the latest ``output`` and ``status`` of each stage on the loop, its own
-    previous one included); on the first visit every ``previous.<stage>`` is empty, so that
-    ``loop.previous.review.output | default('')`` applies."""
-    return {"visit": visit,
-            "previous": {name: {} if visit <= 1 or states[name].last is None else dict(states[name].last)
-                         for name in sorted(members)}}
+    previous one included); on the first visit (or before that stage ran) they are absent, so
+    that ``loop.previous.review.output | default('')`` applies, at any depth."""
+    return {"visit": visit, "previous": {name: dict(states[name].last) if visit > 1 and states[name].last
+                                         else _not_yet(name) for name in sorted(members)}}
+
+
+def _not_yet(stage: str) -> dict[str, Any]:
+    from agentform.engine.templates import absent
+
+    hint = (f"loop.previous.{stage} is empty until {stage} has run on an earlier visit of this loop; "
+            f"write loop.previous.{stage}.output | default(...)")
+    return {"output": absent(hint), "status": absent(hint)}
