@@ -2,7 +2,8 @@
 
 Provisioning is the backend's idempotent ``provision`` (engine/workspaces/backend.py): the
 folder or container exists afterwards, and the ``seed`` pinned at apply is copied in the
-first time only. Status: Ready with the path, size and backend; a ``Warning`` condition for
+first time only. Status: Ready with the path, size and backend; ``Host`` names the machine a
+local workspace lives on (a run elsewhere refuses it: rooms.py); a ``Warning`` condition for
 ``sandbox: none`` (SandboxDisabled) or a limit the machine cannot enforce (LimitNotEnforced).
 A prune removes the room but keeps its data unless apply was given ``--prune-data``; either
 way it says what it did (``ctx.notes``). A run provisions again, idempotently, where it executes.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from agentform.engine.errors import WorkspaceError
 from agentform.engine.store.base import AppliedResource, Condition
+from agentform.engine.workspaces.rooms import this_host
 from agentform.operators.base import BaseOperator, OperatorContext, failed, ready, register
 
 
@@ -65,8 +67,9 @@ class WorkspaceOperator(BaseOperator):
         except WorkspaceError as exc:
             return failed("ProvisionFailed", str(exc))
         seeded = f"; seeded with {result.seeded} files" if result.seeded else ""
+        placed = [Condition("Host", "True", "SingleHost", this_host())] if config.backend == "local" else []
         return [*ready("Provisioned", f"{config.backend} workspace at {status.path}, {_size(status.size)}{seeded}"),
-                *_warnings(result.warnings)]
+                *placed, *_warnings(result.warnings)]
 
     def observe(self, ctx: OperatorContext, desired) -> list[Condition] | None:
         from agentform.engine.workspaces.backend import backend_for

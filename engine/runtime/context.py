@@ -289,7 +289,7 @@ class RunContext:
             self.emit("workspace.waiting", "", {"workspace": workspace, "holder": other})
 
         self.workspace_locks = await open_workspaces(self.graph, self.home, holder, wait=wait, on_wait=waiting,
-                                                     held=self.workspace_locks)
+                                                     held=self.workspace_locks, store=self.store)
 
     # -- models, templates, workspaces --------------------------------------------------------------
     def model(self, key: str) -> Any:

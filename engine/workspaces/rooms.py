@@ -10,10 +10,13 @@ set where a team or pipeline with a ``workspace`` starts; the run's root sets it
 from __future__ import annotations
 
 import asyncio
+import os
 from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from agentform.engine.errors import WorkspaceError
 
 from .backend import WorkspaceConfig, backend_for
 from .lock import HeldLocks, acquire
@@ -50,12 +53,35 @@ def root_workspace(graph: Graph) -> str | None:
     return node.workspace if node is not None else None
 
 
+def this_host() -> str:
+    return os.uname().nodename
+
+
+def check_host(store: Any, config: WorkspaceConfig) -> None:
+    """Refuse a local workspace that is not on this machine but was provisioned on another one
+    (its ``Host`` condition): a single-host room is not made again, empty, elsewhere."""
+    if config.backend != "local" or store is None or Path(backend_for("local").path(config)).is_dir():
+        return
+    from agentform.specs import ResourceKey
+
+    record = store.get_resource(ResourceKey("Workspace", config.namespace, config.name))
+    host = next((c.message for c in (record.conditions if record else ()) if c.type == "Host"), None)
+    if host and host != this_host():
+        raise WorkspaceError(f"Workspace {config.id} is a local workspace on host {host}, not on {this_host()}: "
+                             "local workspaces are single-host; run this on that host (or on a worker there)")
+
+
 async def open_workspaces(graph: Graph, home: Path | str, holder: str, *, wait: bool = True,
-                          on_wait: Any = None, held: HeldLocks | None = None) -> HeldLocks | None:
+                          on_wait: Any = None, held: HeldLocks | None = None,
+                          store: Any = None) -> HeldLocks | None:
     """Lock every workspace of ``graph`` for ``holder`` (unless ``held`` already: waiting for
-    another run unless not ``wait``: WorkspaceBusy), then provision each; None when it has none."""
+    another run unless not ``wait``: WorkspaceBusy), then provision each; None when it has none.
+    A local workspace that lives on another host (``store`` says) is refused: WorkspaceError."""
     if not graph.workspaces:
         return None
+    if store is not None:
+        for key in sorted(graph.workspaces):
+            await asyncio.to_thread(check_host, store, config_for(graph, key, home))
     if held is None:
         held = await acquire(home, list(graph.workspaces), holder, wait=wait, on_wait=on_wait)
     try:

@@ -70,3 +70,26 @@ def test_apply_provisions_reports_drift_and_prune_keeps_or_deletes_the_data(stor
     assert deleted.returncode == 0, deleted.stderr
     assert f"deleted Workspace default/room and its data ({room})" in deleted.stdout
     assert not room.exists()
+
+
+def test_a_run_refuses_a_local_workspace_that_lives_on_another_host(store, store_url, tmp_path):
+    from agentform.engine.store.base import Condition
+
+    home = tmp_path / "home"
+    repo = _repo(tmp_path / "m")
+    assert af(home, store_url, "apply", str(repo)).returncode == 0
+    record = store.get_resource(ROOM)
+    host = next(c for c in record.conditions if c.type == "Host")
+    assert host.reason == "SingleHost" and host.message
+    # as if another machine had applied it: the room is there, not here
+    elsewhere = [c if c.type != "Host" else Condition("Host", "True", "SingleHost", "build-box-7") for c in
+                 record.conditions]
+    store.set_status(ROOM, elsewhere, record.generation)
+    room = room_dir(home)
+    for item in room.iterdir():
+        item.unlink()
+    room.rmdir()
+    refused = af(home, store_url, "run", "team/crew", "-i", "go", "--ci")
+    assert refused.returncode == 1
+    assert "Workspace default/room is a local workspace on host build-box-7" in refused.stderr, refused.stderr
+    assert not room.exists()    # not made again, empty, here
