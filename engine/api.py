@@ -565,12 +565,10 @@ class Engine:
             hubs[loop] = Hub(self.store, self._may_continue, on_latency=self._latency.observe)
         return hubs[loop]
 
-    async def event_batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
+    def event_batches(self, run_id: str, after: int = 0) -> AsyncIterator[list[Event]]:
         """``events(follow=True)`` by the batch: the events there at each wake as one list (SSE
-        writes a batch to a client in one send)."""
-        run_id = await asyncio.to_thread(lambda: self.store.get_run(run_id).id)
-        async for batch in self._hub().batches(run_id, after):
-            yield batch
+        writes a batch to a client in one send). ``run_id`` is a run's full id."""
+        return self._hub().batches(run_id, after)
 
     @staticmethod
     def redact(value: Any) -> Any:

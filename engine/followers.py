@@ -26,6 +26,8 @@ FINISHED = ("run.completed", "run.failed", "run.cancelled")
 KEEP = 4096            # events a feed keeps in memory for followers that lag a little
 CATCH_UP_PAGE = 1000   # a lagging follower reads the store in pages of this many events
 WAIT_S = 0.5           # one store wait; short so that feeds beyond the pool's threads take turns
+MIN_WAKE_S = 0.02      # a feed wakes its followers at most this often: with hundreds of followers,
+                       # each wake is a write per follower (PostgreSQL notifies every group commit)
 THREADS = 32           # runs followed at once without taking turns
 
 
@@ -133,10 +135,15 @@ class Hub:
     async def _read(self, feed: Feed) -> None:
         loop = asyncio.get_running_loop()
         store, after = self._store, feed.last
+        woke = 0.0
         try:
             while True:
+                gap = MIN_WAKE_S - (time.monotonic() - woke)
+                if gap > 0:
+                    await asyncio.sleep(gap)
                 batch = await loop.run_in_executor(self._pool, store.wait_for_events, feed.run_id, after, WAIT_S)
                 if batch:
+                    woke = time.monotonic()
                     if self._on_latency is not None:
                         now = time.time()
                         for event in batch:

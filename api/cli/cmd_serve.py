@@ -71,6 +71,6 @@ def serve_cmd(
         # uvicorn re-raises the signal it stopped on once it has shut down gracefully; SIGTERM is
         # the ordinary way to stop a server, so that second delivery finds a handler: exit 0.
         signal.signal(signal.SIGTERM, lambda *_: None)
-        asyncio.run(server.serve())
+        server.run()   # uvicorn's own loop factory: uvloop when installed
     finally:
         engine.close()

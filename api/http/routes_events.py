@@ -41,6 +41,18 @@ class Encoded:
         self._engine = engine
         self._size = size
         self._cache: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+        self._last_key: tuple[str, int, int] | None = None
+        self._last_chunk = b""
+
+    def chunk(self, batch: list[Any]) -> bytes:
+        """The SSE bytes of a batch: followers in step with the feed wake with the same slice,
+        so the last joined chunk is kept and reused."""
+        key = (batch[0].run_id, batch[0].seq, batch[-1].seq)
+        if self._last_key == key:
+            return self._last_chunk
+        chunk = b"".join([self.of(e) for e in batch])
+        self._last_key, self._last_chunk = key, chunk
+        return chunk
 
     def of(self, event: Any) -> bytes:
         key = (event.run_id, event.seq)
@@ -95,7 +107,7 @@ async def run_events(request: Request, who: Annotated[Principal | None, Depends(
 
     async def stream() -> Any:
         async for batch in engine.event_batches(record.id, start):
-            yield b"".join(encoded.of(e) for e in batch)
+            yield encoded.chunk(batch)
         yield ending
 
     return EventSourceResponse(stream(), ping=request.app.state.settings.ping_s,
