@@ -12,13 +12,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.workers.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -41,18 +41,6 @@ def write_project(folder: Path, script: dict[str, list[dict[str, Any]]], agents:
     docs += [manifest("Agent", name, {"model": "m", "instructions": text}) for name, text in agents.items()]
     (folder / "manifests.yaml").write_text("---\n".join(docs + list(others)))
     return folder
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 30.0, every: float = 0.05) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
 
 
 def free_port() -> int:
@@ -97,7 +85,7 @@ def serve(home: Path, store_url: str, *, auth: bool = True) -> Server:
         except httpx.HTTPError:
             return False
 
-    wait_for(up, f"agentform serve on {url}", every=0.1)
+    wait_until(up, what=f"agentform serve on {url}")
     return Server(url, process)
 
 

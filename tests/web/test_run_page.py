@@ -4,13 +4,14 @@ the same run, and an approval is answered through the page."""
 
 from __future__ import annotations
 
+from tests.workers.helpers import wait_until
+
 from .helpers import (
     cli,
     login,
     manifest,
     screenshot,
     shown_seqs,
-    wait_for,
     wait_status,
     write_project,
 )
@@ -60,8 +61,8 @@ def test_live_run_reload_and_two_tabs(browser, served, tmp_path):
             assert runner.poll() is None, runner.stderr.read()
             return _running_run(engine, "pipeline/default/slow")
 
-        run = wait_for(started, "the run to be recorded")
-        wait_for(lambda: engine.get_run(run.id).last_seq >= 3, "the run's first events")
+        run = wait_until(started, what="the run to be recorded")
+        wait_until(lambda: engine.get_run(run.id).last_seq >= 3, what="the run's first events")
         context = browser.new_context()
         first = context.new_page()
         errors: list[str] = []
