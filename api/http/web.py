@@ -41,14 +41,12 @@ MAX_RENDERED_EVENTS = 5000
 EVENT_BATCH = 500
 MAX_TEXT = 4000
 PAGE_SIZE = 50
-MAX_DIFFS = 20
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
-STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                ".svg": "image/svg+xml"}
+STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 TERMINAL = ("run.completed", "run.failed", "run.cancelled")
 _ONE_LINE = re.compile(r"\n *")
 GRAPH_KINDS = {"team": "Team", "pipeline": "Pipeline", "agent": "Agent"}

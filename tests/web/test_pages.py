@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from .helpers import cli, manifest, screenshot, shown_seqs, write_project
+from .helpers import PHONE, cli, login, manifest, screenshot, shown_seqs, write_project
 
 XSS = '<b id="xss">bold</b><script>window.pwned = 1</script><img src=x id="xss-img">'
 
@@ -118,6 +118,17 @@ def test_pages_in_a_browser(browser, served, tmp_path):
     assert compare.count() == 1 and "You write short articles." in compare.inner_text()
     screenshot(page, "revisions")
     context.close()
+
+    # on a phone no page scrolls sideways (wide tables and graphs scroll inside their box)
+    phone = browser.new_context(viewport=PHONE, is_mobile=True)
+    mobile = phone.new_page()
+    login(mobile, server.url, served.read_token)
+    for path in ("/", "/runs", f"/runs/{run.id}", "/revisions", "/graph/team/default/crew"):
+        mobile.goto(server.url + path)
+        width = mobile.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width}px wide on a phone"
+    screenshot(mobile, "revisions-phone", full_page=False)
+    phone.close()
 
 
 def test_who_sees_what(served, tmp_path):
