@@ -127,7 +127,7 @@ def test_pages_in_a_browser(browser, served, tmp_path):
         mobile.goto(server.url + path)
         width = mobile.evaluate("() => document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} is {width}px wide on a phone"
-    screenshot(mobile, "revisions-phone", full_page=False)
+    screenshot(mobile, "graph-team-phone", full_page=False)
     phone.close()
 
 
