@@ -149,13 +149,29 @@ def search_applied(store: Any, home: Path, name: str, query: str, top_k: int = 5
                    namespace: str = "default", path: str | None = None) -> KnowledgeHits:
     """Search one applied KnowledgeBase as the store holds it (``Engine.search_knowledge``)."""
     from agentform.engine.errors import NotFound
-    from agentform.engine.graph import node_key
-    from agentform.engine.secrets import SecretSource
-    from agentform.specs import KINDS, ResourceKey
+    from agentform.specs import ResourceKey
 
     applied = store.get_resource(ResourceKey("KnowledgeBase", namespace, name))
     if applied is None:
         raise NotFound(f"KnowledgeBase {namespace}/{name} is not applied; apply it first")
+    # The parsed spec is kept per spec hash; secret values are resolved at every search (a rotated
+    # value is used at once), as a run resolves them.
+    cache_key = (namespace, name, applied.spec_hash)
+    if cache_key not in _applied_specs:
+        _applied_specs[cache_key] = _applied_spec(store, namespace, applied)
+    spec, secrets = _applied_specs[cache_key]
+    target = make_target(namespace, name, spec, applied.spec.get("resolved") or {}, home=home, secrets=secrets)
+    return search([target], query, top_k, path)
+
+
+_applied_specs: dict[tuple, tuple[Any, dict[str, dict[str, Any]]]] = {}
+
+
+def _applied_spec(store: Any, namespace: str, applied: Any) -> tuple[Any, dict[str, dict[str, Any]]]:
+    from agentform.engine.graph import node_key
+    from agentform.engine.secrets import SecretSource
+    from agentform.specs import KINDS, ResourceKey
+
     document = {k: v for k, v in applied.spec.items() if k != "resolved"}
     spec = KINDS["KnowledgeBase"].model_validate(document).spec
     secrets: dict[str, dict[str, Any]] = {}
@@ -166,5 +182,4 @@ def search_applied(store: Any, home: Path, name: str, query: str, top_k: int = 5
             secret = store.get_resource(ResourceKey("Secret", sns, sname))
             if secret is not None:
                 secrets[node_key(sns, sname)] = SecretSource.from_document(secret.spec).to_dict()
-    target = make_target(namespace, name, spec, applied.spec.get("resolved") or {}, home=home, secrets=secrets)
-    return search([target], query, top_k, path)
+    return spec, secrets
