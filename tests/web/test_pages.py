@@ -68,6 +68,10 @@ def test_pages_in_a_browser(browser, served, tmp_path):
     assert page.locator("#xss, #xss-img").count() == 0
     assert page.evaluate("() => window.pwned") is None and scripts_run == []
     assert XSS in page.inner_text("#output")
+    # the run's target links to the graph it executed: the revision it is pinned to
+    page.click("h1 .target a")
+    page.wait_for_url(f"**/graph/agent/default/writer?revision={run.revision}")
+    assert page.locator("#graph svg g.node").count() == 1 and f"at revision {run.revision}" in page.inner_text("h1")
 
     # resources: every applied resource with its Ready condition
     page.goto(f"{server.url}/")
