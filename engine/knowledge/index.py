@@ -182,6 +182,13 @@ def ensure(target: KnowledgeTarget) -> IndexState:
     state = load_state(target)
     if state is not None and state.settings == target.settings() and _collection_exists(target):
         return state
+    if not target.folder.is_dir():
+        import socket
+
+        raise KnowledgeError(
+            f"knowledge base {target.key} has no index on this host ({socket.gethostname()}) and its sources "
+            f"({target.folder}) are not here to build one: an embedded Qdrant lives on the host that applied it; "
+            "run there, or give the KnowledgeBase a Qdrant server (store: {qdrant: {url: ...}})")
     try:
         index(target, revision=state.revision if state is not None else None)
     except KnowledgeError:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from runtime.helpers import apply
 
 from agentform.engine.api import Engine
+from agentform.engine.errors import KnowledgeError
 from knowledge.helpers import BILLING, HEATING, cited_lines, handbook, line_of, ready
 
 
@@ -72,3 +74,13 @@ def test_a_fresh_engine_home_builds_the_index_it_lacks(store, tmp_path):
     found = Engine(home=home, store=store).search_knowledge("handbook", "argon2id hashing of passwords", top_k=1)
     assert found.hits[0].path == "docs/security/passwords.md"
     assert (home / "knowledge/default/handbook/state.json").is_file()
+
+
+def test_another_host_without_the_index_or_the_sources_is_told_why(store, tmp_path):
+    root = handbook(tmp_path / "repo", {"model": "local/minilm"})
+    apply(store, root, tmp_path / "home")
+    shutil.rmtree(root)                        # the sources are not on this host ...
+    elsewhere = Engine(home=tmp_path / "other-home", store=store)   # ... nor an index
+    with pytest.raises(KnowledgeError) as caught:
+        elsewhere.search_knowledge("handbook", "refunds")
+    assert "no index on this host" in str(caught.value) and "Qdrant server" in str(caught.value)
