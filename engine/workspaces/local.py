@@ -76,6 +76,10 @@ class LocalBackend:
                 f"Workspace {ws.id}: bubblewrap (bwrap) is not installed on this machine: install the "
                 f"'{BWRAP_PACKAGE}' package (apt-get install {BWRAP_PACKAGE}), or set `sandbox: none` on "
                 "the Workspace for trusted local use (commands then run unsandboxed)")
+        missing = [tool for tool in ("/usr/bin/prlimit", "/usr/bin/setpriv") if not os.path.exists(tool)]
+        if missing:
+            raise WorkspaceError(f"Workspace {ws.id}: {', '.join(missing)} not found: install the 'util-linux' "
+                                 "package (commands run under prlimit and setpriv)")
         root = data_dir(ws)
         created = not root.is_dir()
         root.mkdir(parents=True, exist_ok=True)
@@ -308,7 +312,8 @@ class LocalBackend:
             out.append(f"--cpu={seconds}:{seconds + 1}")     # SIGXCPU first, SIGKILL a second later
         if lim.memory is not None:
             out.append(f"--as={lim.memory}")
-        if lim.pids is not None:
+        if lim.pids is not None and is_root() and ws.sandbox == "bubblewrap":
+            # only the sandbox uid's count is the workspace's own (the status says LimitNotEnforced otherwise)
             out.append(f"--nproc={lim.pids}")
         return [*out, "--"]
 

@@ -24,6 +24,7 @@ from .rooms import config_for, root_workspace
 READ_MAX = 256 * 1024           # bytes read_file returns
 LIST_MAX = 500                  # entries list_files returns
 COMMAND_MAX = 64 * 1024         # characters of a command
+WRITE_MAX = 8 * 1024 * 1024     # bytes write_file writes in one call
 
 
 class ToolUseError(Exception):
@@ -72,6 +73,8 @@ class WorkspaceTools:
         if again is not None:
             return again
         data = content.encode("utf-8")
+        if len(data) > WRITE_MAX:
+            raise ToolUseError(f"the content is {len(data)} bytes; write_file writes at most {WRITE_MAX} in one call")
         rel = _norm(path)
         try:
             old: bytes | None = await self._call(backend.read_file, config, path, max_bytes=changes.CACHE_FILE)
