@@ -68,7 +68,7 @@ class PodmanService:
         for sub in ("root", "runroot", "tmp", "run"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
         nofile = _soft_cap(resource.RLIMIT_NOFILE, 4096)
-        nproc = _soft_cap(resource.RLIMIT_NPROC, 32768)
+        nproc = _soft_cap(resource.RLIMIT_NPROC, 4096)
         (self.base / "containers.conf").write_text(
             "[containers]\n"
             f'default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
