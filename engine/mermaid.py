@@ -43,6 +43,9 @@ def _servers_of(graph: Graph, agent_key: str, node: str) -> list[tuple[str, str,
         return []
     found = []
     for use in agent.spec.tools:
+        if use.builtin is not None:   # an in-process server (engine/runtime/builtins/)
+            found.append((node, f"builtin:{use.builtin}", f"hosts {', '.join(use.hosts)}" if use.hosts else ""))
+            continue
         if use.tool_server is None:
             continue
         key = "/".join(use.tool_server.resolve(agent.namespace))
@@ -60,7 +63,10 @@ def _tool_servers(graph: Graph, uses: list[tuple[str, str, str]], out: list[str]
             drawn.add(key)
             spec = graph.tool_servers.get(key)
             transport = f"<br/>{spec.transport}" if spec is not None else ""
-            out.append(f'  {server}[/"tool server {_text(key.split("/", 1)[1])}{transport}"/]')
+            if key.startswith("builtin:"):
+                out.append(f'  {server}[/"built-in {_text(key.split(":", 1)[1])}"/]')
+            else:
+                out.append(f'  {server}[/"tool server {_text(key.split("/", 1)[1])}{transport}"/]')
         out.append(f'  {node} -.-|"{_text(label)}"| {server}' if label else f"  {node} -.- {server}")
 
 

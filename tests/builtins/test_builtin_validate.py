@@ -47,3 +47,20 @@ def test_an_unknown_builtin_and_an_unknown_tool_in_a_script_are_errors(tmp_path,
     script = "agents:\n  a:\n    - toolCalls: [{name: memory_forget, arguments: {}}]\n"
     errors = _errors(tmp_path, monkeypatch, "    - builtin: memory\n", script)
     assert len(errors) == 1 and "memory_forget" in errors[0], errors
+
+
+def test_graph_draws_each_agents_builtins(store, tmp_path):
+    from runtime.helpers import agent, apply, project
+
+    from agentform.engine.api import Engine
+    from agentform.specs import ResourceKey
+
+    root = project(tmp_path / "m", {"agents": {}}, [agent("a", tools=[
+        {"builtin": "memory"}, {"builtin": "fetch", "hosts": ["api.example.com", "127.0.0.1:8080"]}])])
+    apply(store, root, tmp_path)
+    with Engine(home=tmp_path, store=store) as engine:
+        lines = engine.graph_mermaid(ResourceKey("Agent", "default", "a")).splitlines()
+    assert '  ts_builtin_memory[/"built-in memory"/]' in lines
+    assert '  ts_builtin_fetch[/"built-in fetch"/]' in lines
+    assert '  a_default_a -.-|"hosts api.example.com, 127.0.0.1:8080"| ts_builtin_fetch' in lines
+    assert "  a_default_a -.- ts_builtin_memory" in lines
