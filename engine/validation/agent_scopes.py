@@ -70,10 +70,9 @@ def check_agent_scopes(ms: ManifestSet) -> list[Diagnostic]:
             reported.add((key, ref, chain[0].key))
             pipeline = next((c for c in reversed(chain) if c.kind == "Pipeline"), None)
             why = (f"param '{name}' is not declared by Pipeline '{pipeline.name}', the innermost pipeline "
-                   f"when {way} runs this agent" if pipeline is not None else
-                   f"when {way} runs this agent there are no params (only a Pipeline declares them)")
-            out.append(reads.text.at(1, ref, f"{reads.text.what}: {why}; declare it, or write "
-                                             f"{{{{ {ref} | default(...) }}}}"))
+                   f"when {way} runs this agent; declare it there, or write" if pipeline is not None else
+                   f"when {way} runs this agent there are no params (only a Pipeline declares them); write")
+            out.append(reads.text.at(1, ref, f"{reads.text.what}: {why} {{{{ {ref} | default(...) }}}}"))
 
     def walk(m: LoadedManifest, chain: list[LoadedManifest], vars: set[str], params: set[str] | None) -> None:
         if any(c is m for c in chain) or len(chain) >= _MAX_DEPTH:   # a cycle: the nesting check says so

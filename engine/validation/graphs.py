@@ -228,10 +228,11 @@ def check_handoffs(m: LoadedManifest) -> list[Diagnostic]:
             elif len(transfer_tool(target)) > MAX_TOOL_NAME:
                 out.append(m.diag(f"'{target}' gives the tool name '{transfer_tool(target)}', longer than "
                                   f"{MAX_TOOL_NAME} characters; use a shorter name", *at, j))
-    for j, name in enumerate(spec.finishers or ()):
-        if name not in lists:
-            out.append(m.diag(f"finisher '{name}' is not an agent of this team{did_you_mean(name, names)}",
-                              "spec", "finishers", j))
+    unknown = [j for j, name in enumerate(spec.finishers or ()) if name not in lists]
+    for j in unknown:
+        name = spec.finishers[j]
+        out.append(m.diag(f"finisher '{name}' is not an agent of this team{did_you_mean(name, names)}",
+                          "spec", "finishers", j))
     edges = {who: [t for t in targets if t in lists and t != who] for who, targets in lists.items()}
     reached, todo = {manager}, [manager]
     while todo:
@@ -252,7 +253,7 @@ def check_handoffs(m: LoadedManifest) -> list[Diagnostic]:
             if who not in can_finish and any(t in can_finish for t in targets):
                 can_finish.add(who)
                 changed = True
-    for name in lists:
+    for name in lists if not unknown else ():   # a misspelt finisher would make every agent one
         if name in reached and name not in can_finish:
             out.append(m.diag(f"'{name}' has no way to finish: it is not in finishers and no chain of "
                               "its handoffs reaches an agent that is (add one to its handoffs, or it "
