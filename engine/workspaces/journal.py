@@ -22,18 +22,20 @@ _lock = threading.Lock()
 
 
 class Journal:
+    """One workspace's journal as one run sees it: read once (a repeat only ever concerns calls
+    made before this run's process started it), then kept in step with what it records."""
+
     def __init__(self, path: Path):
         self.path = path
+        self._index: dict[str, dict[str, Any]] | None = None
 
     def find(self, key: str) -> dict[str, Any] | None:
         """The entry recorded under ``key`` (the newest), or None."""
         if not key:
             return None
-        found = None
-        for entry in self._entries():
-            if entry.get("key") == key:
-                found = entry
-        return found
+        if self._index is None:
+            self._index = {str(e.get("key")): e for e in self._entries()}
+        return self._index.get(key)
 
     def record(self, key: str, *, result: Any = None, error: str | None = None,
                changed: dict[str, Any] | None = None) -> None:
@@ -46,6 +48,8 @@ class Journal:
             entry["result"] = result
         if changed is not None:
             entry["changed"] = changed
+        if self._index is not None:
+            self._index[key] = entry
         line = json.dumps(entry, ensure_ascii=False, default=str) + "\n"
         with _lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -358,7 +358,7 @@ def _file_error(path: str, exc: OSError) -> Exception:
     import errno
 
     if isinstance(exc, FileNotFoundError):
-        return WorkspaceError(f"'{path}' does not exist in the workspace")
+        return FileNotFoundError(f"'{path}' does not exist in the workspace")
     if exc.errno == errno.ELOOP:
         return PathRefused(path, "it is a symlink")
     if exc.errno == errno.ENOTDIR:

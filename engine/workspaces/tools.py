@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agentform.engine.errors import WorkspaceError
+from agentform.engine.errors import PathRefused, WorkspaceError
 
 from . import changes
 from .backend import CommandResult, WorkspaceBackend, WorkspaceConfig, backend_for
@@ -37,6 +37,7 @@ class WorkspaceTools:
     def __init__(self, ctx: Any):
         self.ctx = ctx
         self._rooms: dict[str, tuple[WorkspaceConfig, WorkspaceBackend, changes.SeenContent]] = {}
+        self._journals: dict[str, Journal] = {}
 
     def room(self, caller: Any) -> tuple[WorkspaceConfig, WorkspaceBackend, changes.SeenContent]:
         key = getattr(caller, "workspace", None) or root_workspace(self.ctx.graph)
@@ -76,11 +77,16 @@ class WorkspaceTools:
         if len(data) > WRITE_MAX:
             raise ToolUseError(f"the content is {len(data)} bytes; write_file writes at most {WRITE_MAX} in one call")
         rel = _norm(path)
+        old: bytes | None = None
+        exists = True
         try:
-            old: bytes | None = await self._call(backend.read_file, config, path, max_bytes=changes.CACHE_FILE)
-        except ToolUseError:
-            old = seen.get(rel)       # too large to diff, or not there
-        exists = old is not None or await self._exists(backend, config, path)
+            old = await asyncio.to_thread(backend.read_file, config, path, max_bytes=changes.CACHE_FILE)
+        except FileNotFoundError:
+            exists = False
+        except PathRefused as exc:
+            raise ToolUseError(str(exc)) from None
+        except (WorkspaceError, OSError):
+            old = seen.get(rel)       # too large to diff (or not a file: the write says so)
         await self._call(backend.write_file, config, path, data)
         seen.keep(rel, data)
         result = {"path": rel, "bytes": len(data), "created": not exists}
@@ -124,18 +130,12 @@ class WorkspaceTools:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except WorkspaceError as exc:
             raise ToolUseError(str(exc)) from None
-        except FileNotFoundError:
-            raise ToolUseError(f"'{args[1] if len(args) > 1 else ''}' does not exist in the workspace") from None
+        except FileNotFoundError as exc:
+            where = args[1] if len(args) > 1 else ""
+            raise ToolUseError(str(exc) if "workspace" in str(exc) else f"'{where}' does not exist in the workspace") \
+                from None
         except OSError as exc:
             raise ToolUseError(f"{exc.strerror or exc}") from None
-
-    async def _exists(self, backend: WorkspaceBackend, config: WorkspaceConfig, path: str) -> bool:
-        parent, _, name = _norm(path).rpartition("/")
-        try:
-            listing = await asyncio.to_thread(backend.list_files, config, parent or ".", limit=100_000)
-        except (WorkspaceError, OSError):
-            return False
-        return any(e.path == _norm(path) for e in listing.entries)
 
     async def _snapshot(self, backend: WorkspaceBackend, config: WorkspaceConfig) -> changes.Snapshot:
         listing = await self._call(backend.list_files, config, ".", recursive=True, limit=changes.MAX_SNAPSHOT)
@@ -171,9 +171,12 @@ class WorkspaceTools:
         return data
 
     def _journal(self, config: WorkspaceConfig) -> Journal:
-        from .local import journal_path
+        journal = self._journals.get(config.id)
+        if journal is None:
+            from .local import journal_path
 
-        return Journal(journal_path(config))
+            journal = self._journals[config.id] = Journal(journal_path(config))
+        return journal
 
     def _again(self, journal: Journal, key: str | None, caller: Any) -> dict[str, Any] | None:
         """A repeat of a call the journal holds: its result again (its change event re-emitted
