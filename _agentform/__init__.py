@@ -53,6 +53,12 @@ _EXPORTS: dict[str, str] = {
     "MemoryScope": "agentform.engine.store.memory",   # `agentform memory`
     "MemoryEntry": "agentform.engine.store.memory",
     "KnowledgeError": "agentform.engine.errors",
+    # `serve` and `token` (engine/tokens.py, audit.py, cost.py)
+    "TokenInfo": "agentform.engine.tokens",
+    "CreatedToken": "agentform.engine.tokens",
+    "AuditEntry": "agentform.engine.audit",
+    "CostReport": "agentform.engine.cost",
+    "CostRow": "agentform.engine.cost",
     "KnowledgeHits": "agentform.engine.knowledge.search",   # Engine.search_knowledge
     "KnowledgeHit": "agentform.engine.knowledge.search",
 }
@@ -65,10 +71,13 @@ __all__ = [  # kept equal to _EXPORTS plus __version__ (tests/project/test_one_d
     "ValidationReport", "WorkspaceBusy", "WorkspaceError", "__version__", "printable",
     "SyncResult", "AppStatus", "MemoryScope", "MemoryEntry", "RunDetail", "SENSITIVE",
     "KnowledgeError", "KnowledgeHits", "KnowledgeHit",
+    "TokenInfo", "CreatedToken", "AuditEntry", "CostReport", "CostRow",
 ]
 
 if TYPE_CHECKING:
     from agentform.engine.api import Engine, RunResult
+    from agentform.engine.audit import AuditEntry
+    from agentform.engine.cost import CostReport, CostRow
     from agentform.engine.errors import (
         AgentformError,
         BudgetExceeded,
@@ -94,6 +103,7 @@ if TYPE_CHECKING:
     from agentform.engine.plan import SENSITIVE
     from agentform.engine.store.base import Condition, Event, RunRecord
     from agentform.engine.store.memory import MemoryEntry, MemoryScope
+    from agentform.engine.tokens import CreatedToken, TokenInfo
     from agentform.engine.views import (
         ResourceChange,
         ResourceDetail,
