@@ -37,3 +37,21 @@ def test_an_agent_searches_and_cites(store, tmp_path):
     assert found[0]["citation"] == f"docs/billing.md:{found[0]['startLine']}-{found[0]['endLine']}"
     assert "no knowledge base 'wiki'" in results[1]["error"] and "handbook" in results[1]["error"]
     assert result.output == "Refunds take fourteen days (docs/billing.md)."
+
+
+def test_replay_serves_the_search_from_the_stream(store, tmp_path):
+    import asyncio
+    import shutil
+
+    from agentform.engine.api import Engine
+
+    call = {"name": "search_knowledge", "arguments": {"query": "refunds", "top_k": 1}}
+    root = _repo(tmp_path, [{"toolCalls": [call]}, {"content": "fourteen days"}])
+    home = tmp_path / "home"
+    result, events = run(store, home, root, "agent/clerk")
+    assert result.status == "succeeded", result.error
+    shutil.rmtree(home / "knowledge")   # no index and no documents: a replay must not need them
+    shutil.rmtree(root / "docs")
+    report = asyncio.run(Engine(home=home, store=store).replay(result.id))
+    assert report.same, report.divergence
+    assert not (home / "knowledge").exists()
