@@ -75,14 +75,14 @@ def test_sigkill_of_the_owning_worker_mid_run(name: str, pg_store_url: str, tmp_
 
             run_id = asyncio.run(enqueue())
             k = rng.randint(2, total - 2)
-            run = wait_until(lambda: (r := store.get_run(run_id)).last_seq >= k and r, timeout=60,
+            run = wait_until(lambda run_id=run_id, k=k: (r := store.get_run(run_id)).last_seq >= k and r, timeout=60,
                              what=f"event {k} of run {run_id}")
             victim = next((w for w in workers if w.pid == owner_pid(run)), None) or rng.choice(workers)
             stop(victim, signal.SIGKILL)
             workers.remove(victim)
             workers.append(start_worker(pg_store_url, home, log=tmp_path / f"w{spawned}.log"))
             spawned += 1
-            done = wait_until(lambda: (r := store.get_run(run_id)).status in FINISHED and r, timeout=90,
+            done = wait_until(lambda run_id=run_id: (r := store.get_run(run_id)).status in FINISHED and r, timeout=90,
                               what=f"run {run_id} to finish after the kill at event {k}")
             assert done.status == "succeeded", (k, done.error)
             assert done.output == baseline.output, k
