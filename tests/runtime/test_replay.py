@@ -26,6 +26,10 @@ EXAMPLE_RUNS = {
     "company": ("team/company/company", "Should we open repair cafes?", None),
     "content-pipeline": ("pipeline/content", None, {"topic": "heat pumps"}),
     "ci-overlay": ("team/release-notes", "Write the notes for 1.4", None),
+    "triage-desk": ("team/triage-desk/desk", "I was charged twice for INV-1042", None),
+    "judge-loop": ("pipeline/judge-loop", "a solar camping lamp", None),
+    "crew": ("pipeline/crew", "e-bike repair in Lyon", None),
+    "prompts-vars": ("team/editorial", "A beginner's guide to soldering irons", None),
 }
 
 
