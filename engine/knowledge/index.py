@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agentform.engine.errors import KnowledgeError
+from agentform.engine.redaction import redact_text
 
 from .qdrant import QdrantTarget
 
@@ -149,10 +150,12 @@ def index(target: KnowledgeTarget, *, revision: int | None = None, embedder: Any
         chunks = chunk_text(read_text(source), target.spec.chunk.size, target.spec.chunk.overlap)
         counts[source.rel] = len(chunks)
         for i, chunk in enumerate(chunks):
+            # A secret value this process knows never reaches an embedding provider, Qdrant or a result.
+            text = redact_text(chunk.text)
             ids.append(qdrant.point_id(source.rel, i))
-            texts.append(chunk.text)
+            texts.append(text)
             payloads.append({"path": source.rel, "startLine": chunk.start_line, "endLine": chunk.end_line,
-                             "heading": chunk.heading, "text": chunk.text, "sha256": source.sha256})
+                             "heading": redact_text(chunk.heading), "text": text, "sha256": source.sha256})
     started = time.perf_counter()
     vectors = embedder.embed(texts) if texts else None
     embedded = time.perf_counter()

@@ -109,3 +109,17 @@ def _points_by_path(home) -> set[str]:
         return {p.payload["path"] for p in points}
     finally:
         client.close()
+
+
+def test_a_secret_in_a_document_never_reaches_the_provider_or_a_result(store, tmp_path, stub, monkeypatch):
+    monkeypatch.setenv("AF_TEST_EMBED_KEY", KEY)
+    root = _kb(tmp_path, stub)
+    (root / "docs/leak.md").write_text(f"# Keys\n\nThe embedding key is {KEY} for the staging server.\n")
+    home = tmp_path / "home"
+    apply(store, root, home)
+    sent = _embedded(stub)
+    assert any("staging server" in t for t in sent) and not any(KEY in t for t in sent)
+    hit = Engine(home=home, store=store).search_knowledge("handbook", "embedding key staging", top_k=1).hits[0]
+    assert hit.path == "docs/leak.md" and KEY not in hit.text and "staging server" in hit.text
+    assert KEY not in (home / "knowledge/default/handbook/state.json").read_text()
+    assert not any(KEY.encode() in f.read_bytes() for f in (home / "knowledge").rglob("*") if f.is_file())
