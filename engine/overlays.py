@@ -40,11 +40,15 @@ _PATCHABLE_METADATA = frozenset({"labels", "annotations"})
 
 def overlay_file(folder: Path) -> Path | None:
     """``folder``'s agentform.yaml when it declares ``kind: Overlay`` (read only when the word is in it)."""
+    from agentform.engine.validation.paths import is_inside
+
     for name in OVERLAY_FILES:
         file = Path(folder) / name
         try:
             if not file.is_file() or file.stat().st_size > 1 << 20:
                 continue
+            if not is_inside(os.path.realpath(file), os.path.realpath(folder)):
+                continue   # a link to outside is no overlay: the loader refuses it unread
             raw = file.read_bytes()
         except OSError:
             continue

@@ -164,3 +164,16 @@ def test_a_template_error_in_patched_instructions_is_located_in_the_overlay(tmp_
     errors = _errors(_validate(Path("overlays/ci")))
     assert len(errors) == 1, errors
     assert errors[0].startswith("overlays/ci/agentform.yaml:12:42:") and "nobody" in errors[0], errors
+
+
+def test_an_overlay_file_that_links_outside_is_refused_unread(tmp_path, monkeypatch):
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(CI)
+    root = _repo(tmp_path, BASE)
+    (root / "overlays/ci").mkdir(parents=True)
+    os.symlink(outside, root / "overlays/ci/agentform.yaml")
+    monkeypatch.chdir(root)
+    result = _validate(Path("overlays/ci"))
+    errors = _errors(result)
+    assert len(errors) == 1 and "is a symlink to" in errors[0] and "it is not read" in errors[0], errors
+    assert result.manifests == []
