@@ -44,12 +44,13 @@ Passwords are hashed with argon2id and never logged. Rotate the signing keys eve
 DOCS = {"docs/billing.md": BILLING, "docs/heating.md": HEATING, "docs/security/passwords.md": SECURITY}
 
 
-def handbook(root: Path, embedding: dict, extra: list[str] = (), chunk: dict | None = None) -> Path:
-    """A folder with the docs and a KnowledgeBase ``handbook`` over ``docs/**/*.md``."""
+def handbook(root: Path, embedding: dict, extra: list[str] = (), chunk: dict | None = None,
+             sources: tuple[str, ...] = ("docs/**/*.md",)) -> Path:
+    """A folder with the docs and a KnowledgeBase ``handbook`` over ``sources`` (``docs/**/*.md``)."""
     for rel, text in DOCS.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    spec = {"sources": [{"path": "docs/**/*.md"}], "embedding": embedding,
+    spec = {"sources": [{"path": p} for p in sources], "embedding": embedding,
             "chunk": chunk or {"size": 200, "overlap": 40}}
     (root / "kb.yaml").write_text("---\n".join([manifest("KnowledgeBase", "handbook", spec), *extra]))
     return root
@@ -76,3 +77,26 @@ def ready(store, name: str = "handbook"):
     resource = store.get_resource(ResourceKey("KnowledgeBase", "default", name))
     return next(c for c in resource.conditions if c.type == "Ready")
 
+
+
+def tiny_pdf(pages: list[str]) -> bytes:
+    """A minimal valid PDF with one line of Helvetica text per page (written here, no PDF writer)."""
+    count = len(pages)
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(count))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{kids}] /Count {count} >>".encode(),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    for i, text in enumerate(pages):
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
+                       f"/Contents {5 + 2 * i} 0 R >>".encode())
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)

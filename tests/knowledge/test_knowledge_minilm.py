@@ -84,3 +84,17 @@ def test_another_host_without_the_index_or_the_sources_is_told_why(store, tmp_pa
     with pytest.raises(KnowledgeError) as caught:
         elsewhere.search_knowledge("handbook", "refunds")
     assert "no index on this host" in str(caught.value) and "Qdrant server" in str(caught.value)
+
+
+def test_pdf_text_is_indexed_page_by_page(store, tmp_path):
+    from knowledge.helpers import tiny_pdf
+
+    root = handbook(tmp_path / "repo", {"model": "local/minilm"}, sources=("docs/**/*.md", "docs/warranty.pdf"))
+    (root / "docs/warranty.pdf").write_bytes(tiny_pdf(["Warranty covers the compressor for ten years.",
+                                                       "Shipping is free within the European Union."]))
+    apply(store, root, tmp_path / "home")
+    assert ready(store).message.startswith("4 documents, ")
+    hit = Engine(home=tmp_path / "home", store=store).search_knowledge(
+        "handbook", "how long is the compressor guaranteed", top_k=1, path="docs/*.pdf").hits[0]
+    assert hit.path == "docs/warranty.pdf" and "ten years" in hit.text
+    assert hit.start_line == 1      # page 1 is the first line of the extracted text
