@@ -80,7 +80,10 @@ def overlay_name(path: Path) -> str | None:
 def watched_roots(path: Path | str) -> list[Path]:
     """Every folder that loading ``path`` reads: ``path`` itself and, for an overlay, each folder
     its resources name (nested overlays followed; a file resource gives its folder), absolute,
-    without repeats. Entries that do not resolve are left out (validate reports them)."""
+    without repeats. Entries that do not resolve, or that the load refuses as outside the git work
+    tree, are left out (validate reports them)."""
+    from agentform.engine.validation.paths import is_inside
+
     root = Path(path).absolute()
     out: list[Path] = []
 
@@ -92,8 +95,11 @@ def watched_roots(path: Path | str) -> list[Path]:
         read = _read_overlay(file) if file is not None and depth < MAX_DEPTH else None
         if read is None or read[0] is None:
             return
+        bound = work_tree(folder) or os.path.realpath(folder)
         for entry in read[0].spec.resources:
             target = Path(os.path.normpath(folder / entry))
+            if os.path.isabs(entry) or not is_inside(os.path.realpath(target), bound):
+                continue   # refused by the load too
             if target.is_dir():
                 visit(target, depth + 1)
             elif target.exists() and target.parent not in out:

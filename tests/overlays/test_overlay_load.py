@@ -185,3 +185,13 @@ def test_both_file_names_make_an_overlay(tmp_path, name, monkeypatch):
     root = _repo(tmp_path, {**BASE, f"overlays/ci/{name}": CI, "overlays/ci/scripts/ci.yaml": SCRIPT})
     monkeypatch.chdir(root)
     assert len(_validate(Path("overlays/ci")).manifests) == 3
+
+
+def test_watched_roots_leaves_out_what_the_load_refuses(tmp_path):
+    from agentform.engine.overlays import watched_roots
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    overlay = CI.replace("resources: [../../base]", f"resources: [../../base, ../../../elsewhere, {outside}, nope]")
+    root = _ci_repo(tmp_path, overlay)
+    assert watched_roots(root / "overlays/ci") == [root / "overlays/ci", root / "base"]
