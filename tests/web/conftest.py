@@ -59,8 +59,8 @@ class Served:
     approve_token: str
     servers: list[Server] = field(default_factory=list)
 
-    def start(self, *, auth: bool = True) -> Server:
-        server = serve(self.home, self.store_url, auth=auth)
+    def start(self, *, auth: bool = True, port: int | None = None) -> Server:
+        server = serve(self.home, self.store_url, auth=auth, port=port)
         self.servers.append(server)
         return server
 

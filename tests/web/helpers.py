@@ -71,9 +71,9 @@ class Server:
         return err
 
 
-def serve(home: Path, store_url: str, *, auth: bool = True) -> Server:
+def serve(home: Path, store_url: str, *, auth: bool = True, port: int | None = None) -> Server:
     """A real `agentform serve` (uvicorn, B's create_app with these pages) on a free loopback port."""
-    port = free_port()
+    port = port or free_port()
     process = cli(home, store_url, "serve", "--port", str(port), *(["--auth"] if auth else []))
     url = f"http://127.0.0.1:{port}"
 

@@ -20,10 +20,10 @@ WORDS = "the quick brown fox jumps over the lazy dog and keeps running through t
 STAGES = ["s1", "s2", "crew", "s3", "s4", "s5"]
 
 
-def _slow_project(folder):
+def _slow_project(folder, latency: str = "400ms"):
     """A pipeline of six stages, about 0.4 s each, words streamed; one stage is a team whose lead
     asks two members in one turn (tool calls, results, a nested tree)."""
-    turn = {"content": WORDS, "latency": "400ms", "stream": "words", "usage": {"input": 100, "output": 20}}
+    turn = {"content": WORDS, "latency": latency, "stream": "words", "usage": {"input": 100, "output": 20}}
     script = {f"{s}/worker": [turn] for s in STAGES if s != "crew"}
     script["lead"] = [
         {"toolCalls": [{"name": "ask_a1", "arguments": {"task": "first half"}},
@@ -123,6 +123,62 @@ def test_live_run_reload_and_two_tabs(browser, served, tmp_path):
     screenshot(mobile, "run-page-phone", full_page=False)
     context.close()
     phone.close()
+
+
+def test_the_page_rides_out_a_server_restart(browser, served, tmp_path):
+    """The server goes away mid-run and comes back on the same address: the page reconnects by
+    itself (Last-Event-ID) and ends with every event of the run exactly once. (Without --auth:
+    sessions live in the server's memory, so with --auth a restart signs the page out; see
+    test_a_restart_signs_the_page_out.)"""
+    engine = served.engine
+    engine.apply(_slow_project(tmp_path / "repo", latency="1s"))
+    server = served.start(auth=False)
+    runner = cli(served.home, served.store_url, "run", "pipeline/slow")
+    try:
+        run = wait_until(lambda: _running_run(engine, "pipeline/default/slow"), what="the run to be recorded")
+        page = browser.new_context().new_page()
+        page.goto(f"{server.url}/runs/{run.id}")
+        page.wait_for_function("() => document.querySelectorAll('#events li.ev.live').length > 0", timeout=20_000)
+        server.process.kill()     # abruptly: no goodbye on the stream
+        server.stop()
+        served.servers.remove(server)
+        page.wait_for_selector("#live[data-state=reconnecting]", state="attached", timeout=20_000)
+        down_at = engine.get_run(run.id).last_seq
+        wait_until(lambda: engine.get_run(run.id).last_seq > down_at + 5, what="events while the server is down")
+        port = int(server.url.rsplit(":", 1)[1])
+        served.start(auth=False, port=port)
+        wait_status(page, "succeeded")
+        assert runner.wait(timeout=60) == 0, runner.stderr.read()
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    stream = [e.seq for e in engine.event_page(run.id, after=0, limit=1000)]
+    assert shown_seqs(page) == stream
+
+
+def test_a_restart_signs_the_page_out(browser, served, tmp_path):
+    """With --auth, a restarted server no longer knows the browser's session: the page says so
+    and links to the login, which brings it back to the run, followed live again."""
+    engine = served.engine
+    engine.apply(_gated_project(tmp_path / "repo"))
+    server = served.start()
+    runner = cli(served.home, served.store_url, "run", "pipeline/gated", "-p", "topic=x")
+    assert runner.wait(timeout=60) == 3, runner.stderr.read()
+    run = _running_run(engine, "pipeline/default/gated")
+    page = browser.new_context().new_page()
+    login(page, server.url, served.read_token, next_path=f"/runs/{run.id}")
+    page.wait_for_selector("#live[data-state=live]", state="attached")
+    server.process.kill()
+    server.stop()
+    served.servers.remove(server)
+    served.start(port=int(server.url.rsplit(":", 1)[1]))
+    page.wait_for_selector("#live[data-state='signed out']", state="attached", timeout=30_000)
+    page.click("#live a")
+    page.fill("#token", served.read_token)
+    page.click("form.login button[type=submit]")
+    page.wait_for_url(f"{server.url}/runs/{run.id}")
+    page.wait_for_selector("#live[data-state=live]", state="attached")
+    assert shown_seqs(page) == [e.seq for e in engine.event_page(run.id, after=0, limit=1000)]
 
 
 def _gated_project(folder):

@@ -327,11 +327,23 @@
           connect();
         }
       });
-    }).catch(function () {
+    }).catch(function (err) {
+      if (err.message === "401") { signedOut(); return; }
       setLive("reconnecting");
       setTimeout(catchUp, retry);
       retry = Math.min(retry * 2, 10000);
     });
+  }
+
+  // The server no longer knows this browser's session (it restarted, or the token was
+  // revoked): following stops until the user logs in again, then the page picks up from here.
+  function signedOut() {
+    if (source) { source.close(); source = null; }
+    setLive("signed out");
+    var next = location.pathname + location.search;
+    var link = el("a", "", "log in again");
+    link.href = "/login?next=" + encodeURIComponent(next);
+    liveEl.append(" \u2014 ", link);
   }
 
   // The rows rendered by the server: fold them without drawing them again.
