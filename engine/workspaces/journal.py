@@ -21,6 +21,12 @@ KEEP = 200
 _lock = threading.Lock()
 
 
+def journal_path(ws: Any) -> Path:
+    """Where the journal of workspace ``ws`` (a WorkspaceConfig) lives, whatever its backend:
+    machine-local, next to the engine's other notes about its workspaces."""
+    return Path(os.path.abspath(ws.home)) / "workspaces" / ".meta" / f"{ws.slug}.journal.jsonl"
+
+
 class Journal:
     """One workspace's journal as one run sees it: read once (a repeat only ever concerns calls
     made before this run's process started it), then kept in step with what it records."""

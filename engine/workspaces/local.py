@@ -45,6 +45,7 @@ from .backend import (
     WorkspaceConfig,
     WorkspaceStatus,
 )
+from .journal import journal_path
 
 # /etc files a command may need (users, the dynamic loader, alternatives); never shadow/sudoers.
 _ETC = ("passwd", "group", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime",
@@ -330,10 +331,6 @@ def meta_dir(ws: WorkspaceConfig) -> Path:
 
 def seed_marker(ws: WorkspaceConfig) -> Path:
     return meta_dir(ws) / f"{ws.slug}.seeded"
-
-
-def journal_path(ws: WorkspaceConfig) -> Path:
-    return meta_dir(ws) / f"{ws.slug}.journal.jsonl"
 
 
 def _environment(ws: WorkspaceConfig, env: dict[str, str]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from agentform.engine.errors import PathRefused, WorkspaceError
 from . import changes
 from .backend import CommandResult, WorkspaceBackend, WorkspaceConfig, backend_for
 from .confine import check_relative
-from .journal import Journal
+from .journal import Journal, journal_path
 from .rooms import config_for, root_workspace
 
 READ_MAX = 256 * 1024           # bytes read_file returns
@@ -173,8 +173,6 @@ class WorkspaceTools:
     def _journal(self, config: WorkspaceConfig) -> Journal:
         journal = self._journals.get(config.id)
         if journal is None:
-            from .local import journal_path
-
             journal = self._journals[config.id] = Journal(journal_path(config))
         return journal
 
