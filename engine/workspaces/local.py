@@ -223,23 +223,16 @@ class LocalBackend:
         entries: list[FileEntry] = []
         prefix = f"{rel}/" if rel else ""
         try:
-            if not recursive:
-                for name in sorted(os.listdir(top)):
-                    entry = _entry(prefix + name, name, top)
+            for dirpath, dirs, files, fd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
+                names = [*sorted(dirs), *sorted(files)]
+                dirs[:] = sorted(dirs) if recursive else []     # not recursive: the top folder only
+                base = prefix + ("" if dirpath == "." else dirpath[2:] + "/")
+                for name in names:
+                    entry = _entry(base + name, name, fd)
                     if entry is not None:
                         entries.append(entry)
-                    if len(entries) > limit:
-                        break
-            else:
-                for dirpath, dirs, files, fd in os.fwalk(".", dir_fd=top, follow_symlinks=False):
-                    dirs.sort()
-                    base = prefix + ("" if dirpath == "." else dirpath[2:] + "/")
-                    for name in [*sorted(dirs), *sorted(files)]:
-                        entry = _entry(base + name, name, fd)
-                        if entry is not None:
-                            entries.append(entry)
-                    if len(entries) > limit:
-                        break
+                if len(entries) > limit:
+                    break
         finally:
             os.close(top)
         return FileListing(tuple(entries[:limit]), truncated=len(entries) > limit)
