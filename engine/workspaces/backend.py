@@ -13,7 +13,9 @@ owner, limits in seconds and bytes) into a room and acts in it. The contract:
   ``ws.limits.output`` bytes per stream, with ``OUTPUT_MARKER`` appended when cut.
 - ``read_file`` / ``write_file`` / ``list_files`` take paths RELATIVE to the workspace root
   (POSIX, ``/``-separated) and refuse any that leave it (``..``, absolute, a symlink or
-  hardlink pointing out) with ``PathRefused``; the message is shown to the model.
+  hardlink pointing out) with ``PathRefused``; the message is shown to the model. A path that
+  does not exist raises ``FileNotFoundError`` (with the message for the model): the workspace
+  tools tell a new file from an existing one by it (``write_file``'s ``created``, the diff).
   ``list_files(recursive=True)`` is also the cheap snapshot (size, mtime) that change
   recording compares before and after a command.
 - ``status(ws)`` observes without changing anything; ``teardown(ws, delete_data)`` removes the
@@ -175,7 +177,7 @@ class WorkspaceBackend(Protocol):
                     env: dict[str, str] | None = None) -> CommandResult: ...
 
     def read_file(self, ws: WorkspaceConfig, path: str, *, max_bytes: int) -> bytes:
-        """At most ``max_bytes``; WorkspaceError when larger, PathRefused / FileNotFoundError as said."""
+        """At most ``max_bytes``: WorkspaceError when larger; PathRefused; FileNotFoundError when missing."""
         ...
 
     def write_file(self, ws: WorkspaceConfig, path: str, data: bytes) -> None:
