@@ -19,7 +19,7 @@ from .references import check_references
 from .scripts import check_scripts
 from .templates_check import check_agent, check_pipeline_templates, check_toolserver
 from .toolserver_argv import check_command_context
-from .toolservers import check_toolserver_fields
+from .toolservers import check_toolserver_fields, check_workspace_path_in_containers
 
 
 def check_output_schema(m: LoadedManifest) -> list[Diagnostic]:
@@ -53,6 +53,7 @@ def run_checks(ms: ManifestSet) -> None:
         for check in _PER_KIND.get(m.kind, ()):
             for d in check(m):
                 ms.add(d)
-    for check in (check_references, check_nesting_cycles, check_workspaces, check_scripts, check_agent_scopes):
+    for check in (check_references, check_nesting_cycles, check_workspaces, check_scripts, check_agent_scopes,
+                  check_workspace_path_in_containers):
         for d in check(ms):
             ms.add(d)
