@@ -33,6 +33,19 @@ def _dump(data, output: str) -> None:
     dump(data, output)
 
 
+def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(escape(cell) for cell in row))   # names and targets are user text, not markup
+    Console(width=200).print(table)
+
+
 @token_app.command("create")
 def create_cmd(
     ctx: typer.Context,
@@ -67,16 +80,9 @@ def list_cmd(ctx: typer.Context, output: str = typer.Option(None, "--output", "-
     if output in ("json", "yaml"):
         _dump([t.to_dict() for t in items], output)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
-    for column in ("ID", "NAME", "SCOPES", "NAMESPACE", "CREATED", "LAST USED", "REVOKED"):
-        table.add_column(column)
-    for t in items:
-        table.add_row(t.id, t.name or "-", ",".join(t.scopes), t.namespace or "(all)", _when(t.created_at),
-                      _when(t.last_used_at), _when(t.revoked_at))
-    Console(width=200).print(table)
+    _table(("ID", "NAME", "SCOPES", "NAMESPACE", "CREATED", "LAST USED", "REVOKED"),
+           [(t.id, t.name or "-", ",".join(t.scopes), t.namespace or "(all)", _when(t.created_at),
+             _when(t.last_used_at), _when(t.revoked_at)) for t in items])
 
 
 @token_app.command("revoke")
@@ -106,14 +112,6 @@ def audit_cmd(
     if output in ("json", "yaml"):
         _dump([e.to_dict() for e in entries], output)
         return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
-    for column in ("TIME", "TOKEN", "ACTION", "TARGET", "SOURCE", "STATUS", "DETAIL"):
-        table.add_column(column)
-    for e in entries:
-        table.add_row(_when(e.at), e.token_id or "-", e.action, escape(e.target), e.source, str(e.status),
-                      escape(e.detail[:80]))
-    Console(width=200).print(table)
+    _table(("TIME", "TOKEN", "ACTION", "TARGET", "SOURCE", "STATUS", "DETAIL"),
+           [(_when(e.at), e.token_id or "-", e.action, e.target, e.source, str(e.status), e.detail[:80])
+            for e in entries])

@@ -103,8 +103,8 @@ def create_app(engine: Any, *, auth: bool = False, rate_limit: int = 60, worker:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The values of applied Secrets this process can read are masked in every answer, from
         # the start and as applies add Secrets (a run written elsewhere may carry one).
-        await asyncio.to_thread(engine.learn_secrets)
-        learner = asyncio.create_task(_keep_learning_secrets(engine))
+        known = await asyncio.to_thread(engine.learn_secrets)
+        learner = asyncio.create_task(_keep_learning_secrets(app, known))
         worker_task = None
         if settings.worker and await asyncio.to_thread(engine.live_workers) is not None:
             worker_task = asyncio.create_task(_embedded_worker(engine, settings.worker_concurrency, on_worker_exit))
@@ -149,13 +149,17 @@ def _web_router() -> Any:
     return web.router
 
 
-async def _keep_learning_secrets(engine: Any) -> None:
+async def _keep_learning_secrets(app: FastAPI, known: int) -> None:
     while True:
         await asyncio.sleep(LEARN_SECRETS_S)
         try:
-            await asyncio.to_thread(engine.learn_secrets)
+            learned = await asyncio.to_thread(app.state.engine.learn_secrets)
         except Exception:   # the store is away for now: /readyz says so; try again later
             log.warning("could not read the applied Secrets", exc_info=True)
+            continue
+        if learned != known:   # SSE bytes encoded before a value was known may carry it
+            app.state.encoded.clear()
+            known = learned
 
 
 async def _embedded_worker(engine: Any, concurrency: int, on_exit: Callable[[], None] | None) -> None:

@@ -44,6 +44,10 @@ class Encoded:
         self._last_key: tuple[str, int, int] | None = None
         self._last_chunk = b""
 
+    def clear(self) -> None:
+        self._cache.clear()
+        self._last_key, self._last_chunk = None, b""
+
     def chunk(self, batch: list[Any]) -> bytes:
         """The SSE bytes of a batch: followers in step with the feed wake with the same slice,
         so the last joined chunk is kept and reused."""

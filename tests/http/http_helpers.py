@@ -116,3 +116,33 @@ def emitter(store_url: str, events: int, rate: float) -> tuple[subprocess.Popen,
     run_id = proc.stdout.readline().strip()
     assert run_id, "the emitter printed no run id"
     return proc, run_id
+
+
+class Follower:
+    """``read_sse`` in a thread: a client that stays connected while the test acts."""
+
+    def __init__(self, url: str, run_id: str, **options: Any):
+        import threading
+
+        self._read: SseRead | None = None
+        self._thread = threading.Thread(target=self._follow, args=(url, run_id), kwargs=options, daemon=True)
+        self._thread.start()
+
+    def _follow(self, url: str, run_id: str, **options: Any) -> None:
+        self._read = read_sse(url, run_id, **options)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def finish(self, timeout: float = 60.0) -> SseRead:
+        self._thread.join(timeout=timeout)
+        assert not self._thread.is_alive() and self._read is not None, "the follower did not finish"
+        return self._read
+
+
+def same_as_store(read: SseRead, store_url: str, run_id: str) -> list[dict]:
+    """Assert the follower got the run's whole stream and its end; the stream."""
+    stream = stored_stream(store_url, run_id)
+    assert read.ended
+    assert [data for _, data in read.events] == stream
+    return stream

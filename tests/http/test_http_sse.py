@@ -9,7 +9,17 @@ import random
 import threading
 
 import httpx
-from http_helpers import cli, doc, emitter, project, read_sse, stored_stream, wait_for
+from http_helpers import (
+    Follower,
+    cli,
+    doc,
+    emitter,
+    project,
+    read_sse,
+    same_as_store,
+    stored_stream,
+    wait_for,
+)
 
 
 def test_reconnects_at_random_points_of_a_live_1000_event_run_concatenate_to_the_stream(serve_factory, store_url):
@@ -89,21 +99,15 @@ def test_following_a_cli_run_through_an_approval_answered_over_http(serve_factor
     runner.start()
     page = wait_for(lambda: httpx.get(f"{served.url}/api/v1/runs").json()["items"], "the CLI's run to appear")
     run_id = page[0]["id"]
-    follower: dict = {}
-    thread = threading.Thread(target=lambda: follower.update(read=read_sse(served.url, run_id, after=0)))
-    thread.start()
+    follower = Follower(served.url, run_id, after=0)
     runner.join(timeout=120)
     assert result["done"].returncode == 3, result["done"].stderr    # parked, waiting for the approval
     wait_for(lambda: any(e["type"] == "run.waiting" for e in stored_stream(store_url, run_id)), "run.waiting")
-    assert thread.is_alive()                                          # the stream stays open while it waits
+    assert follower.alive()                                           # the stream stays open while it waits
     answer = httpx.post(f"{served.url}/api/v1/runs/{run_id}/approval", json={"decision": "approve", "message": "ok"},
                         headers={"Authorization": f"Bearer {token}"}, timeout=60)
     assert answer.status_code == 202, answer.text
-    thread.join(timeout=60)
-    read = follower["read"]
-    assert read.ended
-    stream = stored_stream(store_url, run_id)
-    assert [d for _, d in read.events] == stream
+    stream = same_as_store(follower.finish(), store_url, run_id)
     types = [d["type"] for d in stream]
     assert types.index("run.waiting") < types.index("approval.resolved") < types.index("run.completed")
     resolved = next(d for d in stream if d["type"] == "approval.resolved")
@@ -122,11 +126,8 @@ def test_a_run_started_over_http_is_followed_to_its_end(serve_factory, store_url
                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert started.status_code == 202, started.text
     assert started.json()["status"] == "queued"
-    read = read_sse(served.url, started.json()["id"], after=0)
-    assert read.ended
-    types = [d["type"] for _, d in read.events]
-    assert types[0] == "run.queued" and types[-1] == "run.completed"
-    assert [d for _, d in read.events] == stored_stream(store_url, started.json()["id"])
+    stream = same_as_store(read_sse(served.url, started.json()["id"], after=0), store_url, started.json()["id"])
+    assert stream[0]["type"] == "run.queued" and stream[-1]["type"] == "run.completed"
     run = httpx.get(f"{served.url}/api/v1/runs/{started.json()['id']}").json()
     assert run["status"] == "succeeded" and run["output"] == "one two three four five"
 
@@ -145,18 +146,12 @@ def test_following_a_run_that_a_worker_process_executes(pg_store_url, tmp_path):
                              headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert started.status_code == 202, started.text
         run_id = started.json()["id"]
-        follower: dict = {}
-        thread = threading.Thread(target=lambda: follower.update(read=read_sse(served.url, run_id, after=0)))
-        thread.start()
+        follower = Follower(served.url, run_id, after=0)
         wait_for(lambda: served.engine.followers() == 1, "the follower")
         assert httpx.get(f"{served.url}/api/v1/runs/{run_id}").json()["status"] == "queued"   # nobody took it
         worker = cli("worker", "--once", home=served.home, store_url=pg_store_url)
         assert worker.returncode == 0, worker.stderr
-        thread.join(timeout=60)
-        read = follower["read"]
-        assert read.ended
-        stream = stored_stream(pg_store_url, run_id)
-        assert [d for _, d in read.events] == stream
+        stream = same_as_store(follower.finish(), pg_store_url, run_id)
         started_event = next(d for d in stream if d["type"] == "run.started")
         assert not started_event["data"]["owner"].endswith(f":{os.getpid()}")   # the worker process ran it
         assert stream[-1]["type"] == "run.completed"
