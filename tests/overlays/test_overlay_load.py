@@ -160,7 +160,7 @@ def test_nested_overlays_apply_inner_patches_first_and_watched_roots_lists_every
 
 
 def test_merge_patches_merge_mappings_remove_nulls_and_merge_named_lists():
-    from agentform.engine.overlays import merge
+    from agentform.engine.overlay_patch import merge
 
     base = {"spec": {"a": 1, "b": {"c": 2, "d": 3}, "tags": ["x", "y"],
                      "stages": [{"name": "draft", "agent": "w"}, {"name": "review", "agent": "r", "needs": ["draft"]}]}}
