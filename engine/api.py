@@ -13,6 +13,12 @@
 cost_usd, exit_code): the same data that ``agentform run -o json`` prints. ``events``
 yields the run's stream from ``after + 1`` on; with ``follow=True`` it waits for new events
 until the run finishes. One Engine may run many runs concurrently in one event loop.
+
+Engine is the one door: the CLI (api/cli), the HTTP app (api/http) and the MCP server
+(api/mcp) call it and import nothing else of the engine (tests/project/test_one_door.py).
+The read side (``validate``, ``resources``, ``resource``, ``revisions``, ``revision_diff``,
+``runs``, ``run_info``, ``run_detail``, ``threads``, ``event_page``) returns the typed views of
+engine/views.py, whose ``to_dict()`` is what ``-o json`` prints and HTTP returns.
 """
 
 from __future__ import annotations
