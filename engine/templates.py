@@ -332,25 +332,7 @@ def loop_references(source: str, *, expression: bool = False) -> set[str]:
             inside.update(id(n) for n in part.find_all(nodes.Name))
             if isinstance(part, nodes.Name):
                 inside.add(id(part))
-    skip = {id(n) for n in tree.find_all(nodes.Name) if n.name != "loop" or id(n) in inside}
-    return _loop_chains(tree, skip)
-
-
-def _loop_chains(tree: nodes.Node, skip: set[int]) -> set[str]:
-    found: set[str] = set()
-    inner: set[int] = set()
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
-        if id(node) in inner:
-            continue
-        dotted = _dotted(node)
-        child = node
-        while isinstance(child, (nodes.Getattr, nodes.Getitem)):
-            child = child.node
-            inner.add(id(child))
-        if dotted is None or not isinstance(child, nodes.Name) or id(child) in skip or child.ctx != "load":
-            continue
-        found.add(dotted)
-    return found
+    return _names_in(tree, keep=lambda root: root.name == "loop" and id(root) not in inside)
 
 
 def undeclared(tree: nodes.Node) -> set[str]:
@@ -367,27 +349,32 @@ def undeclared(tree: nodes.Node) -> set[str]:
     return loaded - stored
 
 
-def _names_in(tree: nodes.Node, skip: set[int] | None = None) -> set[str]:
+def _names_in(tree: nodes.Node, skip: set[int] | None = None, keep: Any = None) -> set[str]:
+    """The longest dotted names read in ``tree``, but none of the chains whose outermost node is
+    in ``skip``, and only those whose root Name ``keep(root)`` accepts (when given)."""
     found: set[str] = set()
     inner: set[int] = set(skip or ())
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
         if id(node) in inner:
             if skip and id(node) in skip:   # a guarded chain: skip all of it
-                child = node
-                while isinstance(child, (nodes.Getattr, nodes.Getitem)):
-                    child = child.node
-                    inner.add(id(child))
+                _root(node, inner)
             continue
         dotted = _dotted(node)
         if dotted is None or (isinstance(node, nodes.Name) and node.ctx != "load"):
             continue
         # Mark the chain below this node so that only its longest form is kept.
-        child = node
-        while isinstance(child, (nodes.Getattr, nodes.Getitem)):
-            child = child.node
-            inner.add(id(child))
-        found.add(dotted)
+        root = _root(node, inner)
+        if keep is None or keep(root):
+            found.add(dotted)
     return found
+
+
+def _root(node: nodes.Node, inner: set[int]) -> nodes.Node:
+    """The node a Getattr/Getitem chain starts from, marking every node below ``node`` as seen."""
+    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        node = node.node
+        inner.add(id(node))
+    return node
 
 
 __all__ = [
