@@ -36,7 +36,7 @@ _EXPORTS: dict[str, str] = {
     "Event": "agentform.engine.store.base",
     "RunRecord": "agentform.engine.store.base",
     "Condition": "agentform.engine.store.base",
-    "ValidationReport": "agentform.engine.views",
+    "ValidationReport": "agentform.engine.validation.report",
     "ResourceStatus": "agentform.engine.views",
     "ResourceDetail": "agentform.engine.views",
     "RevisionInfo": "agentform.engine.views",
@@ -104,6 +104,7 @@ if TYPE_CHECKING:
     from agentform.engine.store.base import Condition, Event, RunRecord
     from agentform.engine.store.memory import MemoryEntry, MemoryScope
     from agentform.engine.tokens import CreatedToken, TokenInfo
+    from agentform.engine.validation.report import ValidationReport
     from agentform.engine.views import (
         ResourceChange,
         ResourceDetail,
@@ -114,7 +115,6 @@ if TYPE_CHECKING:
         RunInfo,
         RunPage,
         ThreadInfo,
-        ValidationReport,
     )
 
 

@@ -121,9 +121,9 @@ class Engine:
     def validate(path: str | Path, *, max_file_bytes: int = 1 << 20) -> Any:
         """Every problem of the manifests under ``path`` (``agentform validate``): a
         ValidationReport; opens no store."""
-        from agentform.engine import queries
+        from agentform.engine.validation.report import validation_report
 
-        return queries.validate(path, max_file_bytes=max_file_bytes)
+        return validation_report(path, max_file_bytes=max_file_bytes)
 
     def resources(self, kind: str | None = None, *, namespace: str | None = "default",
                   labels: dict[str, str] | None = None, path: str | Path | None = None) -> list[Any]:

@@ -11,7 +11,6 @@ import base64
 import json
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 from agentform.engine.errors import NotFound, UsageError
@@ -25,7 +24,6 @@ from agentform.engine.views import (
     RunInfo,
     RunPage,
     ThreadInfo,
-    ValidationReport,
     fold_changes,
     resource_status,
     revision_info,
@@ -42,14 +40,6 @@ def _limit(limit: int, what: str) -> int:
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
         raise UsageError(f"{what} limit must be between 1 and {MAX_LIMIT} (got {limit!r})")
     return limit
-
-
-def validate(path: str | Path, *, max_file_bytes: int = 1 << 20) -> ValidationReport:
-    from agentform.engine.validation import validate_path
-
-    result = validate_path(Path(path), max_file_bytes=max_file_bytes)
-    return ValidationReport(ok=result.ok, diagnostics=list(result.diagnostics), manifests=len(result.manifests),
-                            files=result.manifest_files, documents=result.documents, skipped=list(result.skipped))
 
 
 # -- resources --------------------------------------------------------------------------------------------

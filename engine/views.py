@@ -9,34 +9,10 @@ snake_case ones (both are pinned by scripts already).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from agentform.engine.errors import Diagnostic
 from agentform.engine.store.base import AppliedResource, Condition, RevisionRecord, RunRecord
-
-# -- validate ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class ValidationReport:
-    """Every problem of a manifest tree (``validate``); ``ok`` when none is an error."""
-
-    ok: bool
-    diagnostics: list[Diagnostic]
-    manifests: int                  # valid manifests
-    files: int                      # manifest files read
-    documents: int                  # manifest documents seen, valid or not
-    skipped: list[str] = field(default_factory=list)   # YAML files that are not manifests
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity == "error"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "diagnostics": [d.to_dict() for d in self.diagnostics],
-                "manifests": self.manifests, "files": self.files, "skipped": self.skipped}
-
 
 # -- resources ----------------------------------------------------------------------------------------
 
