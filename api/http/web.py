@@ -40,6 +40,7 @@ STATIC = HERE / "static"
 MAX_RENDERED_EVENTS = 5000
 EVENT_BATCH = 500
 MAX_TEXT = 4000
+MAX_OUTPUT = 200_000   # characters of a run's output on its page (the API has all of it)
 PAGE_SIZE = 50
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -199,6 +200,7 @@ class RunView:
     run: dict[str, Any]
     events: list[dict[str, Any]]
     first_seq: int = 1
+    last_seq: int = 0
     hidden: dict[str, float] = field(default_factory=lambda: {"tin": 0, "tout": 0, "cost": 0.0})
     totals: dict[str, float] = field(default_factory=lambda: {"tin": 0, "tout": 0, "cost": 0.0})
     waiting: list[dict[str, Any]] = field(default_factory=list)
@@ -220,12 +222,16 @@ def run_page(request: Request, run_id: str) -> Response:
     view = _read_run(engine, record)
     return _page(request, "run.html", {
         "view": view, "run": view.run, "can_approve": who is not None and who.allows("approve"),
-        "last_seq": view.events[-1]["seq"] if view.events else view.first_seq - 1,
+        "last_seq": view.last_seq,
     })
 
 
 def _read_run(engine: Any, record: Any) -> RunView:
     run = _run_row(engine.redact(dict(vars(record))))
+    output = run.get("output")
+    text = output if isinstance(output, str) else json.dumps(output, ensure_ascii=False, indent=2)
+    run["output_text"] = text if len(text) <= MAX_OUTPUT else \
+        f"{text[:MAX_OUTPUT]}\n… ({len(text) - MAX_OUTPUT} more characters: GET /api/v1/runs/{record.id})"
     tail: deque[dict[str, Any]] = deque(maxlen=MAX_RENDERED_EVENTS)
     hidden = {"tin": 0, "tout": 0, "cost": 0.0}
     requests: dict[str, dict[str, Any]] = {}
@@ -247,8 +253,8 @@ def _read_run(engine: Any, record: Any) -> RunView:
     events = list(tail)
     _mark_spent_deltas(events)
     totals = {key: hidden[key] + sum(row.get(key, 0) for row in events) for key in hidden}
-    return RunView(run=run, events=events, first_seq=events[0]["seq"] if events else 1, hidden=hidden,
-                   totals=totals, waiting=list(requests.values()))
+    return RunView(run=run, events=_fold_spent(events), first_seq=events[0]["seq"] if events else 1,
+                   last_seq=after, hidden=hidden, totals=totals, waiting=list(requests.values()))
 
 
 def _track_approvals(requests: dict[str, dict[str, Any]], row: dict[str, Any]) -> None:
@@ -274,6 +280,22 @@ def _mark_spent_deltas(events: list[dict[str, Any]]) -> None:
             row["spent"] = True
         elif row["type"] == "agent.started":
             completed.discard(row["path"])
+
+
+def _fold_spent(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive spent chunks as one hidden row naming their seqs (``data-seqs="a-b"``): a long
+    streamed reply is thousands of chunks the page would only hide."""
+    out: list[dict[str, Any]] = []
+    for row in events:
+        previous = out[-1] if out else None
+        if row.get("spent") and previous is not None and previous.get("spent") \
+                and previous.get("last", previous["seq"]) + 1 == row["seq"]:
+            previous["last"] = row["seq"]
+            previous["path"] = previous["path"] if previous["path"] == row["path"] else ""
+            previous["text"] = ""
+        else:
+            out.append(row)
+    return out
 
 
 def _event_row(event: dict[str, Any]) -> dict[str, Any]:

@@ -97,8 +97,11 @@ def login(page: Any, base: str, token: str, next_path: str = "/") -> None:
     page.wait_for_url(f"{base}{next_path}")
 
 
-def shown_seqs(page: Any) -> list[int]:
-    return page.eval_on_selector_all("#events li.ev", "rows => rows.map(r => Number(r.dataset.seq))")
+def shown_seqs(page: Any, rows: str = "#events li.ev") -> list[int]:
+    """The seqs the run page holds, in order; a folded row of spent chunks holds ``data-seqs="a-b"``."""
+    ranges = page.eval_on_selector_all(
+        rows, "rows => rows.map(r => (r.dataset.seqs || `${r.dataset.seq}-${r.dataset.seq}`))")
+    return [seq for text in ranges for seq in range(int(text.split("-")[0]), int(text.split("-")[1]) + 1)]
 
 
 def wait_status(page: Any, status: str, timeout_ms: int = 30_000) -> None:

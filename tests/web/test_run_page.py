@@ -93,8 +93,8 @@ def test_live_run_reload_and_two_tabs(browser, served, tmp_path):
     for page in (first, second):
         assert shown_seqs(page) == stream       # every event once, in order: none lost, none repeated
     # the reloaded page rendered the run so far on the server, then followed the rest live
-    by_server = first.eval_on_selector_all("#events li.ev:not(.live)", "rows => rows.map(r => Number(r.dataset.seq))")
-    live = first.eval_on_selector_all("#events li.ev.live", "rows => rows.map(r => Number(r.dataset.seq))")
+    by_server = shown_seqs(first, "#events li.ev:not(.live)")
+    live = shown_seqs(first, "#events li.ev.live")
     assert by_server and live, (by_server, live)
     assert by_server + live == stream and by_server[-1] > 15
     assert errors == []

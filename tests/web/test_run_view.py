@@ -47,3 +47,24 @@ def test_a_long_stream_renders_its_tail_with_the_whole_totals(tmp_path, store_ur
         assert page.text.count('class="ev ') == 10
         assert f'<span id="run-tin">{result.tokens_in}</span>' in page.text
         assert f'data-hidden-tin="{view.hidden["tin"]}"' in page.text
+
+
+def test_a_long_streamed_reply_folds_its_spent_chunks(tmp_path, store_url):
+    from agentform import Engine
+    from agentform.api.http import web
+
+    words = " ".join(f"w{i}" for i in range(300))
+    repo = write_project(tmp_path / "repo", {"talker": [{"content": words, "stream": "words"}]},
+                         {"talker": "You talk."})
+    with Engine(home=tmp_path / "home", store=store_url) as engine:
+        engine.apply(repo)
+        result = asyncio.run(engine.run("agent/talker", input="go"))
+        events = engine.event_page(result.id, after=0, limit=1000)
+        assert sum(e.type == "message.delta" for e in events) > 250
+        view = web._read_run(engine, engine.get_run(result.id))
+        assert len(view.events) < 12 and view.last_seq == events[-1].seq
+        shown = [seq for row in view.events for seq in range(row["seq"], row.get("last", row["seq"]) + 1)]
+        assert shown == [e.seq for e in events]
+        folded = [row for row in view.events if "last" in row]
+        assert folded and all(row["spent"] and row["text"] == "" for row in folded)
+        assert any(row["type"] == "message.completed" and row["text"] == words for row in view.events)
