@@ -20,6 +20,7 @@ from pathlib import Path
 from agentform.engine.errors import UsageError
 from agentform.engine.gitops.git import GitError, GitSource, display_url
 from agentform.engine.gitops.sync import SyncResult, record, sync_folder
+from agentform.engine.overlays import watched_roots
 from agentform.engine.store.base import Store
 
 MIN_INTERVAL = 5.0          # seconds between two fetches of one remote, at least
@@ -122,26 +123,43 @@ async def watch_folder(store: Store, watch: FolderWatch, *, home: Path,
 
     # The engine's home may sit inside the folder: its database changes on every sync.
     ignore = watchfiles.DefaultFilter(ignore_paths=[str(Path(home).resolve())])
-    changes = watchfiles.awatch(watch.folder, watch_filter=ignore, debounce=debounce_ms, step=STEP_MS,
-                                stop_event=stop, ignore_permission_denied=True)
+    # An overlay loads folders outside its own (its bases): every one of them is watched, and
+    # the set is read again after each sync, since an edit of the overlay can change it.
+    roots = watched_roots(watch.folder)
+
+    def subscribe(folders: list[Path]):
+        return watchfiles.awatch(*folders, watch_filter=ignore, debounce=debounce_ms, step=STEP_MS,
+                                 stop_event=stop, ignore_permission_denied=True)
+
+    changes = subscribe(roots)
     # Subscribe before the first sync, so that an edit made during it is not missed.
     first = asyncio.ensure_future(anext(changes))
+    pending: asyncio.Future | None = first
     await asyncio.sleep(0)       # lets the watcher start
     try:
         await once()
-        pending: asyncio.Future | None = first
         while not stop.is_set():
             try:
                 await (pending or anext(changes))
             except StopAsyncIteration:
                 return
             pending = None
+            now = watched_roots(watch.folder)
+            if now != roots:
+                await changes.aclose()
+                roots, changes = now, subscribe(now)
+                pending = asyncio.ensure_future(anext(changes))
+                await asyncio.sleep(0)
             await once()
     finally:
         if not first.done():
             first.cancel()
             with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
                 await first
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
         await changes.aclose()
 
 

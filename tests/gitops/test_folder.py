@@ -80,3 +80,39 @@ def test_watch_once_on_a_folder(tmp_path: Path, store_url: str):
     done = cli("watch", str(folder), "--once", home=tmp_path / "home", store=store_url)
     assert done.returncode == 1 and "not applied, it does not validate; revision 1 in force" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_watching_an_overlay_watches_its_bases(tmp_path: Path, store_url: str):
+    """An overlay loads folders outside its own: an edit in its base is a change to apply."""
+    from .helpers import git
+
+    repo = tmp_path / "repo"
+    _write(repo / "base", GOOD)
+    _write(repo / "overlays" / "ci", {"agentform.yaml": (
+        "apiVersion: agentform.dev/v1alpha1\nkind: Overlay\nmetadata: {name: shop-ci}\n"
+        "spec:\n  resources: [../../base]\n"
+        "  patches:\n    - target: {kind: Agent}\n      patch: {metadata: {labels: {env: ci}}}\n")})
+    git("init", "-q", "-b", "main", cwd=repo)       # an overlay's bases must be in its git work tree
+    engine = Engine(home=tmp_path / "home", store=store_url)
+    results: asyncio.Queue = asyncio.Queue()
+    stop = asyncio.Event()
+
+    async def next_change():
+        while True:
+            result = await asyncio.wait_for(results.get(), timeout=60)
+            if result.outcome != "unchanged":
+                return result
+
+    task = asyncio.create_task(engine.watch(repo / "overlays" / "ci", on_sync=results.put_nowait, stop=stop))
+    try:
+        first = await next_change()
+        assert (first.app, first.outcome, first.revision) == ("shop-ci", "applied", 1), first.error
+        _write(repo / "base", {"writer.yaml": agent("writer")})      # outside the watched folder
+        second = await next_change()
+        assert (second.outcome, second.revision) == ("applied", 2), second.error
+        writer = engine.store.get_resource(ResourceKey("Agent", "default", "writer"))
+        assert writer is not None
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        engine.close()
