@@ -175,7 +175,8 @@ class DockerBackend:
     def teardown(self, ws: WorkspaceConfig, *, delete_data: bool) -> str:
         import docker.errors
 
-        from .local import journal_path, seed_marker
+        from .journal import journal_path
+        from .local import seed_marker
 
         name = resource_name(ws)
         with _api(ws, "remove the workspace"):
@@ -545,7 +546,7 @@ def _raise_for(path: str, done: _Exec, *, max_bytes: int = 0) -> None:
         raise PathRefused(path, f"it resolves to {detail or 'nowhere'}, outside the workspace" if detail
                           else "a symlink in it leads out of the workspace")
     if code == 4:
-        raise WorkspaceError(f"'{path}' does not exist in the workspace")
+        raise FileNotFoundError(f"'{path}' does not exist in the workspace")
     if code == 5:
         raise WorkspaceError(f"'{path}' is a folder" + (": use list_files" if max_bytes else ""))
     if code == 6:
