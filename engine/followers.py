@@ -26,8 +26,8 @@ FINISHED = ("run.completed", "run.failed", "run.cancelled")
 KEEP = 4096            # events a feed keeps in memory for followers that lag a little
 CATCH_UP_PAGE = 1000   # a lagging follower reads the store in pages of this many events
 WAIT_S = 0.5           # one store wait; short so that feeds beyond the pool's threads take turns
-MIN_WAKE_S = 0.02      # a feed wakes its followers at most this often: with hundreds of followers,
-                       # each wake is a write per follower (PostgreSQL notifies every group commit)
+MIN_WAKE_S = 0.05      # a feed wakes its followers at most this often: each wake is a write per
+                       # follower (bench/serve.py: 500 followers on 2 busy cores did best at 50 ms)
 THREADS = 32           # runs followed at once without taking turns
 
 
