@@ -214,8 +214,8 @@ class DockerBackend:
                 return False
             except docker.errors.NotFound:
                 pass
+            self._image(ws)                         # before the volume: a failed pull leaves nothing
             client().volumes.create(name, labels={_LABEL: ws.id})
-            self._image(ws)
             # A new volume's root belongs to root: hand it to the uid from a container that may
             # do nothing but chown, and only this once.
             uid = ws.run_as_uid
