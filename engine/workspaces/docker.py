@@ -219,15 +219,22 @@ class DockerBackend:
             # A new volume's root belongs to root: hand it to the uid from a container that may
             # do nothing but chown, and only this once.
             uid = ws.run_as_uid
+            helper = client().containers.create(
+                ws.image, [f"{uid}:{uid}", ROOT], entrypoint=["chown"], user="0:0", network_mode="none",
+                cap_drop=["ALL"], cap_add=["CHOWN"], security_opt=["no-new-privileges"], read_only=True,
+                volumes={name: {"bind": ROOT, "mode": "rw"}}, labels={_LABEL: ws.id})
             try:
-                client().containers.run(ws.image, [f"{uid}:{uid}", ROOT], entrypoint=["chown"], remove=True,
-                                        user="0:0", network_mode="none", cap_drop=["ALL"], cap_add=["CHOWN"],
-                                        security_opt=["no-new-privileges"], read_only=True,
-                                        volumes={name: {"bind": ROOT, "mode": "rw"}}, labels={_LABEL: ws.id})
-            except (docker.errors.ContainerError, docker.errors.APIError) as exc:
+                helper.start()
+                code = helper.wait(timeout=OPS_TIMEOUT).get("StatusCode")
+                why = helper.logs().decode("utf-8", "replace").strip() if code != 0 else ""
+            except docker.errors.APIError as exc:
+                code, why = -1, _short(exc)
+            finally:
+                helper.remove(force=True)
+            if code != 0:
                 client().volumes.get(name).remove(force=True)
                 raise WorkspaceError(f"Workspace {ws.id}: cannot give {ROOT} to uid {uid} in image {ws.image} "
-                                     f"({_short(exc)}); the image needs chown") from None
+                                     f"({why or code}); the image needs chown")
             return True
 
     def _image(self, ws: WorkspaceConfig) -> None:

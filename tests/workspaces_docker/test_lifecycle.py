@@ -99,3 +99,19 @@ def test_two_engine_homes_get_separate_rooms(rooms, tmp_path):
     rooms.backend.write_file(mine, "who.txt", b"mine\n")
     with pytest.raises(FileNotFoundError):
         rooms.backend.read_file(other, "who.txt", max_bytes=10)
+
+
+def test_an_image_without_chown_is_refused_and_leaves_nothing_behind(rooms, podman, tmp_path):
+    import shutil
+
+    rootfs = tmp_path / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy2("/usr/bin/busybox", rootfs / "bin" / "busybox")
+    for applet in ("sh", "tail"):
+        (rootfs / "bin" / applet).symlink_to("busybox")
+    image = podman.import_rootfs(rootfs, "localhost/agentform-test-nochown:latest")
+    ws = rooms.make(provision=False, image=image)
+    with pytest.raises(WorkspaceError, match="cannot give /workspace to uid 65534 .* the image needs chown"):
+        rooms.backend.provision(ws)
+    assert not rooms.client.volumes.list(filters={"name": resource_name(ws)})
+    assert not rooms.client.containers.list(all=True, filters={"label": f"dev.agentform.workspace={ws.id}"})
