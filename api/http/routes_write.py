@@ -93,6 +93,12 @@ async def answer_approval(request: Request, body: models.Approval,
         if record.status != "waiting":
             raise Problem(409, f"run {record.id} is not waiting for an approval (it is {record.status})",
                           slug="not-waiting")
+        if body.stage is None:   # an answer must not land on an approval its author did not see
+            pending = await asyncio.to_thread(engine.pending_approvals, record.id)
+            if len(pending) > 1:
+                stages = ", ".join(sorted(str(e.data.get("stage") or e.path) for e in pending))
+                raise Problem(409, f"run {record.id} waits for {len(pending)} approvals ({stages}): name one "
+                                   "with 'stage'", slug="several-approvals")
         moved = asyncio.Event()
         task = asyncio.get_running_loop().create_task(engine.approve(
             record.id, approve=body.decision == "approve", by=f"token:{who.token_id}" + (f" ({who.name})" if who.name else ""),
