@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agentform.engine import tracing
 from agentform.engine.errors import NotFound, RunError, RunTakenOver, UsageError
 from agentform.engine.events import EventWriter, OnEvent
 from agentform.engine.graph import Graph, node_key
@@ -131,7 +132,7 @@ async def start_run_async(store: Any, target: str, *, input: Any = None, params:
     writer = EventWriter.for_store(store)
     writer.create_run(run)  # written by the writer thread, just before the run's first events
     history_msgs, cursors = ([], {}) if thread is None else thread_state(store, thread, run.id)
-    stream = writer.open(run.id, 0, on_event, epoch=run.owner_epoch)
+    stream = writer.open(run.id, 0, tracing.observe(run.id, on_event), epoch=run.owner_epoch)
     ctx = RunContext(run_id=run.id, graph=graph, started_at=datetime.fromtimestamp(now, UTC),
                      stream=stream, home=home, store=store, thread_messages=history_msgs,
                      script_cursors=cursors)
@@ -198,6 +199,8 @@ async def resume_run_async(store: Any, run_id: str, *, home: Path,
         ("run.resumed", "", {"previousOwner": run.owner, "previousStatus": run.status}), *extra_events,
     ], status="running", error=None, deadline_at=None, finished_at=None)
     history = store.read_events(run.id, limit=run.last_seq)
+    # Traced (OTEL_* set): the past opened spans this segment may end; run.resumed reaches it below.
+    on_event = tracing.observe(run.id, on_event, history=history, past_seq=before)
     stream = EventWriter.for_store(store).open(run.id, run.last_seq, on_event, epoch=run.owner_epoch)
     if on_event is not None:
         for event in history:
