@@ -5,8 +5,9 @@ Local mode keeps every point in memory and persists each one to SQLite with its 
 what makes indexing thousands of chunks take a second rather than minutes. Local mode also
 takes an exclusive lock on its folder: one client per folder per machine. So a client is
 opened for as long as a job needs it (an apply's upsert, a run's load) and closed; an
-opener that finds the folder busy waits for it, within ``wait`` seconds. A run searches an
-in-memory copy (``load_memory``) and holds no lock. qdrant_client is imported here only.
+opener that finds the folder busy waits for it, within ``wait`` seconds. A run searches a
+float32 copy of the collection (``load_memory``, ``MemoryIndex``) and holds no lock; a Qdrant
+server is queried directly. qdrant_client is imported here only.
 """
 
 from __future__ import annotations
@@ -126,32 +127,70 @@ def upsert(client: Any, collection: str, ids: list[str], vectors: Any, payloads:
             client.upsert(collection, points=batch, wait=True)
 
 
-def search(client: Any, collection: str, vector: Any, limit: int, paths: list[str] | None = None) -> list[Any]:
-    """The ``limit`` nearest points (with payloads), among ``paths`` when given."""
+def search(client: Any, collection: str, vector: Any, limit: int, paths: list[str] | None = None) -> list[Hit]:
+    """The ``limit`` nearest points (with payloads), among ``paths`` when given; ``client`` is a
+    Qdrant client (a server) or a MemoryIndex (an embedded collection loaded by this process)."""
+    if isinstance(client, MemoryIndex):
+        return client.search(vector, limit, paths)
     response = client.query_points(collection, query=vector.tolist(), limit=limit, with_payload=True,
                                    query_filter=_paths_filter(paths) if paths is not None else None)
-    return list(response.points)
+    return [Hit(p.id, float(p.score), p.payload or {}) for p in response.points]
 
 
-def load_memory(target: QdrantTarget, dim: int) -> Any:
-    """An in-memory client holding a copy of the embedded collection (no lock held afterwards)."""
-    from qdrant_client import QdrantClient, models
+@dataclass(frozen=True, slots=True)
+class Hit:
+    id: Any
+    score: float
+    payload: dict[str, Any]
 
-    memory = QdrantClient(location=":memory:")
-    memory.create_collection(target.collection,
-                             vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE))
+
+class MemoryIndex:
+    """A copy of an embedded collection as one float32 matrix, scanned exactly as local mode does.
+
+    Local mode scans all points in numpy too, but turns each query into float64 (which copies the
+    whole matrix per query: 8 ms at 5,000 points here); the same scan in float32 takes 0.7 ms.
+    Scores are the collection's cosine (the vectors are unit length), top ``limit`` by score.
+    """
+
+    def __init__(self, ids: list[Any], vectors: Any, payloads: list[dict[str, Any]]):
+        import numpy as np
+
+        self.ids, self.payloads = ids, payloads
+        self.vectors = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1) if ids else None
+        self.paths = np.array([str(p.get("path", "")) for p in payloads], dtype=object)
+
+    def search(self, vector: Any, limit: int, paths: list[str] | None = None) -> list[Hit]:
+        import numpy as np
+
+        if self.vectors is None:
+            return []
+        scores = self.vectors @ np.asarray(vector, dtype=np.float32)
+        if paths is not None:
+            scores = np.where(np.isin(self.paths, paths), scores, -np.inf)
+        limit = min(limit, len(scores))
+        top = np.argpartition(-scores, limit - 1)[:limit]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [Hit(self.ids[i], float(scores[i]), self.payloads[i]) for i in top if np.isfinite(scores[i])]
+
+
+def load_memory(target: QdrantTarget) -> MemoryIndex:
+    """The embedded collection read once into a MemoryIndex (no lock held afterwards)."""
+    ids: list[Any] = []
+    vectors: list[Any] = []
+    payloads: list[dict[str, Any]] = []
     with open_client(target) as client:
         if not client.collection_exists(target.collection):
-            return memory
+            return MemoryIndex([], None, [])
         offset = None
         while True:
             points, offset = client.scroll(target.collection, limit=4096, offset=offset,
                                            with_payload=True, with_vectors=True)
-            if points:
-                memory.upsert(target.collection, wait=True, points=[
-                    models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in points])
+            for p in points:
+                ids.append(p.id)
+                vectors.append(p.vector)
+                payloads.append(p.payload or {})
             if offset is None:
-                return memory
+                return MemoryIndex(ids, vectors, payloads)
 
 
 def _paths_filter(paths: list[str]) -> Any:

@@ -98,3 +98,29 @@ def test_pdf_text_is_indexed_page_by_page(store, tmp_path):
         "handbook", "how long is the compressor guaranteed", top_k=1, path="docs/*.pdf").hits[0]
     assert hit.path == "docs/warranty.pdf" and "ten years" in hit.text
     assert hit.start_line == 1      # page 1 is the first line of the extracted text
+
+
+def test_the_loaded_index_ranks_as_qdrant_does(store, tmp_path):
+    """The run's float32 scan (qdrant.MemoryIndex) returns what Qdrant's own query returns."""
+    import numpy as np
+    from qdrant_client import QdrantClient
+
+    from agentform.engine.knowledge import qdrant
+    from agentform.engine.knowledge.embedding import MiniLMEmbedder
+
+    root = handbook(tmp_path / "repo", {"model": "local/minilm"}, chunk={"size": 100, "overlap": 20})
+    apply(store, root, tmp_path / "home")
+    target = qdrant.QdrantTarget("chunks", path=tmp_path / "home/knowledge/default/handbook/qdrant")
+    memory = qdrant.load_memory(target)
+    client = QdrantClient(path=str(target.path))
+    try:
+        for query in ("refunds for annual plans", "outdoor unit", "signing keys", "invoices by email"):
+            vector = MiniLMEmbedder.shared().embed([query])[0]
+            for paths in (None, ["docs/heating.md", "docs/billing.md"]):
+                ours = qdrant.search(memory, "chunks", vector, 4, paths)
+                theirs = qdrant.search(client, "chunks", vector, 4, paths)
+                assert [h.id for h in ours] == [h.id for h in theirs]
+                assert np.allclose([h.score for h in ours], [h.score for h in theirs], atol=1e-5)
+                assert paths is None or {h.payload["path"] for h in ours} <= set(paths)
+    finally:
+        client.close()
