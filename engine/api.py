@@ -547,6 +547,20 @@ class Engine:
         task.add_done_callback(started.discard)
         return run
 
+    async def drain_started(self, timeout: float = 30.0) -> int:
+        """Wait up to ``timeout`` s for the runs ``start`` executes in this process to end (a
+        stopping server lets them finish); those still running then are cancelled (recorded
+        as ``run.cancelled``). How many had to be cancelled."""
+        started = list(self.__dict__.get("_started", ()))
+        if not started:
+            return 0
+        _, pending = await asyncio.wait(started, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=10)
+        return len(pending)
+
     async def _execute_started(self, run_id: str) -> None:
         import logging
 
@@ -654,6 +668,14 @@ class Engine:
         from agentform.engine.cost import cost_report
 
         return cost_report(self.store, by=by, since=since)
+
+    def gc(self, older_than: str | None = None, *, dry_run: bool = False) -> Any:
+        """Delete finished runs that ended more than ``older_than`` ago (default: ``retention:``
+        of ``<home>/config.yaml``, else 30d), their events and artifacts, keeping whole threads
+        and forks' origins; ``dry_run`` deletes nothing. A GcReport (engine/retention.py)."""
+        from agentform.engine.retention import collect
+
+        return collect(self.store, self.home, older_than, dry_run=dry_run)
 
     def metrics(self) -> str:
         """The Prometheus text of ``/metrics``: store-derived counts plus this process's followers."""

@@ -32,13 +32,14 @@ def serve_cmd(
                                 help="PostgreSQL: runs the embedded worker executes at once."),
     no_worker: bool = typer.Option(False, "--no-worker",
                                    help="PostgreSQL: no embedded worker; `agentform worker` processes execute queued runs."),
+    drain_timeout: float = typer.Option(30.0, "--drain-timeout", min=0, max=3600,
+                                        help="On SIGTERM, how long runs executing here may take to finish (s)."),
 ) -> None:
     """Serve the HTTP API (/api/v1, SSE events, /metrics) and the web view.
 
     Runs started over HTTP: on PostgreSQL they are queued for workers (this server runs one
     unless --no-worker); on SQLite this server executes them itself.
     """
-    import asyncio
 
     import agentform
 
@@ -59,7 +60,7 @@ def serve_cmd(
 
     try:
         api = create_app(engine, auth=auth, rate_limit=rate_limit, worker=not no_worker,
-                         worker_concurrency=workers, on_worker_exit=stop)
+                         worker_concurrency=workers, drain_s=drain_timeout, on_worker_exit=stop)
         config = uvicorn.Config(api, host=host, port=port, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=5, lifespan="on", proxy_headers=False)
         server = holder["server"] = uvicorn.Server(config)

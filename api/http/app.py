@@ -41,6 +41,7 @@ class Settings:
     ping_s: float = 15.0           # SSE keep-alive comment when idle
     worker: bool = True            # PostgreSQL: run an embedded worker for queued runs
     worker_concurrency: int = 4
+    drain_s: float = 30.0          # stopping: how long runs executing here may take to finish
 
 
 class RedactedJSON(JSONResponse):
@@ -92,12 +93,12 @@ class _TooLarge(Exception):
 
 
 def create_app(engine: Any, *, auth: bool = False, rate_limit: int = 60, worker: bool = True,
-               worker_concurrency: int = 4, ping_s: float = 15.0,
+               worker_concurrency: int = 4, ping_s: float = 15.0, drain_s: float = 30.0,
                on_worker_exit: Callable[[], None] | None = None) -> FastAPI:
     """The ASGI app over ``engine`` (see the module docstring). The embedded worker drains on
     SIGTERM/SIGINT; ``on_worker_exit`` is then called (``serve`` stops its server there)."""
     settings = Settings(auth=auth, rate_limit=rate_limit, ping_s=ping_s, worker=worker,
-                        worker_concurrency=worker_concurrency)
+                        worker_concurrency=worker_concurrency, drain_s=drain_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -112,6 +113,14 @@ def create_app(engine: Any, *, auth: bool = False, rate_limit: int = 60, worker:
             yield
         finally:
             learner.cancel()
+            # Runs this server executes (SQLite) and approvals it continues finish first, up to
+            # drain_s; what is still running then is cancelled, as a Ctrl-C on `run` would.
+            answers = list(app.state.tasks)
+            if answers:
+                await asyncio.wait(answers, timeout=settings.drain_s)
+            cancelled = await engine.drain_started(settings.drain_s)
+            if cancelled:
+                log.warning("%d run(s) still running after %.0f s were cancelled", cancelled, settings.drain_s)
             if worker_task is not None:
                 worker_task.cancel()
                 with contextlib.suppress(BaseException):

@@ -111,3 +111,27 @@ def test_serve_process_metrics_count_runs_of_other_processes_and_sigterm_stops_i
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err   # a graceful stop (PostgreSQL: the embedded worker drained first)
     assert "agentform serve: http://127.0.0.1:" in err and "Traceback" not in err
+
+
+def test_sigterm_lets_the_runs_serve_executes_finish_within_the_drain_timeout(tmp_path):
+    """SQLite: serve executes HTTP-started runs itself; stopping it waits for them (--drain-timeout),
+    then cancels what is still running."""
+    store_url = f"sqlite:///{tmp_path}/state.db"
+    home = tmp_path / "home"
+    folder = project(tmp_path / "m", {"slow": [{"content": "late", "latency": "2s"}] * 2},
+                     [doc("Agent", "slow", {"model": "m"})])
+    assert cli("apply", str(folder), home=home, store_url=store_url).returncode == 0
+    token = cli("token", "create", "--scope", "run", "--scope", "read", home=home, store_url=store_url).stdout.strip()
+    outcomes = []
+    for drain in ("30", "0"):
+        proc, url = _serve(home, store_url, "--drain-timeout", drain)
+        started = httpx.post(f"{url}/api/v1/runs", json={"target": "agent/slow"},
+                             headers={"Authorization": f"Bearer {token}"}).json()
+        wait_for(lambda u=url, r=started["id"]: httpx.get(f"{u}/api/v1/runs/{r}").json()["status"] == "running",
+                 "the run to start")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        listed = json.loads(cli("get", "runs", "-o", "json", home=home, store_url=store_url).stdout)
+        outcomes.append(next(r["status"] for r in listed if r["id"] == started["id"]))
+    assert outcomes == ["succeeded", "cancelled"]
