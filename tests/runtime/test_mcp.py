@@ -81,7 +81,9 @@ def test_builtin_tools_are_refused_up_front(store, tmp_path):
     try:
         runner.start_run(store, "agent/solo", input="x", home=tmp_path)
     except RunError as exc:
-        assert "builtin: workspace tools" in str(exc) and "not available yet" in str(exc)
+        # an agent alone has no workspace: its workspace is its team's or pipeline's
+        assert "agent default/solo uses the workspace tools, but nothing in this run has a workspace" in str(exc)
+        assert "through a team or pipeline that declares `workspace:`" in str(exc)
     else:
         raise AssertionError("a run with built-in tools started")
     assert store.list_runs() == []

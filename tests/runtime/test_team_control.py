@@ -196,20 +196,20 @@ def test_interrupt_and_the_run_end_stop_running_commands(store, tmp_path):
     assert not of(events, "agent.completed", "lead/sleeper#2")
 
 
-def test_team_control_is_a_tool_server_of_the_run_and_workspace_stays_refused(store, tmp_path):
+def test_team_control_is_a_tool_server_of_the_run_and_workspace_tools_need_a_workspace(store, tmp_path):
     from agentform.engine.errors import RunError
     from agentform.engine.runtime import runner
     from agentform.engine.runtime.builtins import available, tool_names
 
     from .helpers import apply
 
-    assert "team-control" in available() and "workspace" not in available()
-    assert "create_agent" in tool_names()["team-control"]
+    assert "team-control" in available() and "workspace" in available()
+    assert "create_agent" in tool_names()["team-control"] and "run_command" in tool_names()["workspace"]
     root = project(tmp_path / "m", {"agents": {"solo": [{"content": "x"}]}}, [
         manifest("Workspace", "room", {"backend": "local", "sandbox": "none"}),
         agent("solo", tools=[{"builtin": "workspace"}])])
     apply(store, root, tmp_path)
-    with pytest.raises(RunError, match="builtin: workspace tools.*the built-ins team-control"):
+    with pytest.raises(RunError, match="uses the workspace tools, but nothing in this run has a workspace"):
         runner.start_run(store, "agent/solo", input="x", home=tmp_path)
 
     root = project(tmp_path / "m", {"agents": {"solo": [{"toolCalls": [_call("list_agents")]}, {"content": "x"}]}},
