@@ -28,8 +28,10 @@ def test_not_yet_provisioned_kinds_report_unknown(tmp_path):
     # A lazy ToolServer that apply cannot start is not pinned yet (pinned at first use).
     missing = res("ToolServer", "git", {"command": [str(tmp_path / "no-such-server")]})
     assert ready_of(operator_for("ToolServer").provision(ctx, make_desired(missing))) == ("Unknown", "NotPinned")
-    for resource in (res("Workspace", "room", {}),
-                     res("KnowledgeBase", "docs", {"sources": [{"path": "*.md"}]})):
+    # a Workspace is provisioned at apply (tests/workspaces/test_operator.py)
+    room = operator_for("Workspace").provision(ctx, make_desired(res("Workspace", "room", {})))
+    assert ready_of(room) == ("True", "Provisioned") and (tmp_path / "workspaces" / "default" / "room").is_dir()
+    for resource in (res("KnowledgeBase", "docs", {"sources": [{"path": "*.md"}]}),):
         conditions = operator_for(resource.kind).provision(ctx, make_desired(resource))
         assert ready_of(conditions) == ("Unknown", "NotProvisioned")
         assert {c.type for c in conditions} == {"Ready", "Reconciling", "Stalled"}
