@@ -59,6 +59,9 @@ _EXPORTS: dict[str, str] = {
     "AuditEntry": "agentform.engine.audit",
     "CostReport": "agentform.engine.cost",
     "CostRow": "agentform.engine.cost",
+    "GcReport": "agentform.engine.retention",   # `gc`
+    "GcRun": "agentform.engine.retention",
+    "GcKept": "agentform.engine.retention",
     "KnowledgeHits": "agentform.engine.knowledge.search",   # Engine.search_knowledge
     "KnowledgeHit": "agentform.engine.knowledge.search",
 }
@@ -72,6 +75,7 @@ __all__ = [  # kept equal to _EXPORTS plus __version__ (tests/project/test_one_d
     "SyncResult", "AppStatus", "MemoryScope", "MemoryEntry", "RunDetail", "SENSITIVE",
     "KnowledgeError", "KnowledgeHits", "KnowledgeHit",
     "TokenInfo", "CreatedToken", "AuditEntry", "CostReport", "CostRow",
+    "GcReport", "GcRun", "GcKept",
 ]
 
 if TYPE_CHECKING:
@@ -101,6 +105,7 @@ if TYPE_CHECKING:
     from agentform.engine.gitops.sync import SyncResult
     from agentform.engine.knowledge.search import KnowledgeHit, KnowledgeHits
     from agentform.engine.plan import SENSITIVE
+    from agentform.engine.retention import GcKept, GcReport, GcRun
     from agentform.engine.store.base import Condition, Event, RunRecord
     from agentform.engine.store.memory import MemoryEntry, MemoryScope
     from agentform.engine.tokens import CreatedToken, TokenInfo

@@ -50,12 +50,10 @@ def since_epoch(since: float | str | None, now: float | None = None) -> float | 
     (``30m``, ``24h``, ``7d``)."""
     if since is None or isinstance(since, int | float):
         return since
-    from agentform.specs.common import parse_duration
+    from agentform.specs.common import parse_age
 
-    text = since.strip()
     try:
-        seconds = float(text[:-1]) * 86400 if text.endswith("d") and text[:-1].replace(".", "", 1).isdigit() \
-            else parse_duration(text)
+        seconds = parse_age(since)
     except ValueError as exc:
         raise UsageError(f"--since {since!r}: use a duration such as 30m, 24h or 7d") from exc
     return (time.time() if now is None else now) - seconds

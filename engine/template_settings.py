@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Limits", "configure", "current", "read", "use_home"]
+__all__ = ["Limits", "configure", "current", "home_config", "read", "use_home"]
 
 _KEYS = {"maxOutput": "max_output", "maxIntermediate": "max_intermediate", "maxCpu": "max_cpu"}
 
@@ -60,19 +60,12 @@ def current() -> Limits:
 def read(home: str | Path) -> Limits:
     """The ``templates:`` section of ``<home>/config.yaml`` (defaults where absent)."""
     path = Path(home) / "config.yaml"
-    if not path.is_file():
-        return Limits()
-    from agentform.engine.errors import UsageError
-    from agentform.engine.yamlsafe import parse_yaml
-    from agentform.specs.common import parse_duration
-
-    parsed = parse_yaml(path.read_text(encoding="utf-8"), str(path))
-    if parsed.fatal:
-        raise UsageError(str(parsed.fatal[0]))
-    data = parsed.documents[0].data if parsed.documents else None
-    section = data.get("templates") if isinstance(data, dict) else None
+    section = home_config(home).get("templates")
     if section is None:
         return Limits()
+    from agentform.engine.errors import UsageError
+    from agentform.specs.common import parse_duration
+
     if not isinstance(section, dict):
         raise UsageError(f"{path}: templates must be a mapping of {', '.join(_KEYS)}")
     unknown = sorted(set(section) - set(_KEYS))
@@ -90,6 +83,26 @@ def read(home: str | Path) -> Limits:
         if values["max_cpu"] <= 0:
             raise UsageError(f"{path}: templates.maxCpu must be more than 0")
     return Limits(**values)
+
+
+def home_config(home: str | Path) -> dict[str, Any]:
+    """The top level of ``<home>/config.yaml`` as data ({} when there is no such file); every
+    engine setting (``templates``, ``retention``, ...) is read through this one parse."""
+    path = Path(home) / "config.yaml"
+    if not path.is_file():
+        return {}
+    from agentform.engine.errors import UsageError
+    from agentform.engine.yamlsafe import parse_yaml
+
+    parsed = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    if parsed.fatal:
+        raise UsageError(str(parsed.fatal[0]))
+    data = parsed.documents[0].data if parsed.documents else None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: the settings must be a mapping (templates:, retention:, ...)")
+    return data
 
 
 def _size(value: Any, where: str) -> int:

@@ -79,6 +79,19 @@ def parse_duration(text: str) -> float:
     return hours * 3600 + minutes * 60 + seconds + millis / 1000
 
 
+_DAYS_RE = re.compile(r"^(\d+(?:\.\d+)?)d(.*)$")
+
+
+def parse_age(text: str) -> float:
+    """Seconds in an age such as ``30d``, ``7d12h`` or ``24h`` (a duration, days allowed first:
+    retention and ``--since`` speak in days); ValueError when malformed."""
+    days = _DAYS_RE.match(text.strip()) if isinstance(text, str) else None
+    if days is None:
+        return parse_duration(text)
+    rest = days.group(2)
+    return float(days.group(1)) * 86400 + (parse_duration(rest) if rest else 0.0)
+
+
 def _to_duration(value: Any) -> Any:
     if isinstance(value, str):
         parse_duration(value)

@@ -92,7 +92,8 @@ def _register_commands() -> None:
     import importlib
 
     for module in ("cmd_validate", "cmd_project", "cmd_state", "cmd_run", "cmd_pipeline", "cmd_replay",
-                   "cmd_secret", "cmd_worker", "cmd_watch", "cmd_mcp", "cmd_serve", "cmd_token", "cmd_memory"):
+                   "cmd_secret", "cmd_worker", "cmd_watch", "cmd_mcp", "cmd_serve", "cmd_token", "cmd_memory",
+                   "cmd_cost", "cmd_gc"):
         try:
             importlib.import_module(f"agentform.api.cli.{module}")
         except ModuleNotFoundError as exc:

@@ -18,6 +18,7 @@ from agentform.specs import ResourceKey
 
 from .base import AppliedResource, AppSyncRecord, Condition, Event, RevisionRecord, RunRecord
 from .memory import MemoryQueries
+from .retention import RetentionQueries
 
 # Compact and without the cycle check: one encode per event is most of an append's cost.
 # NaN/Infinity are refused on both backends (PostgreSQL's JSONB has no such values).
@@ -40,7 +41,7 @@ _UPSERT = (
 )
 
 
-class SqlStore(MemoryQueries):
+class SqlStore(MemoryQueries, RetentionQueries):
     """The Store protocol over a DB-API cursor; subclasses provide the hooks below."""
 
     url: str

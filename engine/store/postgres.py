@@ -164,6 +164,7 @@ class PostgresStore(SqlStore):
 
     _integrity = (psycopg.errors.IntegrityError,)
     _skip_locked = " FOR UPDATE SKIP LOCKED"
+    _fork_origin_sql = "e.data->'forkedFrom'->>'run'"   # gc (store/retention.py)
 
     def __init__(self, url: str, *, pool_size: int = 8):
         conninfo, schema = parse_pg_url(url)
