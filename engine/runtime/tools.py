@@ -2,9 +2,9 @@
 
 ``ask_<member>(task)`` runs a member to completion; ``transfer_to_<member>(reason)`` hands
 the conversation to a member; ``transfer_back(summary)`` returns it. Built-in tools are
-in-process MCP servers (builtins/); a built-in that is not registered there yet (workspace)
-and knowledge tools are refused by ``check_tools`` before the run starts, so no run fails
-half-way for that reason.
+in-process MCP servers (builtins/), knowledge bases' ``search_knowledge`` among them; a
+built-in that is not registered there is refused by ``check_tools`` before the run starts,
+so no run fails half-way for that reason.
 """
 
 from __future__ import annotations
@@ -88,9 +88,8 @@ def _text_param(name: str, description: str) -> dict[str, Any]:
 
 
 def check_tools(graph: Graph) -> None:
-    """Refuse up front a graph whose agents use tools this version cannot run (the workspace
-    built-in and knowledge tools come with workspaces and knowledge bases; MCP tool servers
-    and the registered built-ins, such as team-control, work)."""
+    """Refuse up front a graph whose agents use tools this version cannot run (a built-in that
+    is not registered, the workspace tools with no workspace in the run)."""
     from . import builtins
 
     for key, agent in graph.agents.items():
