@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import (
+    Link,
     NonRecordingSpan,
     SpanContext,
     SpanKind,
@@ -80,10 +81,11 @@ class Pipeline:
         else:
             parent = SpanContext(trace_id, record.parent_id, is_remote=True, trace_flags=flags)
             context = trace.set_span_in_context(NonRecordingSpan(parent))
+        links = [Link(SpanContext(trace_id, earlier, is_remote=True, trace_flags=flags)) for earlier in record.links]
         with self._lock:
             self._ids.trace_id, self._ids.span_id = trace_id, record.span_id
             span = self.tracer.start_span(record.name, context=context, kind=_KINDS.get(record.kind, SpanKind.INTERNAL),
-                                          attributes=record.attributes, start_time=_ns(record.start))
+                                          attributes=record.attributes, links=links, start_time=_ns(record.start))
         for name, ts, attributes in record.events:
             span.add_event(name, attributes, timestamp=_ns(ts))
         if record.error is not None:

@@ -10,11 +10,12 @@
           execute_tool <name>              started it (a handed-over agent: the segment)
 
 Every id is a function of the run id and the ``seq`` of the event that opened the span (the
-trace id is the run id's 128 bits), so a later segment, in another process, knows the ids of
-the spans an earlier one opened: a span that is still open at a resume (an agent waiting on
-an approval, an invocation cut by a kill) is ended, and exported, by the segment that ends
-it, under its original id and start. A segment whose process died is exported by the one
-that resumes after it (its own process never reached its end).
+trace id is the run id's 128 bits), so that a later segment, in another process, rebuilds the
+same tree from the stream. A span still open when its segment ends (a stage waiting for an
+approval, an agent cut by a kill) ends there (``agentform.span.continued``) and goes on as a
+new span in the next segment, linked to the first part (``agentform.span.continues``): each
+segment's spans lie within it. A segment whose process died, and the parts it cut, are
+exported by the process that resumes after it (its own process never reached its end).
 
 A model call has no start event: it starts at the previous event at its path (the agent's
 start, or the last tool result of the previous turn) and ends at ``message.completed``; the
@@ -71,7 +72,9 @@ class SpanRecord:
     attributes: dict[str, Any] = field(default_factory=dict)
     events: list[tuple[str, float, dict[str, Any]]] = field(default_factory=list)
     error: str | None = None
+    links: list[int] = field(default_factory=list)   # span ids in this trace (a continued part)
     path: str = ""
+    order: int = 0               # the seq of the event that opened it (parents open before children)
     claimed: bool = False        # a tool call whose member agent found it as its parent
 
 
@@ -91,7 +94,8 @@ class RunTracer:
         self._run_start: float | None = None
         self._run_attrs: dict[str, Any] = {}
         self._segment: SpanRecord | None = None
-        self._dead_segment: SpanRecord | None = None   # the past's last segment, if its process died
+        self._dead: list[SpanRecord] = []   # the past's last segment and the parts it cut, if its process died
+        self._carried: list[SpanRecord] = []   # spans cut at the last segment's end, to go on in the next
         self._last_ts = 0.0                 # the last event of the current segment
         self._scopes: dict[str, SpanRecord] = {}              # open agents and stages, by path
         self._tools: dict[tuple[str, str], SpanRecord] = {}   # open tool calls, by (path, call id)
@@ -111,9 +115,9 @@ class RunTracer:
                 self._feed(event)
         finally:
             self._live = True
-        dead, self._dead_segment = self._dead_segment, None
-        if dead is not None:
-            self._emit(dead)
+        dead, self._dead = self._dead, []
+        for span in dead:
+            self._emit(span)
 
     def observe(self, event: Any) -> None:
         self._feed(event)
@@ -141,7 +145,8 @@ class RunTracer:
         attributes["agentform.run.id"] = self.run_id
         if path:
             attributes["agentform.path"] = path
-        return SpanRecord(name, kind, span_id_of(self.run_id, seq), parent, ts, attributes=attributes, path=path)
+        return SpanRecord(name, kind, span_id_of(self.run_id, seq), parent, ts, attributes=attributes, path=path,
+                          order=seq)
 
     def _emit(self, span: SpanRecord) -> None:
         if self._live:
@@ -231,8 +236,23 @@ class RunTracer:
             attrs["agentform.segment.previous_status"] = str(previous)
         self._segment = self._open("segment", "segment", event.seq, self.run_span_id, ts, "", attrs)
         self._at.clear()   # a model call of this segment starts in this segment at the earliest
+        carried, self._carried = self._carried, []
+        renamed: dict[int, int] = {}
+        for part in carried:   # in opening order: a parent's continuation exists before its children's
+            span = SpanRecord(part.name, part.kind, span_id_of(self.run_id, f"{event.seq}/{part.span_id:016x}"),
+                              renamed.get(part.parent_id or 0, self._segment.span_id), ts,
+                              attributes=dict(part.attributes), links=[part.span_id], path=part.path,
+                              claimed=part.claimed, order=part.order)
+            span.attributes.pop("agentform.span.continued", None)
+            span.attributes["agentform.span.continues"] = f"{part.span_id:016x}"
+            renamed[part.span_id] = span.span_id
+            if part.kind == "tool":
+                self._tools[(part.path, str(part.attributes.get("gen_ai.tool.call.id") or ""))] = span
+            else:
+                self._scopes[part.path] = span
 
     def _end_segment(self, ts: float, outcome: str, *, error: str | None = None, died: bool = False) -> None:
+        """End the segment at ``ts``; the spans still open end there too and go on in the next."""
         segment, self._segment = self._segment, None
         if segment is None:
             return
@@ -241,16 +261,24 @@ class RunTracer:
         segment.error = error
         if died:
             segment.error = error or f"{OWNER_DIED}: the process executing this segment stopped"
-            if not self._live:
-                self._dead_segment = segment   # exported by the process resuming after it
-                return
-        self._dead_segment = None
-        self._emit(segment)
+        models = list(self._models.values())
+        cut = sorted([*self._tools.values(), *self._scopes.values()], key=lambda span: span.order)
+        self._models.clear()
+        self._tools.clear()
+        self._scopes.clear()
+        for span in cut:
+            span.end = max(segment.end, span.start)
+            span.attributes["agentform.span.continued"] = True
+        self._carried = cut
+        parts = [*models, *cut]
+        if died and not self._live:
+            self._dead = [*parts, segment]   # exported by the process resuming after it
+            return
+        self._dead = []
+        for span in [*parts, segment]:
+            self._emit(span)
 
     def _run_ended(self, event, path, ts, data) -> None:
-        for model in list(self._models.values()):
-            self._emit(model)
-        self._models.clear()
         kind = event.type
         if kind == "run.failed" and data.get("reason") == OWNER_DIED:
             # Written by whoever noticed the dead owner: that segment ended at its last sign of life.
@@ -262,15 +290,20 @@ class RunTracer:
         elif kind == "run.cancelled":
             error = f"cancelled: {data.get('reason') or 'cancelled'}"
         outcome = kind.split(".", 1)[1]
-        self._end_segment(ts, outcome, error=error)
         if kind == "run.waiting":
-            return   # the run goes on in a later segment: its open spans stay open
+            self._end_segment(ts, outcome)   # what is open goes on in the next segment
+            return
+        for model in self._models.values():
+            self._emit(model)
+        self._models.clear()
         for span in [*self._tools.values(), *self._scopes.values()]:
             span.end = ts
             span.error = span.error or f"unfinished when the run {outcome}"
             self._emit(span)
         self._tools.clear()
         self._scopes.clear()
+        self._carried = []
+        self._end_segment(ts, outcome, error=error)
         attrs = dict(self._run_attrs)
         attrs.update({"agentform.run.id": self.run_id, "agentform.run.status": outcome,
                       "gen_ai.usage.input_tokens": self._usage[0], "gen_ai.usage.output_tokens": self._usage[1],
