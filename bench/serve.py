@@ -42,56 +42,66 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Client:
-    """One follower: a raw HTTP/1.1 GET with Accept: text/event-stream, parsed by hand."""
+class Client(asyncio.Protocol):
+    """One follower on its own connection: a raw HTTP/1.1 GET with Accept: text/event-stream; the
+    chunked body and the SSE messages in it parsed by hand as bytes arrive (no client library)."""
 
-    __slots__ = ("latencies", "seqs", "ended", "connected")
-
-    def __init__(self) -> None:
+    def __init__(self, run_id: str) -> None:
+        self.request = (f"GET /api/v1/runs/{run_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Accept: text/event-stream\r\n\r\n").encode()
         self.latencies: list[float] = []
         self.seqs: list[int] = []
-        self.ended = False
         self.connected = asyncio.Event()
+        self.closed = asyncio.get_running_loop().create_future()
+        self.ended = False
+        self._raw = b""        # bytes not parsed yet (headers, chunk framing)
+        self._sse = b""        # SSE text not split into messages yet
+        self._left = -1        # bytes left in the current chunk (-1: a size line comes next)
 
-    async def follow(self, port: int, run_id: str) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-        writer.write(f"GET /api/v1/runs/{run_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     "Accept: text/event-stream\r\n\r\n".encode())
-        await writer.drain()
-        status = await reader.readline()
-        assert b" 200 " in status, status
-        while (await reader.readline()) not in (b"\r\n", b""):
-            pass   # the response headers
-        self.connected.set()
-        chunked_left = 0
-        buffer = b""
-        try:
-            while not self.ended:
-                # Chunked transfer encoding: a size line, then that many bytes.
-                if chunked_left == 0:
-                    size_line = await reader.readline()
-                    if not size_line:
-                        return
-                    if size_line == b"\r\n":
-                        continue
-                    chunked_left = int(size_line.strip(), 16)
-                    if chunked_left == 0:
-                        return
-                data = await reader.readexactly(chunked_left)
-                chunked_left = 0
-                now = time.time()
-                buffer += data
-                *messages, buffer = buffer.split(b"\n\n")
-                for message in messages:
-                    self._message(message, now)
-        finally:
-            writer.close()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        raw = self._raw + data
+        if not self.connected.is_set():
+            head, found, raw = raw.partition(b"\r\n\r\n")
+            if not found:
+                self._raw = head
+                return
+            assert b" 200 " in head.split(b"\r\n", 1)[0], head
+            self.connected.set()
+        while raw:
+            if self._left < 0:
+                line, found, rest = raw.partition(b"\r\n")
+                if not found:
+                    break
+                raw = rest
+                if line:
+                    self._left = int(line, 16)
+                continue
+            take = raw[:self._left]
+            raw = raw[len(take):]
+            self._left -= len(take)
+            self._sse += take
+            if self._left == 0:
+                self._left = -1
+        self._raw = raw
+        *messages, self._sse = self._sse.split(b"\n\n")
+        for message in messages:
+            self._message(message, now)
 
     def _message(self, message: bytes, now: float) -> None:
         if message.startswith(b":"):
             return   # keep-alive
         if message.startswith(b"event: end"):
             self.ended = True
+            self.transport.close()
             return
         head, _, rest = message.partition(b"\ndata: ")
         self.seqs.append(int(head[4:]))
@@ -99,16 +109,13 @@ class Client:
         self.latencies.append(now - float(rest[at:rest.index(b",", at)]))
 
 
-def _rss_sampler(pid: int, stop: threading.Event, peak: list[float]) -> None:
-    """Peak RSS of the server (peak[0]) and its CPU seconds so far (peak[1])."""
+def _rss_sampler(pid: int, stop: threading.Event, peak: list[int]) -> None:
     import psutil
 
     proc = psutil.Process(pid)
     while not stop.is_set():
         try:
             peak[0] = max(peak[0], proc.memory_info().rss)
-            times = proc.cpu_times()
-            peak[1] = times.user + times.system
         except psutil.Error:
             return
         stop.wait(0.2)
@@ -135,10 +142,11 @@ async def _bench(port: int, store_url: str, clients: int, events: int, rate: flo
                                 "--rate", str(rate), "--wait-go"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                text=True, cwd=ROOT)
     run_id = (await asyncio.to_thread(emitter.stdout.readline)).strip()
-    followers = [Client() for _ in range(clients)]
-    tasks = []
-    for i, client in enumerate(followers):
-        tasks.append(asyncio.create_task(client.follow(port, run_id)))
+    loop = asyncio.get_running_loop()
+    followers = []
+    for i in range(clients):
+        _, client = await loop.create_connection(lambda: Client(run_id), "127.0.0.1", port)
+        followers.append(client)
         if i % 50 == 49:
             await asyncio.sleep(0)   # let connections open in waves, not all at once
     await asyncio.wait_for(asyncio.gather(*(c.connected.wait() for c in followers)), timeout=120)
@@ -146,7 +154,7 @@ async def _bench(port: int, store_url: str, clients: int, events: int, rate: flo
     wall0 = time.monotonic()
     emitter.stdin.write("go\n")
     emitter.stdin.flush()
-    await asyncio.wait_for(asyncio.gather(*tasks), timeout=events / rate * 10 + 60)
+    await asyncio.wait_for(asyncio.gather(*(c.closed for c in followers)), timeout=events / rate * 10 + 60)
     wall = time.monotonic() - wall0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     await asyncio.to_thread(emitter.wait, 60)
@@ -160,6 +168,15 @@ async def _bench(port: int, store_url: str, clients: int, events: int, rate: flo
             "clients_cpu_s": round((cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime), 2)}
 
 
+def _run(coro):
+    """On uvloop when installed (as serve itself runs): the clients' process is a benchmark tool."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def run_store(kind: str, clients: int, events: int, rate: float) -> dict:
     from contextlib import ExitStack
 
@@ -171,14 +188,17 @@ def run_store(kind: str, clients: int, events: int, rate: float) -> dict:
         port = free_port()
         server = subprocess.Popen([*CLI, "--home", str(home), "--store", url, "serve", "--port", str(port)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-        stop, peak = threading.Event(), [0.0, 0.0]
+        stop, peak = threading.Event(), [0]
         try:
             _wait_ready(f"http://127.0.0.1:{port}", server)
             sampler = threading.Thread(target=_rss_sampler, args=(server.pid, stop, peak), daemon=True)
             sampler.start()
-            cpu_before = peak[1] if peak[1] else 0.0
-            result = asyncio.run(_bench(port, url, clients, events, rate))
-            server_cpu = peak[1] - cpu_before
+            import psutil
+
+            server_proc = psutil.Process(server.pid)
+            cpu_before = sum(server_proc.cpu_times()[:2])
+            result = _run(_bench(port, url, clients, events, rate))
+            server_cpu = sum(server_proc.cpu_times()[:2]) - cpu_before
         finally:
             stop.set()
             server.terminate()
