@@ -11,7 +11,8 @@ import pytest
 
 from .helpers import EXAMPLES, ROOT, cli_env
 
-HEAVY = ("litellm", "mcp", "qdrant_client", "docker", "fastapi")
+# opentelemetry: only a run with OTEL_EXPORTER_OTLP_ENDPOINT set imports it (engine/tracing/).
+HEAVY = ("litellm", "mcp", "qdrant_client", "docker", "fastapi", "opentelemetry")
 
 # Runs the CLI in-process (as the console script does) and reports, at exit, which heavy
 # top-level modules ended up in sys.modules.
