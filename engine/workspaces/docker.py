@@ -18,8 +18,9 @@ speaks it works: Docker, or podman's ``system service``. ``DOCKER_HOST`` (and
   (a label holds their hash). The seed is copied in once (a marker beside the local backend's).
 - A command is ``sh -c`` in an exec; the exec's shell leads its own session (runc), so its
   process group is the command's processes: killed at the timeout, and after the command ends
-  (what it left running in the background). When even that exec cannot start (a process storm
-  filled the pids limit), the container is restarted: nothing of the command survives.
+  (what it left running in the background: off the command's path, in a thread that the next
+  exec in the container waits for). When even that exec cannot start (a process storm filled
+  the pids limit), the container is restarted: nothing of the command survives.
 - File tools run small POSIX shell scripts in the container as the uid: the path is resolved
   there (``readlink -f``) and refused when it leaves ``/workspace``; writes land as a hidden
   upload (an archive) renamed into place. The container, not these checks, is the security
@@ -77,6 +78,10 @@ _WRAPPER = 'printf "%s\\n" "$$" >&2; ulimit -f "$2" 2>/dev/null; ulimit -n 1024 
 
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
+# Container id -> threads killing what finished commands left running. Off the command's path;
+# the next exec in that container waits for them (non-daemon: the process waits at exit too).
+_cleanups: dict[str, list[threading.Thread]] = {}
+_cleanups_lock = threading.Lock()
 
 
 def engine_host() -> str:
@@ -365,6 +370,7 @@ class DockerBackend:
         """Run ``argv`` in ``container`` as the uid, keeping ``limit`` bytes per stream; with
         ``own_group`` (the wrapper's pid on stderr's first line) its process group is killed at
         the timeout and when it ends."""
+        _settle(container.id)
         api = client().api
         uid = ws.run_as_uid
         with _api(ws, "run in the workspace's container"):
@@ -408,8 +414,7 @@ class DockerBackend:
         code = None if timed_out else self._exit_code(ws, made["Id"])
         if own_group and not timed_out and reader.pid is not None:
             # What the command left running in the background ends with it (as under bubblewrap).
-            if not self._kill_group(ws, container, reader.pid):
-                self._restart(ws, container)
+            self._clean_later(ws, container, reader.pid)
         return _Exec(code, bytes(reader.kept[1]), reader.total[1], bytes(reader.kept[2]), reader.total[2],
                      timed_out)
 
@@ -438,6 +443,19 @@ class DockerBackend:
             return self._exit_code(ws, made["Id"]) == 0
         except Exception:  # noqa: BLE001 - any failure means "restart instead"
             return False
+
+    def _clean_later(self, ws: WorkspaceConfig, container: Any, pid: int) -> None:
+        def clean() -> None:
+            if not self._kill_group(ws, container, pid):
+                try:
+                    self._restart(ws, container)
+                except WorkspaceError:
+                    pass                    # the next exec reports the engine's state
+
+        worker = threading.Thread(target=clean, name=f"agentform-docker-clean-{pid}")
+        with _cleanups_lock:
+            _cleanups.setdefault(container.id, []).append(worker)
+        worker.start()
 
     def _restart(self, ws: WorkspaceConfig, container: Any) -> None:
         with _api(ws, "restart the workspace's container"):
@@ -539,6 +557,14 @@ find . -mindepth 1 $depth ! -name '""" + _UPLOAD + """*' -exec stat -c '%F|%s|%Y
 
 _SIGNALS = {9: "killed", 24: "cpu", 25: "file size"}
 _KINDS = {"regular file": "file", "regular empty file": "file", "directory": "dir", "symbolic link": "symlink"}
+
+
+def _settle(container_id: str) -> None:
+    """Wait for the cleanups of commands that ran in this container."""
+    with _cleanups_lock:
+        pending = _cleanups.pop(container_id, [])
+    for worker in pending:
+        worker.join(OPS_TIMEOUT)
 
 
 def _raise_for(path: str, done: _Exec, *, max_bytes: int = 0) -> None:
