@@ -31,10 +31,11 @@ def test_not_yet_provisioned_kinds_report_unknown(tmp_path):
     # a Workspace is provisioned at apply (tests/workspaces/test_operator.py)
     room = operator_for("Workspace").provision(ctx, make_desired(res("Workspace", "room", {})))
     assert ready_of(room) == ("True", "Provisioned") and (tmp_path / "workspaces" / "default" / "room").is_dir()
-    for resource in (res("KnowledgeBase", "docs", {"sources": [{"path": "*.md"}]}),):
-        conditions = operator_for(resource.kind).provision(ctx, make_desired(resource))
-        assert ready_of(conditions) == ("Unknown", "NotProvisioned")
-        assert {c.type for c in conditions} == {"Ready", "Reconciling", "Stalled"}
+    # a KnowledgeBase is indexed at apply (tests/knowledge/); without the sources plan pins, it says so
+    kb = operator_for("KnowledgeBase").provision(ctx, make_desired(res("KnowledgeBase", "docs",
+                                                                       {"sources": [{"path": "*.md"}]})))
+    assert ready_of(kb) == ("False", "IndexFailed") and "no pinned sources" in condition(kb).message
+    assert {c.type for c in kb} == {"Ready", "Reconciling", "Stalled"}
 
 
 def test_sealed_secret_without_an_engine_key(tmp_path):
