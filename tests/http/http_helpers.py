@@ -30,15 +30,17 @@ class SseRead:
 
 def read_sse(url: str, run_id: str, *, last_event_id: int | None = None, after: int | None = None,
              stop_after: int | None = None, headers: dict[str, str] | None = None,
-             timeout: float = 60.0) -> SseRead:
-    """Follow a run's SSE stream, parsing the raw text; disconnect after ``stop_after`` events."""
+             timeout: float = 60.0, into: SseRead | None = None) -> SseRead:
+    """Follow a run's SSE stream, parsing the raw text; disconnect after ``stop_after`` events.
+    ``into``: the SseRead to fill as lines arrive (another thread may watch it)."""
     send = {"Accept": "text/event-stream", **(headers or {})}
     if last_event_id is not None:
         send["Last-Event-ID"] = str(last_event_id)
     params = {"after": after} if after is not None else None
     with httpx.stream("GET", f"{url}/api/v1/runs/{run_id}/events", headers=send, params=params,
                       timeout=timeout) as response:
-        read = SseRead(response.status_code)
+        read = into if into is not None else SseRead(0)
+        read.status = response.status_code
         if response.status_code != 200:
             response.read()
             return read
@@ -124,20 +126,22 @@ class Follower:
     def __init__(self, url: str, run_id: str, **options: Any):
         import threading
 
-        self._read: SseRead | None = None
+        self.read = SseRead(0)   # filled as the stream arrives
+        self._done = False
         self._thread = threading.Thread(target=self._follow, args=(url, run_id), kwargs=options, daemon=True)
         self._thread.start()
 
     def _follow(self, url: str, run_id: str, **options: Any) -> None:
-        self._read = read_sse(url, run_id, **options)
+        read_sse(url, run_id, into=self.read, **options)
+        self._done = True
 
     def alive(self) -> bool:
         return self._thread.is_alive()
 
     def finish(self, timeout: float = 60.0) -> SseRead:
         self._thread.join(timeout=timeout)
-        assert not self._thread.is_alive() and self._read is not None, "the follower did not finish"
-        return self._read
+        assert not self._thread.is_alive() and self._done, "the follower did not finish"
+        return self.read
 
 
 def same_as_store(read: SseRead, store_url: str, run_id: str) -> list[dict]:

@@ -81,9 +81,10 @@ def test_many_followers_of_one_run_in_another_process_each_get_the_whole_stream(
 
 
 def test_following_a_cli_run_through_an_approval_answered_over_http(serve_factory, store_url, tmp_path):
-    """The run executes in a CLI process and parks (run.waiting): the stream stays open; the
-    approval is answered over HTTP and the run continues in the server; the stream ends."""
-    served = serve_factory()
+    """The run executes in a CLI process and parks (run.waiting): the stream stays open, with
+    keep-alive comments; the approval is answered over HTTP and the run continues in the server;
+    the stream ends."""
+    served = serve_factory(ping_s=0.2)
     folder = project(tmp_path / "m", {"worker": [{"content": "prepared", "latency": "300ms"}, {"content": "shipped"}]}, [
         doc("Agent", "worker", {"model": "m"}),
         doc("Pipeline", "p", {"stages": [
@@ -103,7 +104,10 @@ def test_following_a_cli_run_through_an_approval_answered_over_http(serve_factor
     runner.join(timeout=120)
     assert result["done"].returncode == 3, result["done"].stderr    # parked, waiting for the approval
     wait_for(lambda: any(e["type"] == "run.waiting" for e in stored_stream(store_url, run_id)), "run.waiting")
-    assert follower.alive()                                           # the stream stays open while it waits
+    wait_for(lambda: any(d["type"] == "run.waiting" for _, d in follower.read.events), "the follower at run.waiting")
+    seen, pings = len(follower.read.events), follower.read.comments
+    wait_for(lambda: follower.read.comments >= pings + 2, "keep-alive comments while the run waits")
+    assert follower.alive() and len(follower.read.events) == seen   # open, idle, kept alive
     answer = httpx.post(f"{served.url}/api/v1/runs/{run_id}/approval", json={"decision": "approve", "message": "ok"},
                         headers={"Authorization": f"Bearer {token}"}, timeout=60)
     assert answer.status_code == 202, answer.text
