@@ -1,8 +1,8 @@
 """Paths a manifest names in its repository stay inside their root (CONTRACT section 8).
 
-A Model's ``script``, a KnowledgeBase's ``sources`` and a Workspace's ``seed`` name files of
-the repository. Each must be relative (to the manifest's folder) and, after every symlink is
-resolved, stay inside the manifest's root: the applied folder (the PATH given to validate,
+A Model's ``script``, a KnowledgeBase's ``sources``, a Workspace's ``seed`` and an Agent's
+``instructionsFile`` name files of the repository. Each must be relative (to the manifest's
+folder) and, after every symlink is resolved, stay inside the manifest's root: the applied folder (the PATH given to validate,
 plan or apply). So a pull request cannot make ``validate`` or ``plan`` in CI read
 ``/etc/passwd``, ``../../secrets.yaml`` or a symlink to either. The root is a property of
 each manifest (``LoadedManifest.root``) so that overlays can later give each base folder its
