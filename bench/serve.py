@@ -109,14 +109,27 @@ class Client(asyncio.Protocol):
         self.latencies.append(now - float(rest[at:rest.index(b",", at)]))
 
 
-def _rss_sampler(pid: int, stop: threading.Event, peak: list[int]) -> None:
-    import psutil
+def _rss(pid: int) -> int:
+    """Resident set size of a process, bytes (Linux /proc: no extra package)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
-    proc = psutil.Process(pid)
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_sampler(pid: int, stop: threading.Event, peak: list[int]) -> None:
     while not stop.is_set():
         try:
-            peak[0] = max(peak[0], proc.memory_info().rss)
-        except psutil.Error:
+            peak[0] = max(peak[0], _rss(pid))
+        except OSError:
             return
         stop.wait(0.2)
 
@@ -193,12 +206,9 @@ def run_store(kind: str, clients: int, events: int, rate: float) -> dict:
             _wait_ready(f"http://127.0.0.1:{port}", server)
             sampler = threading.Thread(target=_rss_sampler, args=(server.pid, stop, peak), daemon=True)
             sampler.start()
-            import psutil
-
-            server_proc = psutil.Process(server.pid)
-            cpu_before = sum(server_proc.cpu_times()[:2])
+            cpu_before = _cpu_s(server.pid)
             result = _run(_bench(port, url, clients, events, rate))
-            server_cpu = sum(server_proc.cpu_times()[:2]) - cpu_before
+            server_cpu = _cpu_s(server.pid) - cpu_before
         finally:
             stop.set()
             server.terminate()
