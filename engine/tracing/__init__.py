@@ -40,14 +40,18 @@ def capture_content(environ: Any = os.environ) -> bool:
 
 
 def observe(run_id: str, on_event: Callable[[Any], None] | None, *,
-            history: Iterable[Any] = (), past_seq: int | None = None) -> Callable[[Any], None] | None:
+            history: Iterable[Any] | Callable[[], Iterable[Any]] = (),
+            past_seq: int | None = None) -> Callable[[Any], None] | None:
     """``on_event`` with this run's tracer in front of it (tracing on), else ``on_event`` itself.
 
-    ``history``: the stream when this process continues the run (a resume, a worker
-    takeover, an approve); its events up to ``past_seq`` are the past, whose open spans stay
-    open and keep their ids (the later ones reach ``on_event`` as live events)."""
+    ``history``: the stream (or a function reading it, called only when tracing is on) when
+    this process continues the run (a resume, a worker takeover, an approve); its events up
+    to ``past_seq`` are the past, whose open spans stay open and keep their ids (the later
+    ones reach ``on_event`` as live events)."""
     if not enabled():
         return on_event
+    if callable(history):
+        history = history()
     past = [e for e in history if past_seq is None or e.seq <= past_seq]
     tracer = _tracer(run_id, past)
     if tracer is None:

@@ -50,6 +50,7 @@ def release(store: Any, run: RunRecord, now: float) -> RunRecord:
 
 async def start_queued_async(store: Any, run: RunRecord, *, home: Path, on_event: OnEvent | None = None) -> Any:
     """Start a queued run that never started: ``run.started`` commits with the takeover."""
+    from agentform.engine import tracing
     from agentform.engine.events import EventWriter
     from agentform.engine.runtime import runner
     from agentform.engine.runtime.context import RunContext
@@ -64,6 +65,8 @@ async def start_queued_async(store: Any, run: RunRecord, *, home: Path, on_event
                              "params": run.params, "thread": run.thread, "owner": runner.owner_id(),
                              "queuedAt": _iso(run.created_at)}),
     ])
+    # Traced (OTEL_* set): run.queued and run.started, committed with the takeover, are its past.
+    on_event = tracing.observe(run.id, on_event, history=lambda: store.read_events(run.id, limit=run.last_seq))
     stream = EventWriter.for_store(store).open(run.id, run.last_seq, on_event, epoch=run.owner_epoch)
     msgs, cursors = ([], {}) if run.thread is None else runner.thread_state(store, run.thread, run.id)
     ctx = RunContext(run_id=run.id, graph=graph, started_at=datetime.fromtimestamp(now, UTC), stream=stream,
