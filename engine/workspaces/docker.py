@@ -140,7 +140,9 @@ class DockerBackend:
         from .local import meta_dir, seed_marker
 
         created = self._volume(ws)
-        self._container(ws)
+        container = self._container(ws)
+        if not created:
+            self._end_orphans(ws, container)
         seeded = 0
         marker = seed_marker(ws)
         if created or not marker.exists():
@@ -351,6 +353,7 @@ class DockerBackend:
         timeout = min(timeout or ws.limits.timeout, ws.limits.timeout)
         container = self._running(ws)
         blocks = str(max(1, ws.limits.file_size // 512))
+        env = {**(env or {}), _OWNER_VAR: _owner()}
         done = self._exec(ws, container, ["/bin/sh", "-c", _WRAPPER, "agentform", command, blocks], timeout=timeout,
                           limit=ws.limits.output, env=env, own_group=True)
         out, out_cut = _text(done.out, done.out_total, ws.limits.output)
@@ -443,6 +446,18 @@ class DockerBackend:
             return self._exit_code(ws, made["Id"]) == 0
         except Exception:  # noqa: BLE001 - any failure means "restart instead"
             return False
+
+    def _end_orphans(self, ws: WorkspaceConfig, container: Any) -> None:
+        """Kill the commands of engine processes of this host that died (SIGKILL, a crash): unlike
+        under bubblewrap, an exec outlives the process that started it. Their processes carry
+        the owner in their environment; a live owner's, or another host's, are left alone."""
+        found = self._exec(ws, container, ["/bin/sh", "-c", _ORPHANS], timeout=OPS_TIMEOUT, limit=1 << 20)
+        dead = [pid for pid, owner in (line.split(" ", 1) for line in found.out.decode("utf-8", "replace")
+                                       .splitlines() if " " in line)
+                if pid.isdigit() and _owner_alive(owner) is False]
+        if dead:
+            self._exec(ws, container, ["/bin/sh", "-c", f"kill -9 {' '.join(dead)} 2>/dev/null; exit 0"],
+                       timeout=OPS_TIMEOUT, limit=4096)
 
     def _clean_later(self, ws: WorkspaceConfig, container: Any, pid: int) -> None:
         def clean() -> None:
@@ -555,8 +570,38 @@ if [ "$2" = 1 ]; then depth=""; else depth="-maxdepth 1"; fi
 find . -mindepth 1 $depth ! -name '""" + _UPLOAD + """*' -exec stat -c '%F|%s|%Y|%y|%n' {} + 2>/dev/null | head -n "$3"
 """
 
+# Every process of a command inherits _OWNER_VAR: "<host>:<pid>:<start time>" of the engine
+# process that started it. This lists them: "<pid> <owner>" per line.
+_OWNER_VAR = "AGENTFORM_EXEC_OWNER"
+_ORPHANS = f"""
+for d in /proc/[0-9]*; do
+  o=$(tr '\\000' '\\n' < "$d/environ" 2>/dev/null | grep '^{_OWNER_VAR}=') || continue
+  printf '%s %s\\n' "${{d#/proc/}}" "${{o#{_OWNER_VAR}=}}"
+done
+"""
+
 _SIGNALS = {9: "killed", 24: "cpu", 25: "file size"}
 _KINDS = {"regular file": "file", "regular empty file": "file", "directory": "dir", "symbolic link": "symlink"}
+
+
+def _start_time(pid: int | str) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time('self')}"
+
+
+def _owner_alive(owner: str) -> bool | None:
+    """Whether the engine process ``owner`` still runs (None: another host's, cannot tell)."""
+    host, _, rest = owner.strip().partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return _start_time(pid) == started
 
 
 def _settle(container_id: str) -> None:
