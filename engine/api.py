@@ -49,6 +49,7 @@ class Engine:
         else:
             self._store_url, self._store = None, store
             self._owns_store = False
+            self._attach_notify(store)
 
     @staticmethod
     def use_settings(home: str | Path) -> None:
@@ -71,8 +72,28 @@ class Engine:
         if self._store is None:
             from agentform.engine.store import open_store
 
-            self._store = open_store(self._store_url, home=self.home)
+            store = open_store(self._store_url, home=self.home)
+            try:
+                self._attach_notify(store)
+            except BaseException:
+                store.close()
+                raise
+            self._store = store
         return self._store
+
+    def _attach_notify(self, store: Any) -> None:
+        """Webhooks (engine/notify.py) listen to what this store commits; UsageError when
+        ``notify:`` in ``<home>/config.yaml`` is wrong."""
+        from agentform.engine import notify
+
+        notify.attach(store, self.home)
+
+    def notifications(self, run_id: str | None = None, limit: int = 100) -> list[Any]:
+        """Recorded webhook deliveries (Delivery: url, event, status, attempts, last code and
+        error), newest first, or one run's in stream order."""
+        from agentform.engine import notify
+
+        return notify.deliveries(self.store, run_id, limit)
 
     def apply(self, path: str | Path, *, app: str | None = None, prune: bool = False,
               prune_all: bool = False, lock_timeout: float = 0.0,
@@ -466,8 +487,11 @@ class Engine:
                      drain_timeout: float = 30.0) -> Any:
         """Execute queued runs until SIGTERM/SIGINT (``agentform worker``; PostgreSQL only), or with
         ``wait=False`` until the queue is empty; SIGTERM drains (see engine/workers/worker.py)."""
+        from agentform.engine import notify
         from agentform.engine.workers.worker import run_worker
 
+        if wait and (found := notify.dispatcher(self.store)) is not None:
+            found.start(sweep=True)   # webhooks other processes left pending are retried here too
         return await run_worker(self.store, self.home, concurrency=concurrency, queues=queues, wait=wait,
                                 drain_timeout=drain_timeout)
 
@@ -719,6 +743,13 @@ class Engine:
     def close(self) -> None:
         for hub in list(self.__dict__.get("_hubs", {}).values()):
             hub.close()
+        if self._store is not None:   # first attempts of webhooks this process recorded, bounded
+            from agentform.engine import notify
+
+            if self._owns_store:
+                notify.detach(self._store)
+            elif (found := notify.dispatcher(self._store)) is not None:
+                found.close(reopen=True)   # the store's owner may close it next
         if self._owns_store and self._store is not None:
             self._store.close()
 

@@ -37,6 +37,18 @@ TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled", "ru
 
 OnEvent = Callable[[Event], None]
 _new_event = object.__new__
+# Called as fn(store, events) after events are committed (engine/notify.py listens). A listener
+# runs on the writer's thread: it must only look and hand over, never wait or write.
+COMMITTED: list[Callable[[Any, list[Event]], None]] = []
+
+
+def announce(store: Any, events: list[Event]) -> None:
+    """Tell the COMMITTED listeners about ``events``, now in ``store``; a listener's error is its own."""
+    for listener in COMMITTED:
+        try:
+            listener(store, events)
+        except Exception:  # noqa: BLE001, S110 - a listener never fails the writer
+            pass
 
 
 class RunStream:
@@ -282,6 +294,9 @@ class EventWriter:
                 else:   # nothing was written: find which runs and streams fail, one by one
                     failed = self._create_and_append_each(creates, live, batch, owners)
         self._release(parts, failed)
+        if COMMITTED and batch:
+            announce(self.store, batch if not failed else
+                     [e for e, s in zip(batch, owners, strict=True) if s not in failed])
 
     def _create_and_append_each(self, creates: list[Any], live: list[tuple[RunStream, int, dict[str, Any] | None]],
                                 batch: list[Event], owners: list[RunStream]) -> dict[RunStream, BaseException]:

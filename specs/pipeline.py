@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from .agent import Output
-from .common import Budget, DurationStr, Name, RefField, SpecModel, exactly_one
+from .common import Budget, DurationStr, Name, RefField, SecretRef, SpecModel, exactly_one
 from .team import Vars
 
 ParamType = Literal["string", "integer", "number", "boolean", "object", "array"]
@@ -73,6 +73,20 @@ class Stage(SpecModel):
         return next(t for t in STAGE_TARGETS if getattr(self, t) is not None)
 
 
+NOTIFY_EVENTS = ("approval.requested", "run.waiting", "run.completed", "run.failed", "run.cancelled")
+NotifyEvent = Literal["approval.requested", "run.waiting", "run.completed", "run.failed", "run.cancelled"]
+
+
+class Webhook(SpecModel):
+    """A webhook the engine POSTs to on these events of the pipeline's runs (engine/notify.py)."""
+
+    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=2048)
+    events: list[NotifyEvent] | None = Field(default=None, max_length=len(NOTIFY_EVENTS), description=(
+        "default: approval.requested, run.completed, run.failed, run.cancelled"))
+    secret: SecretRef | None = Field(default=None, description=(
+        "the HMAC-SHA256 key of the X-Agentform-Signature-256 header"))
+
+
 class PipelineSpec(SpecModel):
     params: dict[str, Param] = Field(default_factory=dict)
     vars: Vars | None = None
@@ -81,3 +95,5 @@ class PipelineSpec(SpecModel):
     stages: list[Stage] = Field(min_length=1)
     output: str | None = None
     budget: Budget | None = None
+    notify: list[Webhook] = Field(default_factory=list, max_length=10, description=(
+        "webhooks on approval requests and run ends, besides notify: in <home>/config.yaml"))

@@ -163,8 +163,14 @@ def take_over(store: Any, run: RunRecord, *, now: float, events: list[tuple[str,
     ``events`` in the same transaction; RunTakenOver names the winner when another process was first."""
     if REDACTOR.pattern is not None:
         events = [(t, p, REDACTOR.data(d)) for t, p, d in events]
-    return store.take_over_run(run.id, expect_status={run.status}, expect_epoch=run.owner_epoch,
-                               owner=owner_id(), now=now, events=events, **fields)
+    record = store.take_over_run(run.id, expect_status={run.status}, expect_epoch=run.owner_epoch,
+                                 owner=owner_id(), now=now, events=events, **fields)
+    if events:   # a cancel or an expired approval ends the run here, not through a stream
+        from agentform.engine.events import announce
+
+        first = record.last_seq - len(events) + 1
+        announce(store, [Event(run.id, first + i, now, t, p, d) for i, (t, p, d) in enumerate(events)])
+    return record
 
 
 async def resume_run_async(store: Any, run_id: str, *, home: Path,

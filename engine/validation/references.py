@@ -60,6 +60,9 @@ def refs_of(m: LoadedManifest) -> Iterator[tuple[tuple, str, Ref]]:
                     yield ("spec", "stages", i, field), target, ref
             if stage.tool is not None:
                 yield ("spec", "stages", i, "tool", "toolServer"), "ToolServer", stage.tool.tool_server
+        for i, hook in enumerate(spec.notify):
+            if hook.secret is not None:
+                yield from _secret_refs(hook.secret, ("spec", "notify", i, "secret"))
 
 
 def ref_path(m: LoadedManifest, path: tuple) -> tuple:

@@ -52,9 +52,13 @@ def main(argv: list[str]) -> int:
 
     template_settings.use_home(home)
     store = open_store(args.store, home=home)
+    from agentform.engine import notify
+
     try:
+        notify.attach(store, home)   # webhooks of the run's end and approvals
         result = asyncio.run(execute_queued(store, args.run_id, home=home))
     finally:
+        notify.detach(store)
         store.close()
     return 0 if result is None else result.exit_code
 
