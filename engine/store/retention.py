@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 FINISHED = ("succeeded", "failed", "cancelled")
 _FINISHED_SQL = "status IN ('succeeded', 'failed', 'cancelled')"
-_ENDED_BEFORE = f"{_FINISHED_SQL} AND COALESCE(finished_at, created_at) < ?"
+# A run ends after it is created: the created_at bound lets the (status, created_at) index
+# narrow the scan before the end time is checked.
+_ENDED_BEFORE = f"{_FINISHED_SQL} AND created_at < ? AND COALESCE(finished_at, created_at) < ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,7 @@ class RetentionQueries:
         """Finished runs that ended before ``cutoff`` (epoch seconds), oldest first."""
         sql = (f"SELECT id, target, status, thread, created_at, COALESCE(finished_at, created_at), last_seq "
                f"FROM runs WHERE {_ENDED_BEFORE} ORDER BY created_at, id")
-        args: tuple = (cutoff,)
+        args: tuple = (cutoff, cutoff)
         if limit is not None:
             sql += " LIMIT ?"
             args += (limit,)
@@ -58,7 +60,7 @@ class RetentionQueries:
                 marks = ", ".join("?" * len(chunk))
                 rows = cur.execute(self._q(  # type: ignore[attr-defined]
                     f"SELECT DISTINCT thread FROM runs WHERE thread IN ({marks}) AND NOT ({_ENDED_BEFORE})"),
-                    (*chunk, cutoff)).fetchall()
+                    (*chunk, cutoff, cutoff)).fetchall()
                 found.update(r[0] for r in rows)
         return found
 
