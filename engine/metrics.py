@@ -61,7 +61,27 @@ class Snapshot:
         return self.runs_by_status.get("running", 0) + self.runs_by_status.get("waiting", 0)
 
 
-def snapshot(store: Any) -> Snapshot:
+_SNAPSHOTS: dict[int, tuple[float, Snapshot]] = {}
+_SNAPSHOT_LOCK = threading.Lock()
+
+
+def snapshot(store: Any, max_age: float = 2.0) -> Snapshot:
+    """The store's figures, read at most every ``max_age`` s per store: ``/metrics`` needs no token,
+    so scrapes in a loop must not become a query load on the store."""
+    import time
+
+    now = time.monotonic()
+    with _SNAPSHOT_LOCK:
+        cached = _SNAPSHOTS.get(id(store))
+        if cached is not None and now - cached[0] < max_age:
+            return cached[1]
+    snap = _read_snapshot(store)
+    with _SNAPSHOT_LOCK:
+        _SNAPSHOTS[id(store)] = (now, snap)
+    return snap
+
+
+def _read_snapshot(store: Any) -> Snapshot:
     from agentform.engine.cost import cost_report
 
     with store._read() as cur:

@@ -10,6 +10,8 @@ import typer
 
 from agentform.api.cli import app, globals_of
 
+MAX_CONNECTIONS = 4096   # open connections (SSE followers included); beyond, uvicorn answers 503
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -62,7 +64,8 @@ def serve_cmd(
         api = create_app(engine, auth=auth, rate_limit=rate_limit, worker=not no_worker,
                          worker_concurrency=workers, drain_s=drain_timeout, on_worker_exit=stop)
         config = uvicorn.Config(api, host=host, port=port, log_level="warning", access_log=False,
-                                timeout_graceful_shutdown=5, lifespan="on", proxy_headers=False)
+                                timeout_graceful_shutdown=5, lifespan="on", proxy_headers=False,
+                                limit_concurrency=MAX_CONNECTIONS)
         server = holder["server"] = uvicorn.Server(config)
         where = engine.live_workers()
         runs = ("executed by this server (SQLite)" if where is None else

@@ -90,8 +90,9 @@ def test_serve_process_metrics_count_runs_of_other_processes_and_sigterm_stops_i
         assert "# TYPE agentform_event_append_latency_seconds histogram" in before
         ran = cli("run", "agent/greeter", "-i", "x", home=home, store_url=store_url)   # another process
         assert ran.returncode == 0, ran.stderr
-        after = httpx.get(f"{url}/metrics").text
-        assert _metric(after, 'agentform_runs{status="succeeded"}') == 1
+        # /metrics reads the store at most every 2 s: wait for the figure to move.
+        after = wait_for(lambda: (t := httpx.get(f"{url}/metrics").text)
+                         and _metric(t, 'agentform_runs{status="succeeded"}') == 1 and t, "/metrics to count the run")
         assert _metric(after, "agentform_runs_active") == 0
         assert _metric(after, 'agentform_tokens_total{model="scripted",direction="in"}') == 40
         assert _metric(after, 'agentform_tokens_total{model="scripted",direction="out"}') == 2
