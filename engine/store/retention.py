@@ -68,9 +68,10 @@ class RetentionQueries:
         """(fork, origin) of every run created at or after ``created_since`` that is a fork: its
         ``run.started`` (seq 1, or 2 after ``run.queued``) names ``forkedFrom``. The events are
         reached through the primary key of each run, never by scanning the events table."""
-        sql = (f"SELECT r.id, {self._fork_origin_sql} FROM runs r JOIN events e "
-               "ON e.run_id = r.id AND e.seq <= 2 AND e.type = 'run.started' "
-               f"WHERE r.created_at >= ? AND {self._fork_origin_sql} IS NOT NULL")
+        # A subquery per run (not a join, which PostgreSQL plans as a scan of all events).
+        sql = (f"SELECT id, origin FROM (SELECT r.id AS id, (SELECT {self._fork_origin_sql} FROM events e "
+               "WHERE e.run_id = r.id AND e.seq <= 2 AND e.type = 'run.started' LIMIT 1) AS origin "
+               "FROM runs r WHERE r.created_at >= ?) AS x WHERE origin IS NOT NULL")
         with self._read() as cur:  # type: ignore[attr-defined]
             rows = cur.execute(self._q(sql), (created_since,)).fetchall()  # type: ignore[attr-defined]
         return [(r[0], str(r[1])) for r in rows]
