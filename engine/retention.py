@@ -9,7 +9,8 @@ before ``now - older_than``. ``older_than`` defaults to ``retention:`` in
 - a fork's origin (``forkedFrom`` in the fork's ``run.started``) stays while the fork does,
   with the origin's own thread and origin, to a fixed point.
 
-Artifacts of a deleted run: its detached process's output (``<home>/detached/<run>.log``)
+The store rows of a deleted run: the run, its events and its webhook deliveries (the
+``notifications`` outbox). Artifacts: its detached process's output (``<home>/detached/<run>.log``)
 and its sections of the stdio tool servers' stderr logs (``<home>/logs/toolservers/*.log``,
 each server start under a ``--- run <id>: ...`` header). Those logs are shared by runs and
 servers append to them (O_APPEND) while gc works, so a log is compacted in place: the kept

@@ -80,7 +80,7 @@ class RetentionQueries:
                                *, delete_runs: bool = False) -> tuple[int, int]:
         """One short transaction: delete the events ``after_seq < seq <= upto_seq`` (all when
         None) of those of ``run_ids`` that are still finished, then, with ``delete_runs``, those
-        runs themselves. (events deleted, runs deleted)."""
+        runs themselves and their webhook deliveries. (events deleted, runs deleted)."""
         if not run_ids:
             return 0, 0
         marks = ", ".join("?" * len(run_ids))
@@ -97,4 +97,8 @@ class RetentionQueries:
                 cur.execute(self._q(f"DELETE FROM runs WHERE id IN ({marks}) AND {_FINISHED_SQL}"),  # type: ignore[attr-defined]
                             run_ids)
                 runs = max(cur.rowcount, 0)
+                # The webhook outbox of the runs now gone (migration 0010): a delivery that did
+                # not go through within the retention period never will.
+                cur.execute(self._q(f"DELETE FROM notifications WHERE run_id IN ({marks}) "  # type: ignore[attr-defined]
+                                    "AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = notifications.run_id)"), run_ids)
         return events, runs

@@ -51,3 +51,20 @@ def test_compaction_in_place_while_a_server_appends(tmp_path):
     assert log.read_bytes() == expected + b" ... now complete\nnext line\n"   # no hole, no NUL bytes
     assert compact_log(log, {"aaa"}) == 0 and compact_log(log, {"zzz"}) == 0
     assert compact_log(tmp_path / "missing.log", {"aaa"}) == 0
+
+
+async def test_a_deleted_runs_webhook_deliveries_go_with_it(tmp_path, store_url):
+    from agentform.engine import notify_outbox
+
+    with Engine(home=tmp_path / "home", store=store_url) as engine:
+        engine.apply(project(tmp_path / "m"))
+        old = (await engine.run("agent/ok", input="x")).id
+        new = (await engine.run("agent/ok", input="y")).id
+        now = time.time()
+        assert notify_outbox.insert(engine.store, [
+            (f"d-{run_id}", run_id, 3, "run.completed", "http://127.0.0.1:9/hook", "{}", "{}", 3, now)
+            for run_id in (old, new)]) == 2
+        age(engine.store, old, days=40)
+        assert [r.id for r in engine.gc("30d").runs] == [old]
+        assert engine.notifications(old) == []
+        assert [(d.run_id, d.event) for d in engine.notifications(new)] == [(new, "run.completed")]
