@@ -30,6 +30,7 @@ EXAMPLE_RUNS = {
     "judge-loop": ("pipeline/judge-loop", "a solar camping lamp", None),
     "crew": ("pipeline/crew", "e-bike repair in Lyon", None),
     "prompts-vars": ("team/editorial", "A beginner's guide to soldering irons", None),
+    "knowledge-team": ("team/docs-desk", "How do I continue a run whose process died?", None),
     "workspace-team": ("team/workshop", "Count the words of our notes", None),
 }
 
