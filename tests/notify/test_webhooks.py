@@ -149,12 +149,19 @@ async def test_a_delivery_left_pending_is_sent_by_the_next_process(tmp_path, sto
         result = await engine.run("agent/worker", input="hello")
     finally:
         engine.close()   # waits for the first attempt only
-    later = Engine(home, store=store_url)
-    [left] = later.notifications(result.id)
-    assert (left.status, left.attempts) == ("pending", 1)
-    up = Receiver(port=port)
+    from agentform.engine.notify import deliveries
+    from agentform.engine.store import open_store
+
+    raw = open_store(store_url, home=home)   # a plain store: no webhook dispatcher attached
     try:
-        later.store   # opening the store starts the sweep of what is due
+        [left] = deliveries(raw, result.id)
+    finally:
+        raw.close()
+    assert (left.status, left.attempts, left.last_code) == ("pending", 1, None)
+    up = Receiver(port=port)
+    later = Engine(home, store=store_url)
+    try:
+        assert later.store is not None   # opening the store starts the sweep of what is due
         [request] = await asyncio.to_thread(up.wait, 1)
         assert request.json["run"]["id"] == result.id and request.json["type"] == "run.completed"
         [sent] = _settled(later, result.id, 1)
