@@ -164,7 +164,8 @@ class MemoryIndex:
 
         if self.vectors is None:
             return []
-        scores = self.vectors @ np.asarray(vector, dtype=np.float32)
+        # einsum, not BLAS: OpenBLAS's threads spin against the engine's own (13 ms vs 0.3 ms here).
+        scores = np.einsum("ij,j->i", self.vectors, np.asarray(vector, dtype=np.float32))
         if paths is not None:
             scores = np.where(np.isin(self.paths, paths), scores, -np.inf)
         limit = min(limit, len(scores))
