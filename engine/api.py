@@ -49,7 +49,7 @@ class Engine:
         else:
             self._store_url, self._store = None, store
             self._owns_store = False
-            self._attach_notify(store)
+            self._attach_listeners(store)
 
     @staticmethod
     def use_settings(home: str | Path) -> None:
@@ -74,19 +74,20 @@ class Engine:
 
             store = open_store(self._store_url, home=self.home)
             try:
-                self._attach_notify(store)
+                self._attach_listeners(store)
             except BaseException:
                 store.close()
                 raise
             self._store = store
         return self._store
 
-    def _attach_notify(self, store: Any) -> None:
-        """Webhooks (engine/notify.py) listen to what this store commits; UsageError when
-        ``notify:`` in ``<home>/config.yaml`` is wrong."""
-        from agentform.engine import notify
+    def _attach_listeners(self, store: Any) -> None:
+        """Webhooks (engine/notify.py) and this process's metrics (engine/process_metrics.py)
+        listen to what this store commits; UsageError when ``notify:`` in config.yaml is wrong."""
+        from agentform.engine import notify, process_metrics
 
         notify.attach(store, self.home)
+        process_metrics.install(store)
 
     def notifications(self, run_id: str | None = None, limit: int = 100) -> list[Any]:
         """Recorded webhook deliveries (Delivery: url, event, status, attempts, last code and
@@ -484,16 +485,32 @@ class Engine:
         return q.live_workers(self.store) if q.is_postgres(self.store) else None
 
     async def worker(self, concurrency: int = 4, queues: list[str] | None = None, *, wait: bool = True,
-                     drain_timeout: float = 30.0) -> Any:
+                     drain_timeout: float = 30.0, metrics_port: int | None = None,
+                     metrics_host: str = "127.0.0.1") -> Any:
         """Execute queued runs until SIGTERM/SIGINT (``agentform worker``; PostgreSQL only), or with
-        ``wait=False`` until the queue is empty; SIGTERM drains (see engine/workers/worker.py)."""
+        ``wait=False`` until the queue is empty; SIGTERM drains (see engine/workers/worker.py).
+        ``metrics_port``: serve this process's metrics at ``http://HOST:PORT/metrics`` meanwhile."""
         from agentform.engine import notify
         from agentform.engine.workers.worker import run_worker
 
         if wait and (found := notify.dispatcher(self.store)) is not None:
             found.start(sweep=True)   # webhooks other processes left pending are retried here too
-        return await run_worker(self.store, self.home, concurrency=concurrency, queues=queues, wait=wait,
-                                drain_timeout=drain_timeout)
+        server = None
+        if metrics_port is not None:
+            from agentform.engine.errors import UsageError
+            from agentform.engine.process_metrics import serve_http
+
+            try:
+                server = serve_http(metrics_host, metrics_port)
+            except OSError as exc:
+                raise UsageError(f"--metrics-port {metrics_port}: cannot listen on {metrics_host}: {exc}") from exc
+        try:
+            return await run_worker(self.store, self.home, concurrency=concurrency, queues=queues, wait=wait,
+                                    drain_timeout=drain_timeout)
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
 
     # -- GitOps: `watch`, apps (engine/gitops/) ------------------------------------------------------
 
@@ -704,9 +721,18 @@ class Engine:
     def metrics(self) -> str:
         """The Prometheus text of ``/metrics``: store-derived counts plus this process's followers."""
         from agentform.engine.metrics import Histogram, render, snapshot
+        from agentform.engine.process_metrics import PROCESS
 
         latency = self.__dict__.setdefault("_latency", Histogram())
-        return render(snapshot(self.store), subscribers=self.followers(), latency=latency)
+        return render(snapshot(self.store), subscribers=self.followers(), latency=latency) + PROCESS.text()
+
+    @staticmethod
+    def process_metrics() -> str:
+        """This process's own metrics (what ``worker --metrics-port`` serves): model and tool call
+        latency, event commit latency, runs it ended and executes (engine/process_metrics.py)."""
+        from agentform.engine.process_metrics import PROCESS
+
+        return PROCESS.text()
 
     def ping_store(self) -> None:
         """Raise StoreError unless the store answers a query (``/readyz``)."""

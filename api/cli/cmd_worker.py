@@ -15,6 +15,10 @@ def worker_cmd(
     drain_timeout: float = typer.Option(30.0, "--drain-timeout", help=(
         "On SIGTERM, how long a running run may take to reach its next checkpoint before it is released anyway (s).")),
     once: bool = typer.Option(False, "--once", help="Exit when the queue is empty instead of waiting for more."),
+    metrics_port: int = typer.Option(None, "--metrics-port", min=0, max=65535, help=(
+        "Serve this worker's own metrics (model and tool call latency, runs it executes) at /metrics on this port.")),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help=(
+        "Address of --metrics-port (0.0.0.0 in a container, for Prometheus to scrape).")),
 ) -> None:
     """Execute queued runs (`run --detach`) until SIGTERM; many workers may share one PostgreSQL.
 
@@ -32,7 +36,8 @@ def worker_cmd(
             typer.echo(f"agentform worker: concurrency {concurrency}, queues "
                        f"{', '.join(queue) if queue else 'all'}; SIGTERM drains", err=True)
         asyncio.run(engine.worker(concurrency=concurrency, queues=queue or None, wait=not once,
-                                  drain_timeout=drain_timeout))
+                                  drain_timeout=drain_timeout, metrics_port=metrics_port,
+                                  metrics_host=metrics_host))
     finally:
         engine.close()
 
