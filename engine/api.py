@@ -266,6 +266,13 @@ class Engine:
         return new_id()
 
     @staticmethod
+    def trace_id(run_id: str) -> str:
+        """The OpenTelemetry trace id of a run's spans (32 hex digits: the run id's 128 bits)."""
+        from agentform.engine.tracing.spans import trace_id_of
+
+        return f"{trace_id_of(run_id):032x}"
+
+    @staticmethod
     def os_user() -> str:
         """Who answers an approval by default: the OS user of this process."""
         from agentform.engine.runtime.approvals import os_user

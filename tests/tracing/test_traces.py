@@ -92,6 +92,7 @@ async def test_the_span_tree_of_the_three_level_example(store, tmp_path, receive
     spans = receiver.wait_for(_finished("run team/company/company"))
     events = store.read_events(result.id)
     by_id = _tree_checks(spans, result.id)
+    assert spans[0].trace_id == Engine.trace_id(result.id)   # what users look the trace up by
 
     run = _named(spans, "run team/company/company")
     assert run.attributes["agentform.run.status"] == "completed" and run.status == 0
