@@ -299,3 +299,30 @@ def test_a_run_killed_and_resumed_is_one_trace(store, store_url, tmp_path, recei
     w2_chat = _named(spans, "chat scripted", "top/inner/w2")
     assert by_id[w2_chat.parent_id].attributes["agentform.span.continues"] and w2_chat.start_ns >= alive.start_ns
     assert len([s for s in spans if s.name.startswith("chat ")]) == len(of(events, "message.completed"))
+
+
+# -- the switches -------------------------------------------------------------------------------
+
+def test_the_standard_variables_switch_tracing():
+    assert not tracing.enabled({})
+    assert tracing.enabled({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
+    assert tracing.enabled({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"})
+    assert not tracing.enabled({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"})
+    assert not tracing.enabled({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_EXPORTER": "none"})
+    assert not tracing.capture_content({}) and not tracing.capture_content({tracing.CAPTURE_VARIABLE: "false"})
+    assert tracing.capture_content({tracing.CAPTURE_VARIABLE: "True"})
+    on_event = print
+    assert tracing.observe("01m8kmt80z41r9jfz8x6ads1ca", on_event) is on_event   # off: the callback as it was
+
+
+async def test_a_run_the_sampler_drops_sends_nothing(store, tmp_path, receiver, monkeypatch):
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    apply(store, EXAMPLES / "hello", tmp_path)
+    result = await Engine(tmp_path, store=store).run("agent/greeter", input="hi")
+    assert result.status == "succeeded"
+    assert tracing.flush()   # everything finished is sent by now
+    assert receiver.spans == [] and receiver.requests == []
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_on")   # the same process, sampled again
+    second = await Engine(tmp_path, store=store).run("agent/greeter", input="hi")
+    spans = receiver.wait_for(_finished("run agent/default/greeter"))
+    assert {s.trace_id for s in spans} == {ulid_hex(second.id)}
