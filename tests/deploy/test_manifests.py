@@ -40,6 +40,7 @@ def test_compose_config_accepts_the_file_and_every_command_parses():
     assert parsed["serve"][0] == "serve" and parsed["serve"][1]["auth"] is True
     assert parsed["serve"][1]["host"] == "0.0.0.0" and parsed["serve"][1]["no_worker"] is True
     assert parsed["worker"][0] == "worker" and parsed["worker"][1]["metrics_port"] == 9464
+    assert parsed["worker"][1]["metrics_host"] == "0.0.0.0"   # Prometheus scrapes from outside
     assert parsed["watch"][0] == "watch" and parsed["watch"][1]["git"] == COMPOSE_ENV["AGENTFORM_GIT_URL"]
     assert services["worker"]["deploy"]["replicas"] == 2
     for name in ("serve", "worker", "watch"):
@@ -78,7 +79,7 @@ def test_every_kubernetes_container_args_parse_with_the_cli():
     assert commands == ["gc", "serve", "watch", "worker"], seen
     by_command = {name: params for name, params in seen.values()}
     assert by_command["gc"]["older_than"] == "30d"
-    assert by_command["worker"]["metrics_port"] == 9464
+    assert by_command["worker"]["metrics_port"] == 9464 and by_command["worker"]["metrics_host"] == "0.0.0.0"
     assert by_command["serve"]["auth"] is True   # it binds 0.0.0.0
 
 
