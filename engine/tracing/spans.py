@@ -38,8 +38,13 @@ CONTENT_LIMIT = 16_384
 OWNER_DIED = "owner died"   # engine/runtime/liveness.py's reason (not imported: the runtime stays out)
 
 _CROCKFORD = {c: i for i, c in enumerate("0123456789abcdefghjkmnpqrstvwxyz")}
+# Stream events that become span events (on the innermost open span), and the fields they keep
+# (names, numbers and decisions: never message text).
 _SPAN_EVENTS = ("handoff", "approval.requested", "approval.resolved", "budget.exceeded",
                 "toolserver.started", "toolserver.ready", "workspace.waiting", "checkpoint")
+_EVENT_FIELDS = frozenset({"from", "to", "stage", "budget", "holder", "limit", "used", "server", "restart",
+                           "approved", "by", "timeout", "expiresAt", "workspace", "calls"})
+MAX_SPAN_EVENTS = 128
 
 
 def trace_id_of(run_id: str) -> int:
@@ -158,16 +163,18 @@ class RunTracer:
     def _segment_id(self) -> int:
         return self._segment.span_id if self._segment is not None else self.run_span_id
 
+    def _scope(self, path: str) -> SpanRecord | None:
+        """The innermost open agent or stage at ``path`` or above it."""
+        while True:
+            scope = self._scopes.get(path)
+            if scope is not None or not path:
+                return scope
+            path = _up(path)
+
     def _parent(self, path: str, *, own: bool = True) -> int:
         """The innermost open agent or stage at ``path`` (``own``) or above it; else the segment."""
-        here = path if own else _up(path)
-        while True:
-            scope = self._scopes.get(here)
-            if scope is not None:
-                return scope.span_id
-            if not here:
-                return self._segment_id()
-            here = _up(here)
+        scope = self._scope(path if own else _up(path))
+        return scope.span_id if scope is not None else self._segment_id()
 
     def _caller(self, path: str) -> SpanRecord | None:
         """The open ask_/transfer_to_ call at the parent path that started the member at ``path``."""
@@ -184,15 +191,10 @@ class RunTracer:
 
     def _note(self, kind: str, path: str, ts: float, data: dict[str, Any]) -> None:
         """A span event (a handoff, an approval...) on the innermost open span at or above ``path``."""
-        here, target = path, self._scopes.get(path)
-        while target is None and here:
-            here = _up(here)
-            target = self._scopes.get(here)
-        target = target or self._segment
-        if target is None or len(target.events) >= 128:
+        target = self._scope(path) or self._segment
+        if target is None or len(target.events) >= MAX_SPAN_EVENTS:
             return
-        attrs = {f"agentform.{k}": _scalar(v) for k, v in data.items()
-                 if k in ("from", "to", "stage", "budget", "holder", "server", "restart", "decision", "calls")}
+        attrs = {f"agentform.{k}": _scalar(v) for k, v in data.items() if k in _EVENT_FIELDS}
         target.events.append((kind, ts, attrs))
 
     def _content(self, attrs: dict[str, Any], key: str, value: Any) -> None:

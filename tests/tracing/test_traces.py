@@ -228,6 +228,7 @@ async def test_an_approval_keeps_the_run_one_trace(store, tmp_path, receiver):
     assert before.attributes["agentform.span.continued"] is True
     assert after.attributes["agentform.span.continues"] == before.span_id
     assert any(e[0] == "approval.requested" for e in before.events)
+    assert [e[1]["agentform.approved"] for e in after.events if e[0] == "approval.resolved"] == [True]
     # stages: a forEach item inside its stage, the agent inside its stage, a revisited stage apart
     items = [s for s in spans if s.name == "stage summarize" and s.attributes["agentform.path"].endswith("]")]
     summarize = _named(spans, "stage summarize", "content/summarize")
