@@ -327,3 +327,25 @@ async def test_a_run_the_sampler_drops_sends_nothing(store, tmp_path, receiver, 
     second = await Engine(tmp_path, store=store).run("agent/greeter", input="hi")
     spans = receiver.wait_for(_finished("run agent/default/greeter"))
     assert {s.trace_id for s in spans} == {ulid_hex(second.id)}
+
+
+async def test_a_fork_is_a_trace_of_its_own(store, tmp_path, receiver):
+    """A fork's copied past is its first segment (``forked``), the live part its second; the
+    fork's trace id is its own run id's, the origin named on the run span."""
+    apply(store, EXAMPLES / "company", tmp_path)
+    engine = Engine(tmp_path, store=store)
+    origin = await engine.run("team/company/company", input="Should we open repair cafes?")
+    at = next(e.seq for e in store.read_events(origin.id) if e.type == "agent.started" and e.path == "company/ops")
+    fork = await engine.fork(origin.id, at)
+    assert fork.status == "succeeded", fork.error
+    spans = receiver.wait_for(lambda got: sum(s.name == "run team/company/company" for s in got) == 2)
+    mine = [s for s in spans if s.trace_id == ulid_hex(fork.id)]
+    _tree_checks(mine, fork.id)
+    run = _named(mine, "run team/company/company")
+    assert run.attributes["agentform.run.forked_from"] == origin.id
+    past, live = sorted((s for s in mine if s.name == "segment"), key=lambda s: s.start_ns)
+    assert past.attributes["agentform.segment.outcome"] == "forked" and past.status == 0
+    assert live.attributes["agentform.segment.trigger"] == "resume"
+    # ops-lead started in the copied past: its invocation is cut there and continued live
+    first, second = sorted((s for s in mine if s.name == "invoke_agent ops-lead"), key=lambda s: s.start_ns)
+    assert first.end_ns == past.end_ns and second.attributes["agentform.span.continues"] == first.span_id
