@@ -83,6 +83,29 @@ async def test_approval_and_end_are_posted_signed_and_retried_after_a_500(tmp_pa
     assert len(receiver.requests) == 3
 
 
+async def test_cancelling_a_waiting_run_is_a_runs_end_too(tmp_path, store_url, receiver):
+    # The cancel ends the run through a takeover (no stream of an executing process).
+    home = tmp_path / "home"
+    _config(home, [{"url": receiver.url, "events": ["run.cancelled"]}])
+    folder = write_project(tmp_path / "m", script=SCRIPT, agents=["worker"], pipelines={"p": PIPE})
+    engine = Engine(home, store=store_url)
+    try:
+        engine.apply(folder)
+        parked = await engine.run("pipeline/p", params={"topic": "boats"})
+        assert parked.status == "waiting"
+        record, _ = engine.cancel(parked.id)
+        assert record.status == "cancelled"
+        [request] = await asyncio.to_thread(receiver.wait, 1)
+        body = request.json
+        assert body["type"] == "run.cancelled" and body["run"]["status"] == "cancelled"
+        assert body["event"]["seq"] == engine.get_run(parked.id).last_seq   # the stream's last event
+        [delivery] = _settled(engine, parked.id, 1)
+        assert (delivery.event, delivery.status) == ("run.cancelled", "delivered")
+    finally:
+        engine.close()
+    assert len(receiver.requests) == 1
+
+
 async def test_a_pipelines_own_webhook_is_signed_with_its_secret(tmp_path, store_url, receiver, monkeypatch):
     monkeypatch.setenv("AF_TEST_PIPE_KEY", KEY)
     pipe = {"stages": [{"name": "only", "agent": "worker", "input": "x"}],
