@@ -100,7 +100,7 @@ class IndexReport:
 
     def message(self) -> str:
         at = f" at revision {self.revision}" if self.revision is not None else ""
-        work = (f"{len(self.embedded_documents)} re-embedded ({self.embedded_chunks} chunks), "
+        work = (f"{len(self.embedded_documents)} embedded ({self.embedded_chunks} chunks), "
                 f"{len(self.removed_documents)} removed") if self.embedded_documents or self.removed_documents \
             else "nothing changed"
         return f"{self.documents} documents, {self.chunks} chunks indexed{at} ({work})"

@@ -71,7 +71,7 @@ def test_reapply_re_embeds_only_the_changed_document(store, tmp_path, stub, monk
     # exactly the chunks of the edited file, none of the others
     assert len(again) == len(billing_chunks)
     assert all(t in edited for t in again)
-    assert "1 re-embedded" in ready(store).message and "at revision 2" in ready(store).message
+    assert "(1 embedded (" in ready(store).message and "at revision 2" in ready(store).message
 
     stub.embedded.clear()
     apply(store, root, home)    # nothing changed: no revision, nothing embedded

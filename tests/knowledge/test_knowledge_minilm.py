@@ -61,7 +61,7 @@ def test_reapply_embeds_only_the_changed_document(store, tmp_path, monkeypatch):
     apply(store, root, home)
     assert counting.texts and all(t in (root / "docs/heating.md").read_text() for t in counting.texts)
     assert any("Night mode" in t for t in counting.texts)
-    assert "1 re-embedded" in ready(store).message
+    assert "(1 embedded (" in ready(store).message
     hit = Engine(home=home, store=store).search_knowledge("handbook", "quiet operation at night", top_k=1).hits[0]
     assert hit.path == "docs/heating.md" and "Night mode" in hit.text
 
