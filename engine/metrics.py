@@ -36,15 +36,17 @@ class Histogram:
             self.total += value
             self.count += 1
 
-    def lines(self, name: str) -> list[str]:
+    def lines(self, name: str, labels: str = "") -> list[str]:
+        """The sample lines; ``labels`` (``model="x"``) go on each of them, before ``le``."""
         with self._lock:
             counts, total, count = list(self.counts), self.total, self.count
         out, running = [], 0
+        first, own = (f"{labels},", f"{{{labels}}}") if labels else ("", "")
         for bound, n in zip(self.buckets, counts, strict=False):
             running += n
-            out.append(f'{name}_bucket{{le="{bound}"}} {running}')
-        out.append(f'{name}_bucket{{le="+Inf"}} {count}')
-        out += [f"{name}_sum {total:.6f}", f"{name}_count {count}"]
+            out.append(f'{name}_bucket{{{first}le="{bound}"}} {running}')
+        out.append(f'{name}_bucket{{{first}le="+Inf"}} {count}')
+        out += [f"{name}_sum{own} {total:.6f}", f"{name}_count{own} {count}"]
         return out
 
 

@@ -19,7 +19,6 @@ its store-derived ``/metrics``; ``worker --metrics-port`` serves them alone (``s
 
 from __future__ import annotations
 
-import bisect
 import os
 import threading
 import time
@@ -44,32 +43,26 @@ class Histograms:
 
     def __init__(self, name: str, label: str, buckets: tuple[float, ...], help: str):
         self.name, self.label, self.buckets, self.help = name, label, buckets, help
-        self.series: dict[str, list[Any]] = {}   # value -> [bucket counts..., sum, count]
+        self.series: dict[str, Any] = {}   # label value -> engine.metrics.Histogram
         self._lock = threading.Lock()
 
     def observe(self, value: str, seconds: float) -> None:
-        seconds = max(seconds, 0.0)
-        with self._lock:
-            row = self.series.get(value)
-            if row is None:
-                if len(self.series) >= MAX_SERIES:
+        series = self.series.get(value)
+        if series is None:
+            from agentform.engine.metrics import Histogram
+
+            with self._lock:
+                if value not in self.series and len(self.series) >= MAX_SERIES:
                     value = "other"
-                row = self.series.setdefault(value, [0] * (len(self.buckets) + 1) + [0.0, 0])
-            row[bisect.bisect_left(self.buckets, seconds)] += 1
-            row[-2] += seconds
-            row[-1] += 1
+                series = self.series.setdefault(value, Histogram(self.buckets))
+        series.observe(seconds)
 
     def lines(self) -> list[str]:
         out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
         with self._lock:
-            rows = {k: list(v) for k, v in self.series.items()}
-        for value, row in sorted(rows.items()):
-            label, running = f'{self.label}="{_label(value)}"', 0
-            for bound, n in zip(self.buckets, row, strict=False):
-                running += n
-                out.append(f'{self.name}_bucket{{{label},le="{bound}"}} {running}')
-            out.append(f'{self.name}_bucket{{{label},le="+Inf"}} {row[-1]}')
-            out += [f"{self.name}_sum{{{label}}} {row[-2]:.6f}", f"{self.name}_count{{{label}}} {row[-1]}"]
+            series = sorted(self.series.items())
+        for value, histogram in series:
+            out += histogram.lines(self.name, f'{self.label}="{_label(value)}"')
         return out
 
 
