@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import pytest
@@ -241,3 +242,17 @@ def test_the_payload_is_bounded_and_redacted():
 def _no_proxy(monkeypatch):
     # urllib honours *_proxy variables; the receiver is on loopback.
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+def test_validate_locates_a_pipelines_bad_webhook(tmp_path):
+    def check(hooks: list[dict], wanted: str) -> None:
+        pipe = {"stages": [{"name": "only", "agent": "worker", "input": "x"}], "notify": hooks}
+        folder = write_project(tmp_path / "m", script={"worker": []}, agents=["worker"], pipelines={"p": pipe})
+        done = agentform("validate", str(folder), home=tmp_path / "home")
+        assert done.returncode == 1
+        lines = (done.stdout + done.stderr).splitlines()
+        located = re.compile(r"manifests\.yaml:\d+:\d+: ")
+        assert any(located.search(line) and wanted in line for line in lines), lines
+
+    check([{"url": "mailto:ops@example.com"}], "spec.notify[0].url")
+    check([{"url": "http://127.0.0.1:9/hook", "secret": {"secretRef": "no-such-key"}}], "no-such-key")
