@@ -38,8 +38,9 @@ import io
 import json
 import os
 import secrets
-import select
+import selectors
 import socket
+import ssl
 import tarfile
 import threading
 import time
@@ -75,6 +76,7 @@ _UPLOAD = ".agentform-upload-"
 # the command. Not container ulimits: podman then drops its configured defaults, and a
 # container's nproc ulimit would count every process of the uid on the host.
 _WRAPPER = 'printf "%s\\n" "$$" >&2; ulimit -f "$2" 2>/dev/null; ulimit -n 1024 2>/dev/null; exec /bin/sh -c "$1"'
+_HANDSHAKE = "read -r _ || :; exec </dev/null\n"
 
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -174,7 +176,7 @@ class DockerBackend:
             return WorkspaceStatus(True, where, 0, self.name, (Condition(
                 "Ready", "False", "ContainerStopped", f"the container {name} is {container.status}; the next "
                 "run starts it"),))
-        done = self._exec(ws, container, ["du", "-s", "-k", ROOT], timeout=OPS_TIMEOUT, limit=4096)
+        done = self._exec(ws, container, f"du -s -k {ROOT}", timeout=OPS_TIMEOUT, limit=4096)
         first = done.out.split(b"\t", 1)[0].strip()
         size = int(first) * 1024 if done.code == 0 and first.isdigit() else 0
         return WorkspaceStatus(True, where, size, self.name)
@@ -354,8 +356,8 @@ class DockerBackend:
         container = self._running(ws)
         blocks = str(max(1, ws.limits.file_size // 512))
         env = {**(env or {}), _OWNER_VAR: _owner()}
-        done = self._exec(ws, container, ["/bin/sh", "-c", _WRAPPER, "agentform", command, blocks], timeout=timeout,
-                          limit=ws.limits.output, env=env, own_group=True)
+        done = self._exec(ws, container, _WRAPPER, command, blocks, timeout=timeout, limit=ws.limits.output,
+                          env=env, own_group=True)
         out, out_cut = _text(done.out, done.out_total, ws.limits.output)
         err, err_cut = _text(done.err, done.err_total, ws.limits.output)
         reason, code = None, done.code
@@ -368,41 +370,54 @@ class DockerBackend:
         return CommandResult(exit_code=code, stdout=out, stderr=err, truncated=out_cut or err_cut,
                              timed_out=done.timed_out, killed_reason=reason)
 
-    def _exec(self, ws: WorkspaceConfig, container: Any, argv: list[str], *, timeout: float, limit: int,
+    def _exec(self, ws: WorkspaceConfig, container: Any, script: str, *args: str, timeout: float, limit: int,
               env: dict[str, str] | None = None, own_group: bool = False) -> _Exec:
-        """Run ``argv`` in ``container`` as the uid, keeping ``limit`` bytes per stream; with
-        ``own_group`` (the wrapper's pid on stderr's first line) its process group is killed at
-        the timeout and when it ends."""
+        """Run the shell ``script`` (``$1``.. = ``args``) in ``container`` as the uid, keeping
+        ``limit`` bytes per stream; with ``own_group`` (the wrapper's pid on stderr's first line)
+        its process group is killed at the timeout and when it ends.
+
+        The script waits for a line on stdin before it starts: podman (4.3) drops the output a
+        process writes before the attach is complete (about 1 exec in 300 under concurrency);
+        the line we send proves the attach is live. Its stdin is /dev/null afterwards."""
         _settle(container.id)
         api = client().api
         uid = ws.run_as_uid
+        argv = ["/bin/sh", "-c", _HANDSHAKE + script, "agentform", *args]
         with _api(ws, "run in the workspace's container"):
-            made = api.exec_create(container.id, argv, stdout=True, stderr=True, user=f"{uid}:{uid}",
+            made = api.exec_create(container.id, argv, stdout=True, stderr=True, stdin=True, user=f"{uid}:{uid}",
                                    workdir=ROOT, environment={k: str(v) for k, v in (env or {}).items()})
             sock = api.exec_start(made["Id"], socket=True)
         raw: socket.socket = getattr(sock, "_sock", sock)
+        try:
+            raw.sendall(b"\n")
+        except OSError:
+            pass                                  # it ended already; its output says why
         reader = _Frames(limit, skip_first_err_line=own_group)
         deadline = time.monotonic() + timeout
         timed_out = False
+        waiter = selectors.DefaultSelector()
         try:
             raw.setblocking(False)
+            waiter.register(raw, selectors.EVENT_READ)
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    if timed_out:
-                        self._restart(ws, container)     # the kill did not end it: end everything
+                    if timed_out or not own_group:
+                        if own_group:
+                            self._restart(ws, container)     # the kill did not end it: end everything
+                        timed_out = True
                         break
                     timed_out = True
                     if not self._kill_group(ws, container, reader.pid):
                         self._restart(ws, container)
                     deadline = time.monotonic() + _KILL_GRACE
                     continue
-                ready, _, _ = select.select([raw], [], [], min(left, 0.5))
-                if not ready:
+                # TLS may hold decrypted bytes the selector cannot see
+                if not (getattr(raw, "pending", None) and raw.pending()) and not waiter.select(min(left, 0.5)):
                     continue
                 try:
                     chunk = raw.recv(65536)
-                except (BlockingIOError, InterruptedError):
+                except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
                     continue
                 except OSError:
                     break
@@ -410,6 +425,7 @@ class DockerBackend:
                     break
                 reader.feed(chunk)
         finally:
+            waiter.close()
             try:
                 sock.close()
             finally:
@@ -451,13 +467,13 @@ class DockerBackend:
         """Kill the commands of engine processes of this host that died (SIGKILL, a crash): unlike
         under bubblewrap, an exec outlives the process that started it. Their processes carry
         the owner in their environment; a live owner's, or another host's, are left alone."""
-        found = self._exec(ws, container, ["/bin/sh", "-c", _ORPHANS], timeout=OPS_TIMEOUT, limit=1 << 20)
+        found = self._exec(ws, container, _ORPHANS, timeout=OPS_TIMEOUT, limit=1 << 20)
         dead = [pid for pid, owner in (line.split(" ", 1) for line in found.out.decode("utf-8", "replace")
                                        .splitlines() if " " in line)
                 if pid.isdigit() and _owner_alive(owner) is False]
         if dead:
-            self._exec(ws, container, ["/bin/sh", "-c", f"kill -9 {' '.join(dead)} 2>/dev/null; exit 0"],
-                       timeout=OPS_TIMEOUT, limit=4096)
+            self._exec(ws, container, f"kill -9 {' '.join(dead)} 2>/dev/null; exit 0", timeout=OPS_TIMEOUT,
+                       limit=4096)
 
     def _clean_later(self, ws: WorkspaceConfig, container: Any, pid: int) -> None:
         def clean() -> None:
@@ -479,7 +495,7 @@ class DockerBackend:
     # -- files ---------------------------------------------------------------------------------
     def _script(self, ws: WorkspaceConfig, script: str, *args: str, limit: int = 1 << 20) -> _Exec:
         container = self._running(ws)
-        return self._exec(ws, container, ["/bin/sh", "-c", script, "agentform", *args],
+        return self._exec(ws, container, script, *args,
                           timeout=OPS_TIMEOUT, limit=limit)
 
     def read_file(self, ws: WorkspaceConfig, path: str, *, max_bytes: int) -> bytes:
