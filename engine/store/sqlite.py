@@ -72,9 +72,13 @@ class SqliteStore(SqlStore):
             return
         self._closed = True
         with self._wlock, self._rlock:
+            # Only idle connections close here: closing one another thread is reading on
+            # crashes the interpreter (SIGSEGV); a reader in use closes when it is handed back.
+            idle = {id(conn) for conn in (self._writer, *self._readers)}
             for conn in self._all:
-                conn.close()
-            self._all.clear()
+                if id(conn) in idle:
+                    conn.close()
+            self._all = [conn for conn in self._all if id(conn) not in idle]
             self._readers.clear()
 
     # -- hooks ---------------------------------------------------------------------------
@@ -134,6 +138,9 @@ class SqliteStore(SqlStore):
             with self._rlock:
                 if not self._closed:
                     self._readers.append(conn)
+                else:   # the store closed while this read ran (see close)
+                    conn.close()
+                    self._all = [c for c in self._all if c is not conn]
 
     def _dec(self, value: Any) -> Any:
         return None if value is None else json.loads(value)
