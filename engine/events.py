@@ -293,10 +293,12 @@ class EventWriter:
                     failed[live[0][0]] = exc
                 else:   # nothing was written: find which runs and streams fail, one by one
                     failed = self._create_and_append_each(creates, live, batch, owners)
-        self._release(parts, failed)
         if COMMITTED and batch:
+            # Before the waiters of durable() wake: what a run's end hands over (a webhook) is
+            # handed over before its process can move on to exit.
             announce(self.store, batch if not failed else
                      [e for e, s in zip(batch, owners, strict=True) if s not in failed])
+        self._release(parts, failed)
 
     def _create_and_append_each(self, creates: list[Any], live: list[tuple[RunStream, int, dict[str, Any] | None]],
                                 batch: list[Event], owners: list[RunStream]) -> dict[RunStream, BaseException]:

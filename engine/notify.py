@@ -96,7 +96,7 @@ class Dispatcher:
         even when idle (long-running processes: serve, workers)."""
         with self._start_lock:
             self.sweep = self.sweep or sweep
-            if self._thread is None and not self._closed:
+            if (self._thread is None or not self._thread.is_alive()) and not self._closed:
                 self._thread = threading.Thread(target=self._loop, name="agentform-notify", daemon=True)
                 self._thread.start()
 
@@ -116,8 +116,11 @@ class Dispatcher:
 
     def drain(self, timeout: float = 5.0) -> bool:
         """Wait (at most ``timeout``) until what was handed over is recorded and attempted once."""
-        if self._thread is None or not self._thread.is_alive():
+        with self._start_lock:
+            idle = self._thread is None or not self._thread.is_alive()
+        if idle and self._queue.empty():
             return True
+        self.start()
         done = threading.Event()
         try:
             self._queue.put(done, timeout=timeout)
