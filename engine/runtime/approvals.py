@@ -121,7 +121,10 @@ async def resolve_approval_async(
             run = record_owner_died(store, run, now)
             raise UsageError(f"run {run.id} is not waiting for an approval: the process continuing it "
                              f"died; `agentform resume {run.id}` continues it")
-        raise UsageError(f"run {run.id} is not waiting for an approval (it is {run.status})")
+        # A process that took it over (an approve that won a race, a reject, a cancel) is named:
+        # the loser of a race arrives here once the winner has already finished the run.
+        by = f": the process {run.owner} continued it" if run.owner_epoch > 1 and run.owner else ""
+        raise UsageError(f"run {run.id} is not waiting for an approval (it is {run.status}){by}")
     # The stream as of the record read (not what a racing takeover appended since): the
     # takeover below checks that record's epoch, so a loser fails there, naming the winner.
     pending = pending_approvals(store.read_events(run.id, limit=run.last_seq))

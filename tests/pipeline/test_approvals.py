@@ -246,8 +246,12 @@ def test_cancel_of_a_waiting_run_takes_it_over(store, tmp_path):
     assert not asked and record.status == "cancelled" and record.owner_epoch == before.owner_epoch + 1
     events = stream(store, parked.id)
     assert [e.type for e in events[before.last_seq:]] == ["run.resumed", "run.cancelled"]
-    with pytest.raises(UsageError, match="not waiting"):
+    # An answer now is refused, naming the process that took the run over.
+    with pytest.raises(UsageError) as refused:
         resolve_approval(store, parked.id, approve=True, by="ana", message=None, home=home)
+    assert str(refused.value) == (f"run {parked.id} is not waiting for an approval (it is cancelled): "
+                                  f"the process {record.owner} continued it")
+    assert record.owner
 
 
 def test_following_or_cancelling_a_run_past_its_deadline_records_the_timeout(tmp_path, store_url):
