@@ -309,6 +309,27 @@ def _played_result(tool: Tool | None, call: ToolCall, result: dict[str, Any], tu
     return _as_text(output)
 
 
+def recorded_messages(turns: list[RecordedTurn]) -> list[dict[str, Any]]:
+    """The messages recorded ``turns`` added to a conversation (each reply with its tool calls,
+    then their results), as this loop built them when it ran them."""
+    messages: list[dict[str, Any]] = []
+    for turn in turns:
+        calls = [ToolCall(str(c.get("id")), c.get("name", ""), c.get("arguments"))
+                 for c in turn.data.get("tool_calls") or ()]
+        messages.append(_assistant_message(ModelReply(turn.data.get("content"), calls, 0, 0, 0.0, "")))
+        for call in calls:
+            past = turn.calls.get(call.id)
+            result = past.result if past is not None and past.result is not None else {}
+            text = f"Error: {result['error']}" if "error" in result else _as_text(result.get("output"))
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
+    return messages
+
+
+def builds_conversation(model: Any) -> bool:
+    """Whether this loop keeps the conversation for ``model`` (the scripted model never reads it)."""
+    return not _is_scripted(model)
+
+
 def _speaker(path: str) -> str:
     return path.rsplit("/", 1)[-1].split("#", 1)[0]
 

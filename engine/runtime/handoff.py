@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any
 from agentform.engine.errors import BudgetExceeded, RunError
 from agentform.engine.graph import TeamNode, transfer_tool
 
-from .agent_loop import _as_text, _assistant_message, _is_scripted, run_agent
+from .agent_loop import builds_conversation, recorded_messages, run_agent
 from .context import join_path, visit_name
-from .models import ModelReply, ToolCall
 from .recorded import Invocation, recorded_of
-from .tools import Tool, _text_param
+from .tools import Tool, text_param
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -109,7 +108,7 @@ def _transfer(target: str, about: str, handover: _Handover) -> Tool:
 
     name = transfer_tool(target)
     return Tool(name, f"Hand the whole conversation over to {target}, who answers from here. {about}",
-                _text_param("reason", "why you hand over, and what is expected"), run, "handoff", ("reason",))
+                text_param("reason", "why you hand over, and what is expected"), run, "handoff", ("reason",))
 
 
 def _start(ctx: RunContext, conversation: list[dict[str, Any]] | None, task: str, path: str) -> list[dict[str, Any]]:
@@ -133,17 +132,6 @@ def _from_stream(ctx: RunContext, handover: _Handover, past: Invocation, targets
         break
     if handover.to is None:
         return
-    if _is_scripted(ctx.model(ctx.graph.agents[agent_key].model)):
-        return   # the scripted model never reads the conversation; the live loop hands on none either
-    messages = start
-    for turn in past.turns[:-1]:
-        calls = [ToolCall(str(c.get("id")), c.get("name", ""), c.get("arguments"))
-                 for c in turn.data.get("tool_calls") or ()]
-        messages.append(_assistant_message(ModelReply(turn.data.get("content"), calls, 0, 0, 0.0, "")))
-        for call in calls:
-            result = turn.calls.get(call.id)
-            data = result.result if result is not None and result.result is not None else {}
-            text = f"Error: {data['error']}" if "error" in data else _as_text(data.get("output"))
-            messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
-    handover.conversation = messages
-
+    if builds_conversation(ctx.model(ctx.graph.agents[agent_key].model)):
+        # the scripted model never reads the conversation: the live loop hands on none either
+        handover.conversation = start + recorded_messages(past.turns[:-1])

@@ -82,7 +82,7 @@ def _schema_problem(tool: Tool, arguments: dict[str, Any]) -> str | None:
     return f"bad arguments for {tool.name}{f' at {where}' if where else ''}: {error.message}"
 
 
-def _text_param(name: str, description: str) -> dict[str, Any]:
+def text_param(name: str, description: str) -> dict[str, Any]:
     return {"type": "object", "properties": {name: {"type": "string", "description": description}},
             "required": [name]}
 
@@ -136,7 +136,7 @@ def team_tools(graph: Graph, team_key: str) -> dict[str, Tool]:
                 return await ctx.call_target(_kind, _target, args["task"], path, visit)
 
             tools[edge.tool] = Tool(edge.tool, f"Ask {edge.name} to do a task and wait for its answer. {about}",
-                                    _text_param("task", "what to do, with everything it needs to know"),
+                                    text_param("task", "what to do, with everything it needs to know"),
                                     ask, "ask", ("task",))
         else:
             async def transfer(ctx: RunContext, path: str, args: dict, conversation: list, visit: int,
@@ -144,7 +144,7 @@ def team_tools(graph: Graph, team_key: str) -> dict[str, Tool]:
                 return await delegate_to(ctx, _edge, args["reason"], conversation, path, visit)
 
             tools[edge.tool] = Tool(edge.tool, f"Hand the conversation over to {edge.name}. {about}",
-                                    _text_param("reason", "why you hand over, and what is expected"),
+                                    text_param("reason", "why you hand over, and what is expected"),
                                     transfer, "transfer", ("reason",))
     _team_tools[(id(graph), team_key)] = (graph, tools)
     return tools
@@ -155,7 +155,7 @@ async def _back(ctx: RunContext, path: str, args: dict, conversation: list) -> A
 
 
 BACK = Tool(TRANSFER_BACK, "Return the conversation to the agent that handed it to you, with a summary.",
-            _text_param("summary", "what you did and found"), _back, "back", ("summary",))
+            text_param("summary", "what you did and found"), _back, "back", ("summary",))
 
 
 def back_tool() -> Tool:
