@@ -105,7 +105,6 @@ async def test_approval_tool_only_with_allow_approve(tmp_path: Path, store_url: 
 
 
 def test_building_the_server_leaves_the_root_logger_as_it_was(tmp_path: Path):
-    pytest.importorskip("mcp")
     from agentform import Engine
     from agentform.api.mcp.server import build_server
 
