@@ -191,6 +191,7 @@ class DockerBackend:
         with _api(ws, "remove the workspace"):
             container = self._find(name)
             if container is not None:
+                _settle(container.id)
                 container.remove(force=True)
             if not delete_data:
                 return (f"removed the container of Workspace {ws.id}; kept its data in the volume {name} on the "
@@ -296,6 +297,7 @@ class DockerBackend:
         with _api(ws, "start the workspace's container"):
             container = self._find(settings["name"])
             if container is not None and container.labels.get(_CONFIG_LABEL) != settings["labels"][_CONFIG_LABEL]:
+                _settle(container.id)
                 container.remove(force=True)        # limits, image or network changed: the data stays
                 container = None
             if container is None:

@@ -140,13 +140,14 @@ class PodmanService:
                 return False
 
     def stop(self) -> None:
-        """Remove every container and volume, stop the service, delete the storage."""
+        """Remove every container and volume, stop the service, end any container process it
+        left (its conmon outlives it), delete the storage."""
         if self.process is not None and self.process.poll() is None:
             for args in (("rm", "--all", "--force", "--time", "0"), ("volume", "rm", "--all", "--force")):
                 try:
                     self.podman(*args, timeout=60)
-                except (subprocess.SubprocessError, PodmanUnavailable):
-                    pass
+                except (subprocess.SubprocessError, PodmanUnavailable) as exc:
+                    self._note(f"stop: podman {' '.join(args)}: {exc}")
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)
@@ -154,12 +155,42 @@ class PodmanService:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.process = None
+        self._end_leftovers()
         try:
             self.podman("rmi", "--all", "--force", timeout=60)
         except (subprocess.SubprocessError, PodmanUnavailable, FileNotFoundError):
             pass
         _unmount_under(self.base)        # the overlay driver bind-mounts its own folder
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def _end_leftovers(self) -> None:
+        """SIGKILL the first process of every container still running from this storage (a
+        container's conmon names the storage in its argv); its PID namespace ends with it. A
+        leftover would keep running as uid 65534 and count against that uid's process limit."""
+        marker = f"{self.base}/".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if not argv or not argv[0].endswith(b"conmon") or not any(marker in a for a in argv):
+                    continue
+                children = (entry / "task" / entry.name / "children").read_text().split()
+            except OSError:
+                continue
+            for child in children:
+                self._note(f"stop: killed the leftover container process {child} (conmon {entry.name})")
+                try:
+                    os.kill(int(child), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def _note(self, text: str) -> None:
+        try:
+            with open(self.log_path, "a", encoding="utf-8") as log:
+                log.write(f"[harness] {text}\n")
+        except OSError:
+            pass
 
     def log_tail(self, size: int = 3000) -> str:
         try:
