@@ -210,8 +210,12 @@ def diff_state(
 
 
 # Reasons a run records in a resource's status when what it met differs from what apply pinned
-# (a ToolServer's changed tool definition): `plan` shows them as drift, `apply` pins again.
-OBSERVED_DRIFT: frozenset[str] = frozenset({"ToolDefinitionChanged"})
+# (a ToolServer's changed tool definition), and reasons of an apply that did not get the
+# resource Ready (a compile that failed on what another app had not applied yet, an index or
+# a workspace whose provisioning failed): `plan` shows them as drift and `apply` tries again,
+# as Terraform re-creates a tainted resource, rather than saying "no changes" over a failure.
+OBSERVED_DRIFT: frozenset[str] = frozenset({"ToolDefinitionChanged", "CompileFailed", "IndexFailed",
+                                            "ProvisionFailed"})
 
 
 def recorded_drift(desired: list[Desired], applied: dict[ResourceKey, AppliedResource]) -> dict[ResourceKey, str]:

@@ -123,6 +123,18 @@ def test_a_workspace_without_bubblewrap_fails_to_provision_naming_the_package(st
     assert ready.reason == "ProvisionFailed"
     assert "install the 'bubblewrap' package" in ready.message and "sandbox: none" in ready.message
 
+    # bubblewrap installed, nothing in the repo changed: plan shows the failure, apply tries again
+    monkeypatch.undo()
+    from agentform.engine.plan import make_plan
+    from agentform.engine.validation import validate_path
+
+    plan = make_plan(validate_path(root), store, applied.plan.app, home=tmp_path / "home")
+    assert [(c.action, c.key.kind) for c in plan.changes] == [("drift", "Workspace")]
+    again = apply_path(store, root, home=tmp_path / "home")
+    assert again.exit_code == 0, again.failed
+    record = store.get_resource(key)
+    assert next(c for c in record.conditions if c.type == "Ready").status == "True"
+
 
 def test_sandbox_none_is_a_warning_condition(store, tmp_path):
     from agentform.engine.reconcile import apply_path
