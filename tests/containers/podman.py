@@ -45,6 +45,8 @@ from pathlib import Path
 import pytest
 
 BASE_IMAGE = "localhost/agentform-test-base:latest"
+_PREFIX = "af-podman-"                     # every service's folder: tempfile.mkdtemp(prefix=_PREFIX)
+_PREFIX_DIR = os.path.join(tempfile.gettempdir(), _PREFIX)
 START_TIMEOUT = 30.0          # seconds for the socket to answer
 _BUSYBOX = ("/usr/bin/busybox", "/bin/busybox")
 
@@ -106,6 +108,9 @@ class PodmanService:
                                     "(make system-deps)")
         if shutil.which("runc") is None:
             raise PodmanUnavailable("runc is not installed (podman needs it here): apt-get install runc")
+        # Containers of an earlier session whose storage is gone (its pytest was killed before
+        # stopping it) would run forever: end them.
+        _kill_containers_of(lambda base: not os.path.isdir(base))
         self._write_config()
         log = open(self.log_path, "ab")
         try:
@@ -156,10 +161,6 @@ class PodmanService:
                 self.process.wait()
         self.process = None
         self._end_leftovers()
-        try:
-            self.podman("rmi", "--all", "--force", timeout=60)
-        except (subprocess.SubprocessError, PodmanUnavailable, FileNotFoundError):
-            pass
         _unmount_under(self.base)        # the overlay driver bind-mounts its own folder
         shutil.rmtree(self.base, ignore_errors=True)
 
@@ -167,23 +168,7 @@ class PodmanService:
         """SIGKILL the first process of every container still running from this storage (a
         container's conmon names the storage in its argv); its PID namespace ends with it. A
         leftover would keep running as uid 65534 and count against that uid's process limit."""
-        marker = f"{self.base}/".encode()
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-                if not argv or not argv[0].endswith(b"conmon") or not any(marker in a for a in argv):
-                    continue
-                children = (entry / "task" / entry.name / "children").read_text().split()
-            except OSError:
-                continue
-            for child in children:
-                self._note(f"stop: killed the leftover container process {child} (conmon {entry.name})")
-                try:
-                    os.kill(int(child), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        _kill_containers_of(lambda base: base == str(self.base), conmons_too=True)
 
     def _note(self, text: str) -> None:
         try:
@@ -238,6 +223,32 @@ class PodmanService:
             return self.import_rootfs(root, tag, changes=('CMD ["/bin/sh"]',))
 
 
+def _kill_containers_of(chosen, *, conmons_too: bool = False) -> None:
+    """SIGKILL the children of every conmon whose storage folder (``<base>/root/...`` after
+    ``-b``) is ``chosen(base)``, and with ``conmons_too`` the conmon itself: an exec's conmon
+    runs ``podman ... cleanup`` seconds after the exec ended, which would mount and fill the
+    storage folder again after ``stop`` deleted it."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+            if not argv or not argv[0].endswith("conmon") or "-b" not in argv:
+                continue
+            bundle = argv[argv.index("-b") + 1]
+            base = bundle.split("/root/", 1)[0] if "/root/" in bundle else ""
+            if not base.startswith(_PREFIX_DIR) or not chosen(base):
+                continue
+            children = (entry / "task" / entry.name / "children").read_text().split()
+        except (OSError, IndexError):
+            continue
+        for pid in [*children, *([entry.name] if conmons_too else [])]:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def _unmount_under(base: Path) -> None:
     """Unmount (lazily) whatever is still mounted under ``base``, deepest first.
 
@@ -274,7 +285,7 @@ def start_podman(base: Path | str) -> PodmanService:
 def podman(tmp_path_factory) -> Iterator[PodmanService]:
     """The session's PodmanService (started once, stopped at the end); FAILS when it cannot run."""
     # A short base: the socket path must fit in sun_path (108 bytes).
-    base = Path(tempfile.mkdtemp(prefix="af-podman-"))
+    base = Path(tempfile.mkdtemp(prefix=_PREFIX))
     try:
         service = start_podman(base)
     except PodmanUnavailable as exc:
@@ -293,7 +304,7 @@ def docker_host(podman: PodmanService) -> str:
 
 
 if __name__ == "__main__":
-    svc = start_podman(tempfile.mkdtemp(prefix="af-podman-"))
+    svc = start_podman(tempfile.mkdtemp(prefix=_PREFIX))
     print(f"DOCKER_HOST={svc.url}  (image {BASE_IMAGE}); Ctrl-C stops it", flush=True)
     try:
         signal.pause()
