@@ -5,8 +5,9 @@ Fixture API
 ``pg_url`` (session)
     URL of a fresh PostgreSQL database ``agentform_test_<random>``, created from
     ``AGENTFORM_TEST_PG`` (default ``postgresql://postgres@127.0.0.1:5432/test``) and dropped
-    at the end of the session. PostgreSQL unreachable: the tests that use it FAIL with the
-    reason; ``AGENTFORM_TEST_PG=skip`` skips them instead.
+    at the end of the session (with ``synchronous_commit = off``: no test crashes PostgreSQL).
+    PostgreSQL unreachable: the tests that use it FAIL with the reason;
+    ``AGENTFORM_TEST_PG=skip`` skips them instead.
 ``pg_store_url`` (function)
     ``pg_url`` with a fresh schema for this test: ``...?schema=t_<random>``.
 ``store_url`` (function, parametrized, ids ``sqlite`` / ``postgres``)
@@ -66,6 +67,10 @@ def pg_url():
         )
     with admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        # Commits stay atomic, ordered and visible at once; only their survival of a crash of
+        # PostgreSQL itself (never a test's subject) is given up: a commit no longer waits for
+        # its WAL flush (3 ms -> 0.4 ms per event append on these disks).
+        admin.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(sql.Identifier(name)))
     try:
         yield _with_database(base, name)
     finally:
