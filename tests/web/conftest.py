@@ -66,7 +66,7 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path, store_url):
+def served(request, tmp_path, store_url):
     from agentform import Engine
 
     home = tmp_path / "home"
@@ -77,6 +77,10 @@ def served(tmp_path, store_url):
     try:
         yield state
     finally:
+        if "browser" in request.fixturenames:
+            # The test's pages go first: an open EventSource holds a stopping server's drain.
+            for context in request.getfixturevalue("browser").contexts:
+                context.close()
         for server in state.servers:
             server.stop()
         engine.close()
