@@ -39,7 +39,7 @@ from typing import Any
 from agentform.engine import notify_outbox as outbox
 from agentform.engine.notify_settings import EVENTS, Endpoint, NotifySettings, read
 
-__all__ = ["Dispatcher", "attach", "deliveries", "detach", "dispatcher"]
+__all__ = ["Dispatcher", "attach", "deliveries", "detach", "dispatcher", "expect"]
 
 log = logging.getLogger("agentform.notify")
 
@@ -81,7 +81,7 @@ class Dispatcher:
     # -- the writer's side: look, hand over, never wait ------------------------------------------
     def offer(self, events: list[Any]) -> None:
         for event in events:
-            if event.type in EVENTS:
+            if event.type in EVENTS and (self.settings.endpoints or event.run_id in _expected):
                 try:
                     self._queue.put_nowait(event)
                 except queue.Full:
@@ -388,3 +388,25 @@ def _on_commit(store: Any, events: list[Any]) -> None:
     found = _dispatchers.get(id(store))
     if found is not None and found.store is store:
         found.offer(events)
+        if _expected:
+            for event in events:
+                if event.type in _RUN_ENDS:
+                    _expected.discard(event.run_id)
+
+
+# Runs whose own pipeline has webhooks, while this process executes them. Without ``notify:`` in
+# config.yaml only their events are handed to the sender: a run with no webhook costs the writer
+# nothing more than this lookup (no sender thread, no store query per run).
+_expected: set[str] = set()
+_RUN_ENDS = frozenset({"run.completed", "run.failed", "run.cancelled"})
+
+
+def expect(run_id: str, graph: Any = None) -> None:
+    """Before a run's events are written: hand them to the sender when its root pipeline has
+    ``spec.notify`` (``graph`` None: always, as for a takeover of a run this process does not
+    execute, whose pipeline the sender looks up itself)."""
+    if graph is not None:
+        node = graph.pipelines.get(graph.root) if graph.pipelines else None
+        if node is None or not getattr(node.spec, "notify", None):
+            return
+    _expected.add(run_id)

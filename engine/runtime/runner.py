@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agentform.engine import tracing
+from agentform.engine import notify, tracing
 from agentform.engine.errors import NotFound, RunError, RunTakenOver, UsageError
 from agentform.engine.events import EventWriter, OnEvent
 from agentform.engine.graph import Graph, node_key
@@ -132,6 +132,7 @@ async def start_run_async(store: Any, target: str, *, input: Any = None, params:
     writer = EventWriter.for_store(store)
     writer.create_run(run)  # written by the writer thread, just before the run's first events
     history_msgs, cursors = ([], {}) if thread is None else thread_state(store, thread, run.id)
+    notify.expect(run.id, graph)
     stream = writer.open(run.id, 0, tracing.observe(run.id, on_event), epoch=run.owner_epoch)
     ctx = RunContext(run_id=run.id, graph=graph, started_at=datetime.fromtimestamp(now, UTC),
                      stream=stream, home=home, store=store, thread_messages=history_msgs,
@@ -168,6 +169,8 @@ def take_over(store: Any, run: RunRecord, *, now: float, events: list[tuple[str,
     if events:   # a cancel or an expired approval ends the run here, not through a stream
         from agentform.engine.events import announce
 
+        if any(t in notify.EVENTS for t, _, _ in events):
+            notify.expect(run.id)    # its pipeline's webhooks, if any, are the sender's to find
         first = record.last_seq - len(events) + 1
         announce(store, [Event(run.id, first + i, now, t, p, d) for i, (t, p, d) in enumerate(events)])
     return record
@@ -201,6 +204,7 @@ async def resume_run_async(store: Any, run_id: str, *, home: Path,
     graph, _ = load_graph(store, key, run.revision)
     preflight(graph)
     before = run.last_seq
+    notify.expect(run.id, graph)
     run = take_over(store, run, now=now, events=[
         ("run.resumed", "", {"previousOwner": run.owner, "previousStatus": run.status}), *extra_events,
     ], status="running", error=None, deadline_at=None, finished_at=None)

@@ -50,7 +50,7 @@ def release(store: Any, run: RunRecord, now: float) -> RunRecord:
 
 async def start_queued_async(store: Any, run: RunRecord, *, home: Path, on_event: OnEvent | None = None) -> Any:
     """Start a queued run that never started: ``run.started`` commits with the takeover."""
-    from agentform.engine import tracing
+    from agentform.engine import notify, tracing
     from agentform.engine.events import EventWriter
     from agentform.engine.runtime import runner
     from agentform.engine.runtime.context import RunContext
@@ -58,6 +58,7 @@ async def start_queued_async(store: Any, run: RunRecord, *, home: Path, on_event
     key = runner.parse_target(run.target)
     graph, _ = await asyncio.to_thread(runner.load_graph, store, key, run.revision)
     runner.preflight(graph)
+    notify.expect(run.id, graph)
     now = time.time()
     # In a thread: a worker's other runs go on during the round trip and commit.
     run = await asyncio.to_thread(runner.take_over, store, run, now=now, status="running", started_at=now, events=[
