@@ -32,9 +32,15 @@ def _start(home, store_url, *args, **env):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(**env))
 
 
-def _run_of(store):
+def _run_of(store, proc=None):
+    """The newest run once it has an event; ``proc`` (the process starting it) must not have
+    exited first: its stderr says why, where a bare timeout would not."""
     runs = store.list_runs()
-    return runs[0] if runs and runs[0].last_seq >= 1 else None
+    if runs and runs[0].last_seq >= 1:
+        return runs[0]
+    if proc is not None and proc.poll() is not None:
+        raise AssertionError(f"the run's process exited {proc.returncode} first: {proc.stderr.read()}")
+    return None
 
 
 def _has(store, run_id, type_, path):
@@ -74,7 +80,7 @@ def _fan_team(tmp_path, latency="2s"):
 def test_resume_after_kill_during_a_team_fan_out(store, store_url, tmp_path):
     apply(store, _fan_team(tmp_path), tmp_path)
     proc = _start(tmp_path, store_url, "run", "team/t")
-    run = wait_for(lambda: _run_of(store))
+    run = wait_for(lambda: _run_of(store, proc))
     wait_for(lambda: _has(store, run.id, "agent.completed", "t/w1") and _has(store, run.id, "agent.completed", "t/w2")
              and _has(store, run.id, "agent.started", "t/w3"))
     _kill(proc)
@@ -121,7 +127,7 @@ def _fan_pipeline(tmp_path):
 def test_resume_after_kill_during_a_pipeline_fan_out(store, store_url, tmp_path):
     apply(store, _fan_pipeline(tmp_path), tmp_path)
     proc = _start(tmp_path, store_url, "run", "pipeline/p", "-o", "json")
-    run = wait_for(lambda: _run_of(store))
+    run = wait_for(lambda: _run_of(store, proc))
     wait_for(lambda: all(_has(store, run.id, "stage.completed", f"p/fan[{i}]") for i in (0, 1))
              and all(_has(store, run.id, "agent.started", f"p/fan[{i}]/w") for i in (2, 3)))
     _kill(proc)
@@ -144,7 +150,7 @@ def test_resume_after_kill_during_a_pipeline_fan_out(store, store_url, tmp_path)
 def test_a_dead_owner_is_recorded_once_by_whoever_observes_it_first(store, store_url, tmp_path):
     apply(store, _fan_team(tmp_path, latency="30s"), tmp_path)
     proc = _start(tmp_path, store_url, "run", "team/t")
-    run = wait_for(lambda: _run_of(store))
+    run = wait_for(lambda: _run_of(store, proc))
     wait_for(lambda: _has(store, run.id, "agent.started", "t/w3"))
     _kill(proc)
     assert store.get_run(run.id).status == "running"   # nobody has looked yet
@@ -167,7 +173,7 @@ def test_a_dead_owner_is_recorded_once_by_whoever_observes_it_first(store, store
 def test_runs_lists_a_dead_owner_as_failed_in_the_store(store, store_url, tmp_path):
     apply(store, _fan_team(tmp_path, latency="30s"), tmp_path)
     proc = _start(tmp_path, store_url, "run", "team/t")
-    run = wait_for(lambda: _run_of(store))
+    run = wait_for(lambda: _run_of(store, proc))
     _kill(proc)
     assert json.loads(af(tmp_path, store_url, "runs", "--status", "running", "-o", "json").stdout) == []
     record = store.get_run(run.id)
@@ -206,7 +212,7 @@ def test_a_tool_call_cut_by_a_kill_is_retried_with_the_same_idempotency_key(stor
     log = tmp_path / "keys.log"
     apply(store, _keyed_agent(tmp_path, 1.5), tmp_path)
     proc = _start(tmp_path, store_url, "run", "agent/solo")
-    run = wait_for(lambda: _run_of(store))
+    run = wait_for(lambda: _run_of(store, proc))
     wait_for(lambda: _log_lines(log))   # the server has the call: its side effect has begun
     _kill(proc)
 
@@ -229,7 +235,7 @@ def test_cancel_during_a_long_tool_call_stops_the_run_within_a_second(store, sto
     log = tmp_path / "keys.log"
     apply(store, _keyed_agent(tmp_path, 60), tmp_path)
     proc = _start(tmp_path, store_url, "run", "agent/solo", AGENTFORM_HEARTBEAT="2")
-    run = wait_for(lambda: _run_of(store))
+    run = wait_for(lambda: _run_of(store, proc))
     pid = int(wait_for(lambda: _log_lines(log))[0][0])
     with Engine(home=tmp_path, store=store) as engine:
         asked = time.monotonic()
@@ -297,7 +303,7 @@ def test_a_tool_stage_cut_by_a_kill_is_retried_with_the_same_idempotency_key(sto
     root = project(tmp_path / "m", {"agents": {}}, [server, manifest("Pipeline", "p", pipe)])
     apply(store, root, tmp_path)
     proc = _start(tmp_path, store_url, "run", "pipeline/p")
-    run = wait_for(lambda: _run_of(store))
+    run = wait_for(lambda: _run_of(store, proc))
     wait_for(lambda: _log_lines(log))
     _kill(proc)
 
@@ -322,7 +328,7 @@ def test_resume_during_a_delegation_hands_over_once(store, store_url, tmp_path):
         agent("desk"), agent("billing"), team("support", "desk", [{"agent": "billing", "mode": "delegate"}])])
     apply(store, root, tmp_path)
     proc = _start(tmp_path, store_url, "run", "team/support")
-    run = wait_for(lambda: _run_of(store))
+    run = wait_for(lambda: _run_of(store, proc))
     wait_for(lambda: _has(store, run.id, "agent.started", "support/billing"))
     _kill(proc)
 
