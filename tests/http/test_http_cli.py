@@ -9,8 +9,8 @@ import signal
 import subprocess
 
 import httpx
-from conftest import free_port
 from http_helpers import CLI, ROOT, cli, doc, project, wait_for
+from http_serving import free_port
 
 
 def test_token_commands_show_the_token_once_and_keep_only_its_hash(store_url, tmp_path):

@@ -26,7 +26,7 @@ def leaks(text: str) -> list[str]:
 
 
 def test_no_route_of_serve_answers_with_a_secret_value(store_url, tmp_path, monkeypatch):
-    from conftest import served
+    from http_serving import served
 
     folder = project(tmp_path / "m", {"parrot": [{"content": f"the key is {CANARY}, said the parrot"}]}, [
         doc("Secret", "canary", {"fromEnv": "LEAK_KEY"}),

@@ -10,8 +10,8 @@ import asyncio
 
 import pytest
 import schemathesis
-from conftest import served
 from http_helpers import ROOT
+from http_serving import served
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance

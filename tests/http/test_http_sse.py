@@ -139,7 +139,7 @@ def test_a_run_started_over_http_is_followed_to_its_end(serve_factory, store_url
 def test_following_a_run_that_a_worker_process_executes(pg_store_url, tmp_path):
     """PostgreSQL, ``serve --no-worker``: the run is queued over HTTP and an `agentform worker`
     process executes it; the follower gets it live through LISTEN/NOTIFY, to the end."""
-    from conftest import served as serving
+    from http_serving import served as serving
 
     with serving(pg_store_url, tmp_path / "home", worker=False) as served:
         folder = project(tmp_path / "m", {"greeter": [{"content": "a b c d e f", "stream": "words",
