@@ -33,7 +33,7 @@ def plan_cmd(
                              "exactly it. Prints its digest (and creates the store's plan key if missing)."),
     fmt: str = typer.Option("text", "--format", help="text | markdown | github"),
     output: str = typer.Option(None, "-o", "--output", help="json: the plan as data."),
-    app_name: str = typer.Option(None, "--app", help="App the manifests belong to (default: the folder's name)."),
+    app_name: str = typer.Option(None, "--app", help="App the manifests belong to (default: the folder's name, or an overlay's metadata.name)."),
 ) -> int:
     """Diff the manifests against the applied state. Exit 0 no changes, 2 changes, 1 error."""
     from agentform.api.cli import state_views as views
@@ -86,7 +86,7 @@ def apply_cmd(
     prune_data: bool = typer.Option(False, "--prune-data", help=(
         "With --prune: delete a pruned Workspace's data too (without it the data is kept, and "
         "apply says where).")),
-    app_name: str = typer.Option(None, "--app", help="App the manifests belong to (default: the folder's name)."),
+    app_name: str = typer.Option(None, "--app", help="App the manifests belong to (default: the folder's name, or an overlay's metadata.name)."),
     lock_timeout: str = typer.Option("0s", "--lock-timeout", help="Wait this long for another apply (e.g. 30s)."),
     expect_digest: str = typer.Option(None, "--expect-digest", metavar="DIGEST",
                                       help="With a plan file: refuse it unless its digest is this one "
