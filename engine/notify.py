@@ -30,8 +30,6 @@ import logging
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,12 +54,21 @@ _dispatchers: dict[int, Dispatcher] = {}
 _lock = threading.Lock()
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None   # urllib raises HTTPError with the 3xx code
+_OPENER: Any = None   # built at the first send: every process that opens a store attaches the
+                      # sender, and urllib.request (http.client, email) would cost each ~15 ms
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+def _opener() -> Any:
+    global _OPENER
+    if _OPENER is None:
+        import urllib.request
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+                return None   # urllib raises HTTPError with the 3xx code
+
+        _OPENER = urllib.request.build_opener(NoRedirect)
+    return _OPENER
 
 
 class Dispatcher:
@@ -295,9 +302,12 @@ def send(endpoint: Endpoint, delivery: outbox.Delivery, body: bytes,
                "X-Agentform-Timestamp": stamp}
     if key:
         headers["X-Agentform-Signature-256"] = "sha256=" + signature(key, stamp, body)
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(endpoint.url, data=body, method="POST", headers=headers)
     try:
-        with _OPENER.open(request, timeout=endpoint.timeout) as answer:
+        with _opener().open(request, timeout=endpoint.timeout) as answer:
             answer.read(RESPONSE_READ)
             return answer.status, None
     except urllib.error.HTTPError as exc:
